@@ -1,0 +1,92 @@
+"""Occurrence bookkeeping: what `count_delta` of a new Event version is.
+
+A merged Event's `count` grows (1 → 2 → ... → 500); the metric `events_total` must grow by
+the difference, not by the total. So the spool remembers, per uid, the occurrences of the
+last stored version, and a new version's delta is
+
+- its occurrences, if the uid was never seen (or was forgotten),
+- its occurrences, if they are smaller than before (the counter was reset),
+- otherwise new occurrences minus the previous ones (0 when only other fields changed).
+
+Decision on the DB fallback: there is none on the hot path. The book is warmed at open from
+the stored rows of the two hours before the newest stored observation (the Event TTL is one
+hour and refreshed on every update, so any Event still alive had its last version stored in
+that window — even after a long downtime, because the window is anchored at the newest row,
+not at "now"). A uid missing from the book is therefore new, and a lookup would need an index
+on uid that every insert pays for. The one case this misses: rows of a still-live Event
+removed by a `dropOldest` budget drop before a restart; the next version then counts its full
+occurrences (an overcount, never a loss).
+
+The book is two dicts rotated every hour (generations), so an entry lives one to two hours
+after its last update without per-entry timestamps; `forget` (DELETED seen) drops it at once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+WARM_WINDOW_SECONDS = 2 * 3600.0
+ROTATE_SECONDS = 3600.0
+
+
+class OccurrenceBook:
+    """uid → occurrences of the last stored version, bounded by age."""
+
+    __slots__ = ("_current", "_previous", "_rotated_at")
+
+    def __init__(self, *, now: float) -> None:
+        self._current: dict[str, int] = {}
+        self._previous: dict[str, int] = {}
+        self._rotated_at = now
+
+    def __len__(self) -> int:
+        return len(self._current.keys() | self._previous.keys())
+
+    def warm(self, rows: Iterable[tuple[str, int]]) -> None:
+        """Load (uid, occurrences) pairs in seq order; a later pair wins."""
+        current = self._current
+        for uid, occurrences in rows:
+            current[uid] = occurrences
+
+    def get(self, uid: str) -> int | None:
+        """Occurrences of the last stored version of `uid`, if remembered."""
+        found = self._current.get(uid)
+        if found is None:
+            found = self._previous.get(uid)
+        return found
+
+    def deltas(self, items: Iterable[tuple[str, int]]) -> tuple[list[int], dict[str, int]]:
+        """Count deltas of the (uid, occurrences) versions, in order, without changing the book.
+
+        Returns the deltas and the updates to `apply` once the versions are committed; a uid
+        appearing twice in one batch is counted against its earlier version in the batch.
+        """
+        pending: dict[str, int] = {}
+        out: list[int] = []
+        current = self._current
+        previous = self._previous
+        for uid, occurrences in items:
+            prev = pending.get(uid)
+            if prev is None:
+                prev = current.get(uid)
+                if prev is None:
+                    prev = previous.get(uid)
+            if prev is None or occurrences < prev:
+                out.append(occurrences)
+            else:
+                out.append(occurrences - prev)
+            pending[uid] = occurrences
+        return out, pending
+
+    def apply(self, updates: dict[str, int], *, now: float) -> None:
+        """Record committed versions; rotates generations when an hour has passed."""
+        if now - self._rotated_at >= ROTATE_SECONDS:
+            self._previous = self._current
+            self._current = {}
+            self._rotated_at = now
+        self._current.update(updates)
+
+    def forget(self, uid: str) -> None:
+        """The Event is gone (DELETED): its next appearance counts from zero."""
+        self._current.pop(uid, None)
+        self._previous.pop(uid, None)

@@ -1,0 +1,26 @@
+"""Errors the spool raises, kept apart so callers can import them without the SQLite layer.
+
+Error tree::
+
+    SpoolError
+     ├── SpoolFullError    the byte budget is reached and the policy is `block`
+     └── SpoolSchemaError  the file was written by a newer eventpipe (unknown schema version)
+"""
+
+from __future__ import annotations
+
+
+class SpoolError(Exception):
+    """Base class for spool failures."""
+
+
+class SpoolFullError(SpoolError):
+    """The byte budget is reached and `when_full="block"`.
+
+    Nothing of the failed append was stored. The caller stops reading the watch and retries
+    later; retention (or a sink catching up) frees pages that the next append reuses.
+    """
+
+
+class SpoolSchemaError(SpoolError):
+    """The spool file carries a schema version this code does not know."""

@@ -1,0 +1,152 @@
+"""Tables, indexes and connection settings of the spool file.
+
+The layout is fixed by DESIGN §3. Two choices are worth knowing:
+
+- `UNIQUE(resource_version, uid)`: resourceVersion first, because it is nearly monotonic, so
+  the unique index is appended to at its right edge (measured 4.5x faster than uid first),
+  and the dedupe lookup in `append` is a batched `resource_version IN (...)` on that index.
+- One extra index, on `observed_at`, serves history queries, retention's age bound and the
+  warm-up of occurrence bookkeeping. `observed_at` is written non-decreasing in seq order, so
+  that index, too, only grows at its right edge. Every further index costs insert speed; add
+  one only with a measurement.
+
+Connections run in autocommit mode (`isolation_level=None`); the writer opens its
+transactions explicitly with `BEGIN IMMEDIATE`, so the write lock is taken up front and a
+concurrent writer in another process waits (`busy_timeout`) instead of failing at commit.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import aiosqlite
+
+from eventpipe.spool.errors import SpoolSchemaError
+
+SCHEMA_VERSION = 1
+
+SYNCHRONOUS_MODES = frozenset({"OFF", "NORMAL", "FULL", "EXTRA"})
+
+BUSY_TIMEOUT_MS = 10_000
+WRITER_CACHE_KIB = 32_768
+READER_CACHE_KIB = 16_384
+# After a checkpoint the WAL file is truncated to this size; the WAL lives outside the
+# page budget, so this bounds what the spool may use beyond `max_bytes`.
+JOURNAL_SIZE_LIMIT = 64 * 1024 * 1024
+
+_DDL = """
+CREATE TABLE IF NOT EXISTS meta (
+    key TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS events (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    uid TEXT NOT NULL,
+    resource_version TEXT NOT NULL,
+    observed_at REAL NOT NULL,
+    event_time REAL,
+    namespace TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    name TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    type TEXT NOT NULL,
+    occurrences INTEGER NOT NULL,
+    count_delta INTEGER NOT NULL,
+    body BLOB NOT NULL,
+    UNIQUE (resource_version, uid)
+);
+CREATE INDEX IF NOT EXISTS events_observed_at ON events (observed_at);
+CREATE TABLE IF NOT EXISTS cursors (
+    receiver TEXT PRIMARY KEY,
+    acked_seq INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS dead_letters (
+    receiver TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    error TEXT NOT NULL,
+    attempts INTEGER NOT NULL,
+    first_failed_at REAL NOT NULL,
+    last_failed_at REAL NOT NULL,
+    PRIMARY KEY (receiver, seq)
+);
+CREATE TABLE IF NOT EXISTS watch_state (
+    stream TEXT PRIMARY KEY,
+    resource_version TEXT NOT NULL
+);
+"""
+
+# Column order of StoredRow (eventpipe.spool.records); every read selects exactly this.
+ROW_COLUMNS = (
+    "seq, uid, resource_version, observed_at, event_time, namespace, kind, name, reason, "
+    "type, occurrences, count_delta, body"
+)
+
+
+async def _connect(path: Path, *, cache_kib: int) -> aiosqlite.Connection:
+    conn = await aiosqlite.connect(path, isolation_level=None)
+    try:
+        await conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        await conn.execute(f"PRAGMA cache_size = -{cache_kib}")
+        await conn.execute("PRAGMA temp_store = MEMORY")
+    except BaseException:
+        await conn.close()
+        raise
+    return conn
+
+
+async def open_writer(path: Path, *, synchronous: str) -> aiosqlite.Connection:
+    """Open the write connection, switch the file to WAL and create or check the schema."""
+    mode = synchronous.upper()
+    if mode not in SYNCHRONOUS_MODES:
+        raise ValueError(f"synchronous must be one of {sorted(SYNCHRONOUS_MODES)}, got {mode!r}")
+    conn = await _connect(path, cache_kib=WRITER_CACHE_KIB)
+    try:
+        # journal_mode is persistent in the file; setting it again is a cheap no-op.
+        await conn.execute("PRAGMA journal_mode = WAL")
+        await conn.execute(f"PRAGMA synchronous = {mode}")
+        await conn.execute(f"PRAGMA journal_size_limit = {JOURNAL_SIZE_LIMIT}")
+        await _ensure_schema(conn)
+    except BaseException:
+        await conn.close()
+        raise
+    return conn
+
+
+async def open_reader(path: Path) -> aiosqlite.Connection:
+    """Open a read connection; `query_only` guards against writes slipping onto it."""
+    conn = await _connect(path, cache_kib=READER_CACHE_KIB)
+    await conn.execute("PRAGMA query_only = 1")
+    return conn
+
+
+async def _ensure_schema(conn: aiosqlite.Connection) -> None:
+    # IMMEDIATE so two processes opening a fresh file at once do not both try to create it.
+    await conn.execute("BEGIN IMMEDIATE")
+    try:
+        # executescript would COMMIT first; run the statements one by one inside the txn.
+        for statement in _DDL.split(";"):
+            if statement.strip():
+                await conn.execute(statement)
+        rows = await conn.execute_fetchall(
+            "SELECT value FROM meta WHERE key = 'schema_version'"
+        )
+        found = [int(row[0]) for row in rows]
+        if not found:
+            await conn.execute(
+                "INSERT INTO meta (key, value) VALUES ('schema_version', ?)",
+                (str(SCHEMA_VERSION),),
+            )
+        elif found[0] != SCHEMA_VERSION:
+            raise SpoolSchemaError(
+                f"spool schema version {found[0]}, this eventpipe knows {SCHEMA_VERSION}"
+            )
+        await conn.execute("COMMIT")
+    except BaseException:
+        await conn.execute("ROLLBACK")
+        raise
+
+
+async def page_size(conn: aiosqlite.Connection) -> int:
+    """Bytes per page of the open file."""
+    rows = list(await conn.execute_fetchall("PRAGMA page_size"))
+    return int(rows[0][0])

@@ -1,0 +1,160 @@
+"""Write-side transactions of the spool; all run on the single write connection.
+
+`Spool` serialises them with one asyncio lock (statements of two coroutines must never
+interleave inside one SQLite transaction) and shields them from cancellation, so a commit
+that happened is always followed by the in-memory bookkeeping that goes with it.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+
+import aiosqlite
+
+from eventpipe.spool.counting import OccurrenceBook
+from eventpipe.spool.reading import chunks, placeholders
+from eventpipe.spool.records import N_OCCURRENCES, N_RV, N_UID, NewRecord
+
+_INSERT = (
+    "INSERT INTO events (uid, resource_version, namespace, kind, name, reason, type, "
+    "occurrences, event_time, body, observed_at, count_delta) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+_SAVE_RESUME = (
+    "INSERT INTO watch_state (stream, resource_version) VALUES (?, ?) "
+    "ON CONFLICT (stream) DO UPDATE SET resource_version = excluded.resource_version"
+)
+_SAVE_CURSOR = (
+    "INSERT INTO cursors (receiver, acked_seq) VALUES (?, ?) "
+    "ON CONFLICT (receiver) DO UPDATE SET acked_seq = excluded.acked_seq"
+)
+_SAVE_DEAD = (
+    "INSERT INTO dead_letters "
+    "(receiver, seq, error, attempts, first_failed_at, last_failed_at) VALUES (?, ?, ?, 1, ?, ?) "
+    "ON CONFLICT (receiver, seq) DO UPDATE SET error = excluded.error, "
+    "attempts = attempts + 1, last_failed_at = excluded.last_failed_at"
+)
+
+
+def is_full(exc: BaseException) -> bool:
+    """Whether `exc` is SQLITE_FULL: the page budget (max_page_count) or the disk is full."""
+    return (
+        isinstance(exc, sqlite3.OperationalError)
+        and getattr(exc, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL
+    )
+
+
+async def rollback_quietly(conn: aiosqlite.Connection) -> None:
+    """Roll back if a transaction is open; SQLITE_FULL may already have rolled it back."""
+    try:
+        await conn.execute("ROLLBACK")
+    except sqlite3.OperationalError:
+        pass
+
+
+@asynccontextmanager
+async def transaction(conn: aiosqlite.Connection) -> AsyncIterator[None]:
+    """BEGIN IMMEDIATE ... COMMIT, rolled back on any error (including a failed COMMIT)."""
+    await conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+        await conn.execute("COMMIT")
+    except BaseException:
+        await rollback_quietly(conn)
+        raise
+
+
+async def insert_batch(
+    conn: aiosqlite.Connection,
+    records: Sequence[NewRecord],
+    *,
+    stream: str,
+    resource_version: str | None,
+    book: OccurrenceBook,
+    observed_at: float,
+) -> tuple[list[int], dict[str, int]]:
+    """Insert the records not stored yet and save the resume point; call inside a transaction.
+
+    Returns the indices of inserted records and the bookkeeping updates to apply after commit.
+    """
+    stored: set[tuple[str, str]] = set()
+    for part in chunks(sorted({r[N_RV] for r in records})):
+        rows = await conn.execute_fetchall(
+            "SELECT resource_version, uid FROM events "
+            f"WHERE resource_version IN ({placeholders(len(part))})",
+            part,
+        )
+        stored.update((str(rv), str(uid)) for rv, uid in rows)
+    indices: list[int] = []
+    for i, record in enumerate(records):
+        key = (record[N_RV], record[N_UID])
+        if key not in stored:
+            stored.add(key)  # the same pair twice in one batch is stored once
+            indices.append(i)
+    fresh = [records[i] for i in indices]
+    deltas, updates = book.deltas([(r[N_UID], r[N_OCCURRENCES]) for r in fresh])
+    if fresh:
+        await conn.executemany(
+            _INSERT, [(*r, observed_at, d) for r, d in zip(fresh, deltas, strict=True)]
+        )
+    if resource_version is not None:
+        await conn.execute(_SAVE_RESUME, (stream, resource_version))
+    return indices, updates
+
+
+async def delete_resume_point(conn: aiosqlite.Connection, stream: str) -> None:
+    """Forget where `stream` resumes (the next start relists)."""
+    await conn.execute("DELETE FROM watch_state WHERE stream = ?", (stream,))
+
+
+async def save_ack(
+    conn: aiosqlite.Connection,
+    receiver: str,
+    acked_seq: int,
+    dead: Sequence[tuple[int, str]],
+    *,
+    now: float,
+) -> None:
+    """Move the cursor and record dead letters; call inside a transaction."""
+    await conn.execute(_SAVE_CURSOR, (receiver, acked_seq))
+    if dead:
+        await conn.executemany(
+            _SAVE_DEAD, [(receiver, seq, error, now, now) for seq, error in dead]
+        )
+
+
+async def delete_dead_letters(
+    conn: aiosqlite.Connection, receiver: str, seqs: Sequence[int]
+) -> None:
+    """Drop resolved dead letters (their rows become eligible for retention)."""
+    for part in chunks(list(seqs)):
+        await conn.execute(
+            f"DELETE FROM dead_letters WHERE receiver = ? AND seq IN ({placeholders(len(part))})",
+            [receiver, *part],
+        )
+
+
+async def delete_oldest(conn: aiosqlite.Connection, n: int) -> int:
+    """Delete the `n` oldest rows regardless of acks (budget policy dropOldest)."""
+    cur = await conn.execute(
+        "DELETE FROM events WHERE seq IN (SELECT seq FROM events ORDER BY seq LIMIT ?)", (n,)
+    )
+    return max(cur.rowcount, 0)
+
+
+async def delete_retained(
+    conn: aiosqlite.Connection, *, max_seq: int, older_than: float, limit: int
+) -> int:
+    """Delete up to `limit` rows with seq <= max_seq observed before `older_than`.
+
+    Rows any receiver holds a dead letter for stay until the dead letter is resolved.
+    """
+    cur = await conn.execute(
+        "DELETE FROM events WHERE seq IN (SELECT seq FROM events WHERE seq <= ? "
+        "AND observed_at < ? AND seq NOT IN (SELECT seq FROM dead_letters) "
+        "ORDER BY seq LIMIT ?)",
+        (max_seq, older_than, limit),
+    )
+    return max(cur.rowcount, 0)

@@ -1,0 +1,246 @@
+"""List then watch Events for one stream (an API group and a namespace or all), forever.
+
+The protocol (DESIGN §2): paged LIST, then WATCH from the list's resourceVersion with
+bookmarks and a jittered timeout. The resume point is the resourceVersion of the last item the
+writer commits, so a restart picks up exactly where the spool ends. 410 Gone, as HTTP status
+or as an in-stream ERROR, and an expired continue token mean the resume point is too old: relist
+(the spool skips versions it already has). 429/5xx/connection errors back off and re-watch
+without relisting; a clean end of stream re-watches at once.
+
+Watch lines are parsed as plain dicts with orjson: no model objects on the hot path.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp
+import orjson
+
+from eventpipe.metrics import Metrics
+from eventpipe.watch.backoff import exponential_backoff, watch_timeout
+from eventpipe.watch.kube import EventsApi
+from eventpipe.watch.normalize import MalformedEvent, to_record
+from eventpipe.watch.writer import SpoolWriter
+
+log = logging.getLogger("eventpipe.watcher")
+
+
+class ResourceGone(Exception):
+    """The resume resourceVersion or continue token is older than the API server keeps."""
+
+
+class ApiError(Exception):
+    """A non-2xx answer other than 410; `status` 0 means an in-stream ERROR without code."""
+
+    def __init__(self, status: int, message: str, retry_after: float | None = None) -> None:
+        super().__init__(f"HTTP {status}: {message}")
+        self.status = status
+        self.retry_after = retry_after
+
+
+@dataclass(frozen=True, slots=True)
+class WatchSettings:
+    """How one watcher talks to the API server."""
+
+    page_size: int = 500
+    """LIST page size (`limit`)."""
+    timeout_min: float = 300.0
+    """Lower bound of the jittered watch `timeoutSeconds`."""
+    timeout_max: float = 600.0
+    """Upper bound (exclusive) of the jittered watch `timeoutSeconds`."""
+    backoff_initial: float = 0.8
+    """First delay after a failed request."""
+    backoff_max: float = 30.0
+    """Largest delay between failed requests."""
+
+
+class Watcher:
+    """One list/watch loop feeding a `SpoolWriter`."""
+
+    def __init__(self, *, api: EventsApi, stream: str, writer: SpoolWriter,
+                 settings: WatchSettings, metrics: Metrics,
+                 rng: random.Random | None = None) -> None:
+        self._api = api
+        self.stream = stream
+        self._writer = writer
+        self._settings = settings
+        self._metrics = metrics
+        self._rng = rng or random.Random()
+        self.established = asyncio.Event()
+        """Set once a watch stream is open; readiness reports it."""
+        self.last_error = ""
+        """Why the last request failed, for /readyz."""
+
+    async def run(self, resume_rv: str | None) -> None:
+        """Run until cancelled, starting from a saved resume point or a fresh list."""
+        rv = resume_rv
+        delays = self._new_backoff()
+        while True:
+            try:
+                if rv is None:
+                    rv = await self._relist()
+                rv = await self._watch(rv)
+                delays = self._new_backoff()  # a stream that ended cleanly resets the backoff
+                self._metrics.watch_restarts.labels(self.stream, "timeout").inc()
+            except ResourceGone as exc:
+                log.info("resume point expired, relisting", extra={"stream": self.stream,
+                                                                  "error": str(exc)})
+                self._metrics.watch_relists.labels(self.stream, "gone").inc()
+                rv = None
+            except (ApiError, aiohttp.ClientError, TimeoutError) as exc:
+                self._not_established(exc)
+                reason = (f"http_{exc.status}" if isinstance(exc, ApiError)
+                          else type(exc).__name__)
+                self._metrics.watch_restarts.labels(self.stream, reason).inc()
+                delay = next(delays)
+                if isinstance(exc, ApiError) and exc.retry_after is not None:
+                    delay = max(delay, exc.retry_after)
+                log.warning("watch failed, retrying", extra={
+                    "stream": self.stream, "error": str(exc), "delay": round(delay, 2)})
+                await asyncio.sleep(delay)
+
+    def _new_backoff(self) -> Any:
+        return exponential_backoff(initial=self._settings.backoff_initial,
+                                   maximum=self._settings.backoff_max, rng=self._rng)
+
+    def _not_established(self, exc: BaseException) -> None:
+        self.established.clear()
+        self._metrics.watch_up.labels(self.stream).set(0)
+        self.last_error = str(exc) or type(exc).__name__
+
+    async def _relist(self) -> str:
+        """Paged LIST of every current Event; returns the list's resourceVersion."""
+        token: str | None = None
+        list_rv = ""
+        while True:
+            params: dict[str, Any] = {"limit": self._settings.page_size}
+            if token:
+                params["_continue"] = token
+            resp = await self._api.request(**params)
+            try:
+                await _check_status(resp)
+                page = orjson.loads(await resp.read())
+            finally:
+                resp.release()
+            meta = page.get("metadata") or {}
+            if not list_rv:
+                list_rv = meta.get("resourceVersion") or ""
+            item_type = {"kind": str(page.get("kind", "EventList")).removesuffix("List"),
+                         "apiVersion": page.get("apiVersion", "v1")}
+            for obj in page.get("items") or ():
+                if isinstance(obj, dict) and "kind" not in obj:
+                    # List items omit their type; watch objects carry it. Store one shape.
+                    obj = {**item_type, **obj}
+                await self._store(obj, rv_moves=False)
+            token = meta.get("continue") or None
+            if not token:
+                break
+        # The list's resourceVersion becomes the resume point only after every item before it.
+        await self._writer.put(self.stream, list_rv, None)
+        return list_rv
+
+    async def _watch(self, rv: str) -> str:
+        """Stream changes after `rv` until the server ends the stream; returns the last rv."""
+        timeout = watch_timeout(self._settings.timeout_min, self._settings.timeout_max,
+                                self._rng)
+        resp = await self._api.request(
+            watch=True, resource_version=rv, allow_watch_bookmarks=True,
+            timeout_seconds=timeout,
+            _request_timeout=aiohttp.ClientTimeout(total=timeout + 60, sock_connect=15))
+        try:
+            await _check_status(resp)
+            self.established.set()
+            self._metrics.watch_up.labels(self.stream).set(1)
+            self.last_error = ""
+            pending = b""
+            async for chunk in resp.content.iter_any():
+                if pending:
+                    chunk = pending + chunk
+                lines = chunk.split(b"\n")
+                pending = lines.pop()
+                for line in lines:
+                    if line.strip():
+                        rv = await self._handle_line(line, rv)
+            if pending.strip():
+                rv = await self._handle_line(pending, rv)
+        finally:
+            resp.release()
+        return rv
+
+    async def _handle_line(self, line: bytes, rv: str) -> str:
+        try:
+            message = orjson.loads(line)
+            kind = message["type"]
+            obj = message["object"]
+        except (orjson.JSONDecodeError, KeyError, TypeError) as exc:
+            self._malformed(line, exc)
+            return rv
+        self._metrics.watch_events.labels(self.stream, kind).inc()
+        if kind == "ADDED" or kind == "MODIFIED":
+            return await self._store(obj, rv_moves=True) or rv
+        if kind == "ERROR":
+            code = obj.get("code") if isinstance(obj, dict) else None
+            text = obj.get("message", "") if isinstance(obj, dict) else str(obj)
+            if code == 410:
+                raise ResourceGone(text)
+            raise ApiError(code if isinstance(code, int) else 0, text)
+        new_rv = _resource_version(obj)
+        if new_rv is None:
+            self._malformed(line, ValueError(f"{kind} without metadata.resourceVersion"))
+            return rv
+        if kind == "DELETED":
+            # The Event expired (TTL): nothing to deliver, only bookkeeping and the resume point.
+            uid = obj.get("metadata", {}).get("uid")
+            await self._writer.put(self.stream, new_rv, None, uid if isinstance(uid, str) else None)
+        else:  # BOOKMARK: only moves the resume point
+            await self._writer.put(self.stream, new_rv, None)
+        return new_rv
+
+    async def _store(self, obj: Any, *, rv_moves: bool) -> str | None:
+        try:
+            if not isinstance(obj, dict):
+                raise MalformedEvent("watch object is not a JSON object")
+            record = to_record(obj, orjson.dumps(obj))
+        except MalformedEvent as exc:
+            self._malformed(orjson.dumps(obj), exc)
+            return None
+        await self._writer.put(self.stream, record[1] if rv_moves else None, record)
+        return record[1]
+
+    def _malformed(self, line: bytes, exc: BaseException) -> None:
+        self._metrics.watch_malformed.labels(self.stream).inc()
+        log.error("malformed watch line skipped", extra={
+            "stream": self.stream, "error": str(exc), "line_prefix": line[:200].decode(
+                "utf-8", "replace")})
+        self._writer.reject(self.stream, str(exc), line)
+
+
+def _resource_version(obj: Any) -> str | None:
+    if isinstance(obj, dict):
+        meta = obj.get("metadata")
+        if isinstance(meta, dict):
+            rv = meta.get("resourceVersion")
+            if isinstance(rv, str) and rv:
+                return rv
+    return None
+
+
+async def _check_status(resp: aiohttp.ClientResponse) -> None:
+    if 200 <= resp.status < 300:
+        return
+    body = await resp.read()
+    try:
+        status: Any = orjson.loads(body)
+        message = status.get("message", "") if isinstance(status, dict) else ""
+    except orjson.JSONDecodeError:
+        message = body[:200].decode("utf-8", "replace")
+    if resp.status == 410:
+        raise ResourceGone(message or "410 Gone")
+    retry_after = resp.headers.get("Retry-After")
+    raise ApiError(resp.status, message,
+                   float(retry_after) if retry_after and retry_after.isdigit() else None)

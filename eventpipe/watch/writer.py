@@ -1,0 +1,158 @@
+"""Group commit between the watcher and the spool.
+
+The watcher pushes records here and never waits for a sink; this task commits them in
+transactions of up to `batch_max_events` or `batch_max_wait` after the first pending item,
+whichever comes first, each with the stream's resume resourceVersion in the same transaction.
+The buffer is bounded: when the spool cannot keep up (or is full under `whenFull: block`) the
+watcher stops reading and the API server holds the events (a relist recovers if it compacts).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections import deque
+from typing import Protocol
+
+from eventpipe.metrics import Metrics
+from eventpipe.spool.records import NewRecord
+from eventpipe.watch.backoff import exponential_backoff
+
+log = logging.getLogger("eventpipe.writer")
+
+# A queued item: (stream, resource_version or None, record or None, deleted uid or None).
+Item = tuple[str, str | None, NewRecord | None, str | None]
+
+
+class AppendTarget(Protocol):
+    """What the writer needs from the spool."""
+
+    async def append(self, records: list[NewRecord], *, stream: str,
+                     resource_version: str | None) -> list[tuple[int, int]]: ...
+
+    async def forget(self, uid: str) -> None: ...
+
+    async def reject(self, rows: list[tuple[str, str, bytes]]) -> None: ...
+
+
+class SpoolWriter:
+    """Buffers watch output and commits it in groups."""
+
+    def __init__(self, spool: AppendTarget, *, metrics: Metrics, batch_max_events: int = 500,
+                 batch_max_wait: float = 0.05, max_buffered: int = 20_000,
+                 full_errors: tuple[type[BaseException], ...] = ()) -> None:
+        self._spool = spool
+        self._metrics = metrics
+        self._batch = batch_max_events
+        self._wait = batch_max_wait
+        self._max = max_buffered
+        self._full_errors = full_errors
+        self._items: deque[Item] = deque()
+        self._has_items = asyncio.Event()
+        self._batch_ready = asyncio.Event()
+        self._has_space = asyncio.Event()
+        self._has_space.set()
+        self._idle = asyncio.Event()
+        self._idle.set()
+        self._rejects: list[tuple[str, str, bytes]] = []
+        self.committed = 0
+        """Records committed since start (inserted ones, duplicates excluded)."""
+
+    async def put(self, stream: str, rv: str | None, record: NewRecord | None,
+                  deleted_uid: str | None = None) -> None:
+        """Queue one item; waits only when the buffer is full (backpressure)."""
+        while len(self._items) >= self._max:
+            self._has_space.clear()
+            await self._has_space.wait()
+        self._items.append((stream, rv, record, deleted_uid))
+        self._idle.clear()
+        self._has_items.set()
+        if len(self._items) >= self._batch:
+            self._batch_ready.set()
+
+    def reject(self, stream: str, error: str, raw: bytes) -> None:
+        """Keep a line that is not a valid Event; it is stored with the next group."""
+        self._rejects.append((stream, error, raw))
+        self._idle.clear()
+        self._has_items.set()
+
+    async def wait_idle(self) -> None:
+        """Return once everything queued so far is committed."""
+        await self._idle.wait()
+
+    async def run(self) -> None:
+        """Commit loop; cancel it after `wait_idle` to stop without losing queued items."""
+        while True:
+            await self._has_items.wait()
+            if len(self._items) < self._batch:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._batch_ready.wait(), self._wait)
+            await self._commit_one_group()
+
+    async def _commit_one_group(self) -> None:
+        count = min(self._batch, len(self._items))
+        group = [self._items[i] for i in range(count)]
+        await self._commit_with_retry(group)
+        for _ in range(count):
+            self._items.popleft()
+        if len(self._items) < self._max:
+            self._has_space.set()
+        if len(self._items) < self._batch:
+            self._batch_ready.clear()
+        if not self._items and not self._rejects:
+            self._has_items.clear()
+            self._idle.set()
+
+    async def _commit_with_retry(self, group: list[Item]) -> None:
+        delays = exponential_backoff(initial=0.2, maximum=10.0)
+        while True:
+            try:
+                await self._commit(group)
+                return
+            except self._full_errors:
+                self._metrics.spool_full.inc()
+                log.warning("spool full: watch paused until retention frees space",
+                            extra={"buffered": len(self._items)})
+            except Exception:  # a database error must not lose the group: keep retrying it
+                log.exception("spool append failed; retrying the same group")
+            await asyncio.sleep(next(delays))
+
+    async def _commit(self, group: list[Item]) -> None:
+        # Several streams (one per namespace) may share a group: one append per stream, each
+        # with its own resume point.
+        by_stream: dict[str, tuple[list[NewRecord], list[str | None], list[str]]] = {}
+        for stream, rv, record, deleted in group:
+            entry = by_stream.get(stream)
+            if entry is None:
+                entry = by_stream[stream] = ([], [None], [])
+            if record is not None:
+                entry[0].append(record)
+            if rv is not None:
+                entry[1][0] = rv
+            if deleted is not None:
+                entry[2].append(deleted)
+        if self._rejects:
+            rejects, self._rejects = self._rejects, []
+            try:
+                await self._spool.reject(rejects)
+            except BaseException:
+                self._rejects[:0] = rejects
+                raise
+        started = time.perf_counter()
+        events = self._metrics.events
+        for stream, (records, rv_box, deleted_uids) in by_stream.items():
+            inserted = await self._spool.append(records, stream=stream,
+                                                resource_version=rv_box[0])
+            for index, delta in inserted:
+                if delta:
+                    _, _, namespace, kind, name, reason, event_type, _, _, _ = records[index]
+                    events.inc((namespace, kind, name, reason, event_type), delta)
+            self.committed += len(inserted)
+            self._metrics.spool_events.inc(len(inserted))
+            if len(inserted) != len(records):
+                self._metrics.spool_duplicates.inc(len(records) - len(inserted))
+            for uid in deleted_uids:
+                await self._spool.forget(uid)
+        self._metrics.spool_commit_seconds.observe(time.perf_counter() - started)
