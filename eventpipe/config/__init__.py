@@ -1,1 +1,51 @@
+"""eventpipe's configuration: one YAML file, a superset of kubernetes-event-exporter's.
 
+Public surface (everything else in this package is private)::
+
+    load_config(path) -> Config            read, expand ${ENV}, parse, validate
+    load_config_text(text, source=...)     the same from a string
+    config_json_schema() -> dict           JSON Schema of the file
+    parse_duration(value) -> float         "50ms", "5m", "1h30m", 30 -> seconds
+    ConfigError                            message says file:line: key.path: what is wrong
+
+Models: `Config`, `Receiver` (`.sink_type`, `.sink`), `RouteConfig`, `RuleConfig`, and the
+sections they hold. Sinks are registered in `eventpipe.config.sinks.SINK_MODELS`.
+"""
+
+from eventpipe.config.errors import ConfigError
+from eventpipe.config.loader import load_config, load_config_text
+from eventpipe.config.models import (
+    Config,
+    HttpConfig,
+    LeaderElectionConfig,
+    SpoolConfig,
+    WatchConfig,
+)
+from eventpipe.config.receivers import BatchConfig, Receiver, RetryConfig
+from eventpipe.config.route import RouteConfig, RuleConfig
+from eventpipe.config.schema import config_json_schema
+from eventpipe.config.sinks import SINK_MODELS, FileSinkConfig, SinkConfig, StdoutSinkConfig
+from eventpipe.config.units import parse_duration, parse_size
+
+__all__ = [
+    "SINK_MODELS",
+    "BatchConfig",
+    "Config",
+    "ConfigError",
+    "FileSinkConfig",
+    "HttpConfig",
+    "LeaderElectionConfig",
+    "Receiver",
+    "RetryConfig",
+    "RouteConfig",
+    "RuleConfig",
+    "SinkConfig",
+    "SpoolConfig",
+    "StdoutSinkConfig",
+    "WatchConfig",
+    "config_json_schema",
+    "load_config",
+    "load_config_text",
+    "parse_duration",
+    "parse_size",
+]

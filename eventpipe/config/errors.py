@@ -8,6 +8,8 @@ surfaces as `ConfigError` whose message says where: file, line and key path, e.g
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 
 class ConfigError(ValueError):
     """The configuration is invalid; the message names file, line and key path."""
@@ -19,12 +21,14 @@ class ConfigError(ValueError):
         source: str | None = None,
         line: int | None = None,
         path: str | None = None,
+        more: Sequence[str] = (),
     ) -> None:
         where = ""
         if source is not None:
             where = f"{source}:{line}: " if line is not None else f"{source}: "
         prefix = f"{path}: " if path else ""
-        super().__init__(f"{where}{prefix}{message}")
+        # Further problems found in the same pass follow on their own lines, already located.
+        super().__init__("\n".join([f"{where}{prefix}{message}", *more]))
         self.source = source
         """File name (or ``<string>``) the config came from, if known."""
         self.line = line
@@ -32,4 +36,6 @@ class ConfigError(ValueError):
         self.path = path
         """Key path such as ``receivers[0].file.maxsize``, if known."""
         self.detail = message
-        """The message without its location prefix."""
+        """The (first) message without its location prefix."""
+        self.more = tuple(more)
+        """Further located problems, one formatted line each."""

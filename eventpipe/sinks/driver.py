@@ -93,6 +93,9 @@ class Delivery:
         self._stopping = stopping or asyncio.Event()
         routed_by_event = router is not None and router.needs_event
         self._parse = sink.needs_event or routed_by_event
+        # A route without conditions sends every event to the same receivers: decide once.
+        self._never_routed = (router is not None and not router.needs_event
+                              and self.name not in router.static_receivers)
 
     def encode(self, rows: Sequence[StoredRow], *, route: bool = True
                ) -> tuple[list[bytes], list[StoredRow], list[tuple[int, str]]]:
@@ -101,6 +104,8 @@ class Delivery:
         kept: list[StoredRow] = []
         dead: list[tuple[int, str]] = []
         router = self._router if route else None
+        if route and self._never_routed:
+            return payloads, kept, dead
         max_age = self._settings.max_event_age if route else 0.0
         name = self.name
         for row in rows:

@@ -14,6 +14,9 @@ the rules for what a line holds live here once:
 - Layout: compiled once at construction; each event is rendered with `clusterName` set (resmo's
   `EnhancedEvent.ClusterName` always exists, "" when unset, so templates may use it). A template
   that cannot render for one event is a `PermanentSinkError`: the driver dead-letters that event.
+  A map/list layout gives a JSON line (resmo json-encodes the rendered map). A string layout (an
+  eventpipe extension; resmo's file/stdout layouts are maps) gives its text, with CR/LF written
+  as `\r`/`\n` so one event stays one line for the log shipper reading the file.
 
 A line returned by `encode` carries no trailing newline; the sinks add it when they join a batch.
 """
@@ -45,6 +48,7 @@ class LineEncoder:
         self._cluster_name = cluster_name
         self._cluster_json = orjson.dumps(cluster_name)
         self._layout: Layout | None = None
+        self._text_layout = isinstance(layout, str)
         if layout is not None:
             # Imported here so receivers without a layout never load the template engine.
             from eventpipe.layout import compile_layout
@@ -82,9 +86,13 @@ class LineEncoder:
 
         assert self._layout is not None
         try:
-            return self._layout.render_json({**event, "clusterName": self._cluster_name})
+            line = self._layout.render_json({**event, "clusterName": self._cluster_name})
         except RenderError as exc:
             raise PermanentSinkError(f"receivers.{self._name}.layout: {exc}") from exc
+        if self._text_layout:
+            # JSON output never holds a raw CR/LF; text can (multi-line messages are common).
+            return line.replace(b"\r", b"\\r").replace(b"\n", b"\\n")
+        return line
 
     def _splice(self, body: bytes) -> bytes:
         if not self._cluster_name:

@@ -13,7 +13,9 @@ Errors — the choice made here:
 
 - `start()`: a path that is a directory, a parent that is a file, or permission denied are
   deployment mistakes no retry can fix: `PermanentSinkError`. Any other `OSError` (disk full,
-  I/O error, a volume not mounted yet) is `RetriableSinkError`.
+  I/O error, a volume not mounted yet) may clear: it is logged and `start()` returns, so the
+  worker runs; the next `send` opens the file again and raises `RetriableSinkError` while it
+  still fails, which the driver retries with backoff.
 - `send()`: every `OSError` is `RetriableSinkError`, including the cases above (say, the file was
   replaced by a directory later). A permanent error would make the driver dead-letter the batch,
   but the events are not at fault: they stay in the spool, counted, until the disk is fixed.
@@ -23,12 +25,15 @@ Errors — the choice made here:
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import Callable, Sequence
 
 from eventpipe.sinks.base import ItemFailure, PermanentSinkError, RetriableSinkError
 from eventpipe.sinks.encoding import LineEncoder
 from eventpipe.sinks.rotation import RotatingFile
+
+log = logging.getLogger(__name__)
 
 _MB = 1024 * 1024  # lumberjack's megabyte
 _DAY = 24 * 60 * 60
@@ -90,7 +95,7 @@ class FileSink:
             except _PERMANENT_AT_START as exc:
                 raise PermanentSinkError(f"receivers.{self.name}: cannot open: {exc}") from exc
             except OSError as exc:
-                raise RetriableSinkError(f"receivers.{self.name}: cannot open: {exc}") from exc
+                log.warning("receivers.%s: cannot open %s yet: %s", self.name, self.path, exc)
 
     async def send(self, payloads: Sequence[bytes]) -> Sequence[ItemFailure]:
         """Append the batch in order; raises `RetriableSinkError` when the write failed."""

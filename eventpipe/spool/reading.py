@@ -36,10 +36,17 @@ async def scalar(conn: aiosqlite.Connection, sql: str, params: Sequence[object] 
     return rows[0][0] if rows else None
 
 
+async def scalar_int(
+    conn: aiosqlite.Connection, sql: str, params: Sequence[object] = ()
+) -> int | None:
+    """`scalar` for integer results (None stays None)."""
+    found = await scalar(conn, sql, params)
+    return None if found is None else int(cast(int, found))
+
+
 async def head_seq(conn: aiosqlite.Connection) -> int:
     """Highest seq stored, 0 if the spool is empty."""
-    found = await scalar(conn, "SELECT MAX(seq) FROM events")
-    return int(cast(int, found)) if found is not None else 0
+    return await scalar_int(conn, "SELECT MAX(seq) FROM events") or 0
 
 
 async def read_after(conn: aiosqlite.Connection, after_seq: int, limit: int) -> list[StoredRow]:
@@ -84,8 +91,7 @@ async def read_since(
         return []
     low = max(low, start - 1)
     rows = await conn.execute_fetchall(
-        f"SELECT {ROW_COLUMNS} FROM events WHERE seq > ? AND observed_at >= ? "
-        "ORDER BY seq LIMIT ?",
+        f"SELECT {ROW_COLUMNS} FROM events WHERE seq > ? AND observed_at >= ? ORDER BY seq LIMIT ?",
         (low, since, limit),
     )
     return cast(list[StoredRow], list(rows))
@@ -129,14 +135,9 @@ DeadLetter = tuple[str, int, str, int, float, float]
 
 async def dead_letters(conn: aiosqlite.Connection, receiver: str | None) -> list[DeadLetter]:
     """(receiver, seq, error, attempts, first_failed_at, last_failed_at), by receiver, seq."""
-    sql = (
-        "SELECT receiver, seq, error, attempts, first_failed_at, last_failed_at "
-        "FROM dead_letters"
-    )
+    sql = "SELECT receiver, seq, error, attempts, first_failed_at, last_failed_at FROM dead_letters"
     if receiver is None:
         rows = await conn.execute_fetchall(sql + " ORDER BY receiver, seq")
     else:
-        rows = await conn.execute_fetchall(
-            sql + " WHERE receiver = ? ORDER BY seq", (receiver,)
-        )
+        rows = await conn.execute_fetchall(sql + " WHERE receiver = ? ORDER BY seq", (receiver,))
     return cast(list[DeadLetter], list(rows))

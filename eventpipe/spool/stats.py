@@ -7,16 +7,17 @@ keep inserts fast), so call this every few seconds, not per event.
 from __future__ import annotations
 
 from collections.abc import Collection
+from typing import cast
 
 import aiosqlite
 
-from eventpipe.spool.reading import all_cursors, scalar
+from eventpipe.spool.reading import all_cursors, scalar, scalar_int
 
 
 async def _page_bytes(conn: aiosqlite.Connection) -> tuple[int, int]:
-    size = int(await scalar(conn, "PRAGMA page_size") or 0)  # type: ignore[call-overload]
-    pages = int(await scalar(conn, "PRAGMA page_count") or 0)  # type: ignore[call-overload]
-    free = int(await scalar(conn, "PRAGMA freelist_count") or 0)  # type: ignore[call-overload]
+    size = await scalar_int(conn, "PRAGMA page_size") or 0
+    pages = await scalar_int(conn, "PRAGMA page_count") or 0
+    free = await scalar_int(conn, "PRAGMA freelist_count") or 0
     return pages * size, free * size
 
 
@@ -56,7 +57,7 @@ async def collect(
             observed = await scalar(
                 conn, "SELECT observed_at FROM events WHERE seq = ?", (oldest_unacked,)
             )
-            lag_seconds = max(0.0, now - float(observed))  # type: ignore[arg-type]
+            lag_seconds = max(0.0, now - float(cast(float, observed)))
         per_receiver[name] = {
             "acked_seq": acked,
             "lag_events": int(lag_events),

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
 
 import aiosqlite
 
@@ -48,10 +48,8 @@ def is_full(exc: BaseException) -> bool:
 
 async def rollback_quietly(conn: aiosqlite.Connection) -> None:
     """Roll back if a transaction is open; SQLITE_FULL may already have rolled it back."""
-    try:
+    with suppress(sqlite3.OperationalError):
         await conn.execute("ROLLBACK")
-    except sqlite3.OperationalError:
-        pass
 
 
 @asynccontextmanager
@@ -74,10 +72,11 @@ async def insert_batch(
     resource_version: str | None,
     book: OccurrenceBook,
     observed_at: float,
-) -> tuple[list[int], dict[str, int]]:
+) -> tuple[list[tuple[int, int]], dict[str, int]]:
     """Insert the records not stored yet and save the resume point; call inside a transaction.
 
-    Returns the indices of inserted records and the bookkeeping updates to apply after commit.
+    Returns (index, count_delta) of each inserted record and the bookkeeping updates to apply
+    after commit.
     """
     stored: set[tuple[str, str]] = set()
     for part in chunks(sorted({r[N_RV] for r in records})):
@@ -101,7 +100,7 @@ async def insert_batch(
         )
     if resource_version is not None:
         await conn.execute(_SAVE_RESUME, (stream, resource_version))
-    return indices, updates
+    return list(zip(indices, deltas, strict=True)), updates
 
 
 async def delete_resume_point(conn: aiosqlite.Connection, stream: str) -> None:
@@ -119,6 +118,13 @@ async def save_ack(
 ) -> None:
     """Move the cursor and record dead letters; call inside a transaction."""
     await conn.execute(_SAVE_CURSOR, (receiver, acked_seq))
+    await save_dead(conn, receiver, dead, now=now)
+
+
+async def save_dead(
+    conn: aiosqlite.Connection, receiver: str, dead: Sequence[tuple[int, str]], *, now: float
+) -> None:
+    """Upsert dead letters: attempts + 1, first time kept, last time and error updated."""
     if dead:
         await conn.executemany(
             _SAVE_DEAD, [(receiver, seq, error, now, now) for seq, error in dead]

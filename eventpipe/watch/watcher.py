@@ -75,25 +75,31 @@ class Watcher:
         """Set once a watch stream is open; readiness reports it."""
         self.last_error = ""
         """Why the last request failed, for /readyz."""
+        self._rv: str | None = None
 
     async def run(self, resume_rv: str | None) -> None:
         """Run until cancelled, starting from a saved resume point or a fresh list."""
-        rv = resume_rv
+        self._rv = resume_rv
         delays = self._new_backoff()
         while True:
+            started_from = self._rv
             try:
-                if rv is None:
-                    rv = await self._relist()
-                rv = await self._watch(rv)
+                if self._rv is None:
+                    self._rv = await self._relist()
+                await self._watch(self._rv)
                 delays = self._new_backoff()  # a stream that ended cleanly resets the backoff
                 self._metrics.watch_restarts.labels(self.stream, "timeout").inc()
             except ResourceGone as exc:
                 log.info("resume point expired, relisting", extra={"stream": self.stream,
                                                                   "error": str(exc)})
                 self._metrics.watch_relists.labels(self.stream, "gone").inc()
-                rv = None
+                self._rv = None
             except (ApiError, aiohttp.ClientError, TimeoutError) as exc:
                 self._not_established(exc)
+                if self._rv != started_from:
+                    # The stream delivered before it broke: the server is fine, so reconnect
+                    # promptly from where it got to instead of backing off further.
+                    delays = self._new_backoff()
                 reason = (f"http_{exc.status}" if isinstance(exc, ApiError)
                           else type(exc).__name__)
                 self._metrics.watch_restarts.labels(self.stream, reason).inc()
@@ -144,8 +150,9 @@ class Watcher:
         await self._writer.put(self.stream, list_rv, None)
         return list_rv
 
-    async def _watch(self, rv: str) -> str:
-        """Stream changes after `rv` until the server ends the stream; returns the last rv."""
+    async def _watch(self, rv: str) -> None:
+        """Stream changes after `rv` until the server ends the stream; `self._rv` follows the
+        last resourceVersion handed to the writer, so a failure resumes right there."""
         timeout = watch_timeout(self._settings.timeout_min, self._settings.timeout_max,
                                 self._rng)
         resp = await self._api.request(
@@ -165,12 +172,11 @@ class Watcher:
                 pending = lines.pop()
                 for line in lines:
                     if line.strip():
-                        rv = await self._handle_line(line, rv)
+                        self._rv = await self._handle_line(line, self._rv or rv)
             if pending.strip():
-                rv = await self._handle_line(pending, rv)
+                self._rv = await self._handle_line(pending, self._rv or rv)
         finally:
             resp.release()
-        return rv
 
     async def _handle_line(self, line: bytes, rv: str) -> str:
         try:
@@ -182,7 +188,7 @@ class Watcher:
             return rv
         self._metrics.watch_events.labels(self.stream, kind).inc()
         if kind == "ADDED" or kind == "MODIFIED":
-            return await self._store(obj, rv_moves=True) or rv
+            return await self._store(obj, rv_moves=True, line=line) or rv
         if kind == "ERROR":
             code = obj.get("code") if isinstance(obj, dict) else None
             text = obj.get("message", "") if isinstance(obj, dict) else str(obj)
@@ -201,13 +207,13 @@ class Watcher:
             await self._writer.put(self.stream, new_rv, None)
         return new_rv
 
-    async def _store(self, obj: Any, *, rv_moves: bool) -> str | None:
+    async def _store(self, obj: Any, *, rv_moves: bool, line: bytes | None = None) -> str | None:
         try:
             if not isinstance(obj, dict):
                 raise MalformedEvent("watch object is not a JSON object")
             record = to_record(obj, orjson.dumps(obj))
         except MalformedEvent as exc:
-            self._malformed(orjson.dumps(obj), exc)
+            self._malformed(line if line is not None else orjson.dumps(obj), exc)
             return None
         await self._writer.put(self.stream, record[1] if rv_moves else None, record)
         return record[1]

@@ -14,6 +14,7 @@ import contextlib
 import logging
 import time
 from collections import deque
+from collections.abc import Callable
 from typing import Protocol
 
 from eventpipe.metrics import Metrics
@@ -29,8 +30,8 @@ Item = tuple[str, str | None, NewRecord | None, str | None]
 class AppendTarget(Protocol):
     """What the writer needs from the spool."""
 
-    async def append(self, records: list[NewRecord], *, stream: str,
-                     resource_version: str | None) -> list[tuple[int, int]]: ...
+    async def append_counted(self, records: list[NewRecord], *, stream: str,
+                             resource_version: str | None) -> list[tuple[int, int]]: ...
 
     async def forget(self, uid: str) -> None: ...
 
@@ -42,13 +43,15 @@ class SpoolWriter:
 
     def __init__(self, spool: AppendTarget, *, metrics: Metrics, batch_max_events: int = 500,
                  batch_max_wait: float = 0.05, max_buffered: int = 20_000,
-                 full_errors: tuple[type[BaseException], ...] = ()) -> None:
+                 full_errors: tuple[type[BaseException], ...] = (),
+                 on_commit: Callable[[], None] | None = None) -> None:
         self._spool = spool
         self._metrics = metrics
         self._batch = batch_max_events
         self._wait = batch_max_wait
         self._max = max_buffered
         self._full_errors = full_errors
+        self._on_commit = on_commit
         self._items: deque[Item] = deque()
         self._has_items = asyncio.Event()
         self._batch_ready = asyncio.Event()
@@ -143,7 +146,7 @@ class SpoolWriter:
         started = time.perf_counter()
         events = self._metrics.events
         for stream, (records, rv_box, deleted_uids) in by_stream.items():
-            inserted = await self._spool.append(records, stream=stream,
+            inserted = await self._spool.append_counted(records, stream=stream,
                                                 resource_version=rv_box[0])
             for index, delta in inserted:
                 if delta:
@@ -156,3 +159,5 @@ class SpoolWriter:
             for uid in deleted_uids:
                 await self._spool.forget(uid)
         self._metrics.spool_commit_seconds.observe(time.perf_counter() - started)
+        if self._on_commit is not None:
+            self._on_commit()

@@ -10,7 +10,6 @@ The `*.watch.jsonl` files wrap objects that are already in the plain files, so t
 from __future__ import annotations
 
 import itertools
-import uuid
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
@@ -61,15 +60,17 @@ def ordered_versions(events: list[Obj]) -> list[Obj]:
 def synthetic(templates: list[bytes], start: int = 0) -> Iterator[Obj]:
     """Endless fresh Events (new uid and name, no resourceVersion) cycled from `templates`.
 
-    Templates are serialised Events; parsing a template again per copy is the cheap deep copy.
+    Copies share the template's nested values (only the top level and metadata are new), which
+    is safe because the store never mutates an object in place; this keeps a copy at ~1 µs so
+    the standalone server can produce tens of thousands of Events/s and still serve them.
     """
-    for i, raw in zip(itertools.count(start), itertools.cycle(templates), strict=False):
-        event: Obj = orjson.loads(raw)
-        meta = event.setdefault("metadata", {})
+    parsed: list[Obj] = [orjson.loads(raw) for raw in templates]
+    for i, template in zip(itertools.count(start), itertools.cycle(parsed), strict=False):
+        meta = dict(template.get("metadata") or {})
         meta.pop("resourceVersion", None)
-        meta["uid"] = str(uuid.UUID(int=(0xE7E17 << 100) | i))
-        meta["name"] = f"{(event.get('involvedObject') or {}).get('name', 'ev')}.{i:x}"
-        yield event
+        meta["uid"] = f"e7e17000-0000-4000-8000-{i:012x}"  # unique, cheap, uuid-shaped
+        meta["name"] = f"{(template.get('involvedObject') or {}).get('name', 'ev')}.{i:x}"
+        yield {**template, "metadata": meta}
 
 
 def templates_from(paths: Iterable[Path | str]) -> list[bytes]:

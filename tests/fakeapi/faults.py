@@ -8,9 +8,10 @@ or inside a 200 watch stream. Everything here is plain state; the server applies
 
 from __future__ import annotations
 
-import time
 from collections import deque
 from dataclasses import dataclass, field
+from time import monotonic as _monotonic
+from time import time as _wall
 
 import orjson
 from aiohttp import web
@@ -27,9 +28,9 @@ class RequestRecord:
     method: str
     path: str
     query: dict[str, str]
-    time: float = field(default_factory=time.time)
+    time: float = field(default_factory=_wall)
     """Wall-clock arrival time (time.time())."""
-    monotonic: float = field(default_factory=time.monotonic)
+    monotonic: float = field(default_factory=_monotonic)
     status: int | None = None
     """HTTP status sent (200 for a watch even if it later broke); None while in progress."""
 
@@ -62,7 +63,9 @@ class _Failure:
     only: str | None
 
 
-def json_response(body: Obj, status_code: int, headers: dict[str, str] | None = None) -> web.Response:
+def json_response(
+    body: Obj, status_code: int, headers: dict[str, str] | None = None
+) -> web.Response:
     """A JSON response the way kube-apiserver sends one."""
     return web.Response(
         body=orjson.dumps(body),
@@ -82,7 +85,9 @@ class Faults:
     forbid_all_namespaces: bool = False
     failures: deque[_Failure] = field(default_factory=deque)
 
-    def queue_failures(self, n: int, status_code: int, retry_after: int | None, only: str | None) -> None:
+    def queue_failures(
+        self, n: int, status_code: int, retry_after: int | None, only: str | None
+    ) -> None:
         """Make the next `n` Event requests (of kind `only`: "list"/"watch"/None=any) fail."""
         if only not in (None, "list", "watch"):
             raise ValueError(f"only must be 'list', 'watch' or None, not {only!r}")
@@ -97,7 +102,9 @@ class Faults:
                 return _failure_response(failure)
         return None
 
-    def forbidden_response(self, namespace: str | None, verb: str, group: str) -> web.Response | None:
+    def forbidden_response(
+        self, namespace: str | None, verb: str, group: str
+    ) -> web.Response | None:
         """403 when RBAC (as scripted) would not let the service account do this."""
         if namespace is None and not self.forbid_all_namespaces:
             return None

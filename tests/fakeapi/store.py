@@ -12,10 +12,11 @@ Serialised bytes are cached on the change, so N watchers cost one `orjson.dumps`
 
 from __future__ import annotations
 
+import gc
 import time
 import uuid
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import orjson
@@ -44,25 +45,37 @@ class Change:
     namespace: str
     obj: Obj
     prev: Change | None = None
-    _lines: dict[str, bytes] = field(default_factory=dict)
-    _items: dict[str, bytes] = field(default_factory=dict)
+    _cache: dict[str, bytes] | None = None  # serialised forms, made on first use
 
     def line(self, view: str) -> bytes:
         """The newline-terminated watch line for this change in `view` ("core" or "events")."""
-        cached = self._lines.get(view)
+        if self._cache is None:
+            self._cache = {}
+        cached = self._cache.get(view)
         if cached is None:
             body = self.obj if view == "core" else to_events_v1(self.obj)
             cached = b'{"type":"%s","object":%s}\n' % (self.type.encode(), orjson.dumps(body))
-            self._lines[view] = cached
+            self._cache[view] = cached
         return cached
+
+    def added_line(self, view: str) -> bytes:
+        """The watch line announcing this version as ADDED (the initial state of a watch)."""
+        if self.type == "ADDED":
+            return self.line(view)
+        body = self.obj if view == "core" else to_events_v1(self.obj)
+        return b'{"type":"ADDED","object":%s}\n' % orjson.dumps(body)
 
     def item(self, view: str) -> bytes:
         """The LIST item bytes: like kube-apiserver, items carry no kind/apiVersion."""
-        cached = self._items.get(view)
+        if self._cache is None:
+            self._cache = {}
+        cached = self._cache.get("item:" + view)
         if cached is None:
             body = self.obj if view == "core" else to_events_v1(self.obj)
-            cached = orjson.dumps({k: v for k, v in body.items() if k not in ("kind", "apiVersion")})
-            self._items[view] = cached
+            cached = orjson.dumps(
+                {k: v for k, v in body.items() if k not in ("kind", "apiVersion")}
+            )
+            self._cache["item:" + view] = cached
         return cached
 
 
@@ -92,11 +105,21 @@ class EventStore:
         return change
 
     def put_many(self, events: Iterable[Obj]) -> int:
-        """Bulk `put` that serialises core watch lines now and wakes watchers once."""
+        """Bulk `put` that serialises core watch lines now and wakes watchers once.
+
+        The cyclic GC is paused meanwhile: with hundreds of thousands of live dicts, its full
+        passes made a bulk load quadratic (measured 10x slower at 200k events).
+        """
         n = 0
-        for event in events:
-            self._record(_prepared(to_core(event))).line("core")
-            n += 1
+        was_enabled = gc.isenabled()
+        gc.disable()
+        try:
+            for event in events:
+                self._record(_prepared(to_core(event))).line("core")
+                n += 1
+        finally:
+            if was_enabled:
+                gc.enable()
         self._changed()
         return n
 
@@ -196,11 +219,13 @@ def _prepared(obj: Obj) -> Obj:
     """Fill what the API server would: uid, namespace, name (`<object>.<hex nanos>`)."""
     meta = dict(obj.get("metadata") or {})
     involved = obj.get("involvedObject") or {}
-    meta.setdefault("uid", str(uuid.uuid4()))
+    if not meta.get("uid"):  # not setdefault: uuid4() and now() cost more than the rest
+        meta["uid"] = str(uuid.uuid4())
     if not meta.get("namespace"):
         meta["namespace"] = involved.get("namespace") or "default"
     if not meta.get("name"):
         meta["name"] = f"{involved.get('name', 'event')}.{time.time_ns():x}"
-    meta.setdefault("creationTimestamp", now_rfc3339())
+    if "creationTimestamp" not in meta:
+        meta["creationTimestamp"] = now_rfc3339()
     obj["metadata"] = meta
     return obj

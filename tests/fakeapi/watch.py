@@ -62,13 +62,13 @@ async def run_stream(
     ws: WatchStream,
     store: EventStore,
     *,
-    timeout: float | None,
+    stream_seconds: float | None,
     cut_after: int | None,
     bookmark_interval: float | None,
 ) -> None:
     """Serve `ws` until timeout, a cut, compaction past it, or the client going away."""
     loop = asyncio.get_running_loop()
-    deadline = None if timeout is None else loop.time() + timeout
+    deadline = None if stream_seconds is None else loop.time() + stream_seconds
     periodic = bookmark_interval if ws.bookmarks else None
     next_bookmark = None if periodic is None else loop.time() + periodic
     with contextlib.suppress(ConnectionError):
@@ -78,6 +78,9 @@ async def run_stream(
                 if ws.cut == "abort":
                     _abort(request)
                 return
+            now = loop.time()
+            if deadline is not None and now >= deadline:
+                return  # checked before any write: a busy stream must still end on time
             if ws.raw:
                 data = b"".join(ws.raw)
                 ws.raw.clear()
@@ -103,8 +106,6 @@ async def run_stream(
                 await asyncio.sleep(0)  # let other watchers and the writers run between batches
                 continue
             now = loop.time()
-            if deadline is not None and now >= deadline:
-                return
             if ws.bookmarks and (ws.bookmark_due or (next_bookmark and now >= next_bookmark)):
                 ws.bookmark_due = False
                 if periodic is not None:

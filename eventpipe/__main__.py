@@ -1,0 +1,5 @@
+"""`python -m eventpipe` runs the CLI."""
+
+from eventpipe.cli import main
+
+main()

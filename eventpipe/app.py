@@ -1,0 +1,189 @@
+"""`eventpipe run`: wire config → spool → watchers → sink workers → HTTP, and shut down cleanly.
+
+Shutdown order (SIGTERM): stop the watches, commit everything the writer holds, let each sink
+worker finish the batch in flight within `shutdownTimeout`, close the spool, exit 0. Nothing
+acked is lost and nothing committed is forgotten; a worker cut off mid-batch repeats that batch
+on the next start (at-least-once).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from eventpipe.config import Config
+from eventpipe.metrics import Metrics
+from eventpipe.routing import compile_route
+from eventpipe.server.http import HttpServer
+from eventpipe.sinks.driver import Delivery, NewData, SinkWorker
+from eventpipe.sinks.registry import build_sink, delivery_settings
+from eventpipe.spool import Spool, SpoolFullError
+from eventpipe.watch.kube import KubeEventsApi, connect
+from eventpipe.watch.watcher import Watcher, WatchSettings
+from eventpipe.watch.writer import SpoolWriter
+
+log = logging.getLogger("eventpipe.app")
+
+
+def watch_streams(config: Config) -> list[str]:
+    """Namespaces to watch: `watch.namespaces` plus resmo's `namespace`; [""] means all."""
+    namespaces = list(dict.fromkeys([*config.watch.namespaces,
+                                     *([config.namespace] if config.namespace else [])]))
+    return namespaces or [""]
+
+
+def stream_name(api_group: str, namespace: str) -> str:
+    """The key the resume point is saved under, e.g. `core/*` or `events.k8s.io/team-a`."""
+    return f"{api_group}/{namespace or '*'}"
+
+
+async def open_spool(config: Config, metrics: Metrics | None = None) -> Spool:
+    """Open the spool the config names, counting drops in `metrics`."""
+
+    def dropped(count: int, reason: str) -> None:
+        if metrics is not None:
+            metrics.spool_dropped.labels(reason).inc(count)
+        log.warning("events dropped from the spool", extra={"count": count, "reason": reason})
+
+    spool_cfg = config.spool
+    return await Spool.open(
+        spool_cfg.path, synchronous=spool_cfg.synchronous, max_bytes=spool_cfg.max_bytes,
+        when_full="dropOldest" if spool_cfg.when_full == "dropOldest" else "block",
+        history_window=spool_cfg.history_window, on_drop=dropped)
+
+
+class Pipeline:
+    """One running eventpipe: build with a validated Config, then `await run(stop)`."""
+
+    def __init__(self, config: Config, *, kubeconfig: str | None = None,
+                 http_port: int | None = None) -> None:
+        self.config = config
+        self.metrics = Metrics(prefix=config.metrics_name_prefix, cluster=config.cluster_name)
+        self._kubeconfig = kubeconfig or config.kubeconfig
+        self._http_port = config.http.port if http_port is None else http_port
+        self.watchers: list[Watcher] = []
+        self.workers: list[SinkWorker] = []
+        self._spool_ok = True
+
+    async def run(self, stop: asyncio.Event) -> int:
+        """Run until `stop` is set; returns the exit code."""
+        cfg = self.config
+        router = compile_route(cfg.route)
+        stopping = asyncio.Event()
+        spool = await open_spool(cfg, self.metrics)
+        self.metrics.spool_budget.set(cfg.spool.max_bytes or 0)
+        new_data = NewData()
+        writer = SpoolWriter(spool, metrics=self.metrics,
+                             batch_max_events=cfg.spool.batch_max_events,
+                             batch_max_wait=cfg.spool.batch_max_wait,
+                             full_errors=(SpoolFullError,), on_commit=new_data.notify)
+        for receiver in cfg.receivers:
+            sink = build_sink(receiver, cluster_name=cfg.cluster_name)
+            settings = delivery_settings(receiver, max_event_age=cfg.max_event_age_seconds)
+            delivery = Delivery(sink, router=router, settings=settings, metrics=self.metrics,
+                                stopping=stopping)
+            self.workers.append(SinkWorker(delivery, spool=spool, new_data=new_data,
+                                           settings=settings, metrics=self.metrics,
+                                           stopping=stopping))
+        api_client = await connect(self._kubeconfig)
+        watch_settings = WatchSettings(
+            page_size=cfg.watch.page_size, timeout_min=cfg.watch.timeout_min,
+            timeout_max=cfg.watch.timeout_max, backoff_initial=cfg.watch.backoff_initial,
+            backoff_max=cfg.watch.backoff_max)
+        for namespace in watch_streams(cfg):
+            api = KubeEventsApi(api_client, api_group=cfg.watch.api_group, namespace=namespace)
+            self.watchers.append(Watcher(api=api, stream=stream_name(cfg.watch.api_group,
+                                                                     namespace),
+                                         writer=writer, settings=watch_settings,
+                                         metrics=self.metrics))
+        http = HttpServer(metrics=self.metrics, ready=self._readiness, address=cfg.http.address,
+                          port=self._http_port)
+        await http.start()
+        self.http = http
+        log.info("eventpipe started", extra={
+            "streams": [w.stream for w in self.watchers],
+            "receivers": [w.name for w in self.workers], "spool": str(cfg.spool.path),
+            "http_port": http.port})
+        writer_task = asyncio.create_task(writer.run(), name="spool-writer")
+        watch_tasks = [asyncio.create_task(_supervise(
+            f"watch {w.stream}", _bind_watch(w, spool))) for w in self.watchers]
+        worker_tasks = [asyncio.create_task(_supervise(f"sink {w.name}", w.run))
+                        for w in self.workers]
+        upkeep = asyncio.create_task(self._upkeep(spool), name="spool-upkeep")
+        try:
+            await stop.wait()
+            log.info("shutting down")
+        finally:
+            deadline = time.monotonic() + cfg.shutdown_timeout
+            await _cancel(watch_tasks)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(writer.wait_idle(), _left(deadline))
+            await _cancel([writer_task, upkeep])
+            stopping.set()
+            if worker_tasks:
+                _, late = await asyncio.wait(worker_tasks, timeout=_left(deadline))
+                if late:
+                    log.warning("shutdown deadline hit; unfinished batches repeat on restart",
+                                extra={"workers": len(late)})
+                await _cancel(list(late))
+            await http.stop()
+            await api_client.close()
+            await spool.close()
+        log.info("eventpipe stopped", extra={"committed": writer.committed})
+        return 0
+
+    async def _readiness(self) -> tuple[bool, dict[str, object]]:
+        streams = {w.stream: ("watching" if w.established.is_set() else
+                              (w.last_error or "connecting")) for w in self.watchers}
+        ready = self._spool_ok and all(w.established.is_set() for w in self.watchers)
+        return ready, {"streams": streams, "spool_writable": self._spool_ok}
+
+    async def _upkeep(self, spool: Spool) -> None:
+        """Retention and spool gauges on a timer."""
+        receivers = [w.name for w in self.workers]
+        while True:
+            try:
+                deleted = await spool.retention(receivers)
+                if deleted:
+                    log.info("retention removed old events", extra={"deleted": deleted})
+                stats: dict[str, Any] = await spool.stats()
+                self.metrics.spool_rows.set(float(stats.get("events", 0)))
+                self.metrics.spool_bytes.set(float(stats.get("bytes", 0)))
+                self._spool_ok = True
+            except Exception:
+                self._spool_ok = False
+                log.exception("spool upkeep failed")
+            await asyncio.sleep(self.config.spool.retention_interval)
+
+
+def _bind_watch(watcher: Watcher, spool: Spool) -> Callable[[], Awaitable[None]]:
+    async def start() -> None:
+        await watcher.run(await spool.resume_point(watcher.stream))
+    return start
+
+
+async def _supervise(name: str, factory: Callable[[], Awaitable[None]]) -> None:
+    """Run a long-lived task; a bug that escapes it is logged and the task restarted."""
+    while True:
+        try:
+            await factory()
+            return
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("task crashed; restarting in 1 s", extra={"task": name})
+            await asyncio.sleep(1.0)
+
+
+async def _cancel(tasks: list[asyncio.Task[Any]]) -> None:
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+
+
+def _left(deadline: float) -> float:
+    return max(0.1, deadline - time.monotonic())

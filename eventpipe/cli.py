@@ -1,0 +1,180 @@
+"""The `eventpipe` command line.
+
+`run` the pipeline, `replay` a range to one receiver, `spool stats`, `config validate`,
+`config schema`, `version`. resmo's `eventpipe -conf=/data/config.yaml` form is translated to
+`run --config` so existing Deployment manifests only need a new image.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import sys
+from collections.abc import Sequence
+
+import click
+import orjson
+
+from eventpipe import __version__
+from eventpipe.config import Config, ConfigError, config_json_schema, load_config, parse_duration
+from eventpipe.logs import setup_logging
+
+
+def _load(path: str) -> Config:
+    try:
+        return load_config(path)
+    except ConfigError as exc:
+        raise click.ClickException(f"invalid config: {exc}") from exc
+    except OSError as exc:
+        raise click.ClickException(f"cannot read config {path}: {exc.strerror}") from exc
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def cli() -> None:
+    """eventpipe: every version of every Kubernetes Event, spooled durably, delivered."""
+
+
+@cli.command()
+@click.option("-c", "--config", "config_path", required=True, type=click.Path(dir_okay=False),
+              help="Config file (YAML, a superset of kubernetes-event-exporter's).")
+@click.option("--kubeconfig", default=None, help="Kubeconfig path (else config, $KUBECONFIG, "
+              "~/.kube/config, in-cluster).")
+@click.option("--metrics-address", default=None,
+              help="Override http address as HOST:PORT or :PORT (resmo's -metrics-address).")
+def run(config_path: str, kubeconfig: str | None, metrics_address: str | None) -> None:
+    """Watch Events, spool them, deliver them to every receiver until SIGTERM."""
+    config = _load(config_path)
+    if metrics_address:
+        host, _, port = metrics_address.rpartition(":")
+        http = config.http.model_copy(update={"port": int(port),
+                                              "address": host or config.http.address})
+        config = config.model_copy(update={"http": http})
+    setup_logging(config.log_level, config.log_format)
+    sys.exit(asyncio.run(_run(config, kubeconfig)))
+
+
+async def _run(config: Config, kubeconfig: str | None) -> int:
+    from eventpipe.app import Pipeline  # heavy imports only for `run`
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    return await Pipeline(config, kubeconfig=kubeconfig).run(stop)
+
+
+@cli.command()
+@click.option("-c", "--config", "config_path", required=True, type=click.Path(dir_okay=False))
+@click.option("--receiver", required=True, help="The one receiver to re-send to.")
+@click.option("--since", default=None, help="Events spooled within this duration, e.g. 2h.")
+@click.option("--from-seq", type=int, default=None, help="Events from this spool seq on.")
+@click.option("--to-seq", type=int, default=None, help="Stop after this seq.")
+@click.option("--dead-letters", is_flag=True, help="Re-send this receiver's dead letters.")
+def replay(config_path: str, receiver: str, since: str | None, from_seq: int | None,
+           to_seq: int | None, dead_letters: bool) -> None:
+    """Re-send a range of the spool to one receiver without touching the others."""
+    from eventpipe.replay import replay as do_replay
+
+    config = _load(config_path)
+    setup_logging(config.log_level, "pretty")
+    if sum(x is not None and x is not False for x in (since, from_seq, dead_letters or None)) != 1:
+        raise click.UsageError("give exactly one of --since, --from-seq, --dead-letters")
+    try:
+        window = parse_duration(since) if since else None
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--since") from exc
+    result = asyncio.run(do_replay(config, receiver=receiver, since=window, from_seq=from_seq,
+                                   to_seq=to_seq, dead_letters=dead_letters))
+    click.echo(f"replayed to {receiver}: {result.sent} sent, {result.dead} dead-lettered, "
+               f"{result.skipped} not routed to it")
+    if result.dead:
+        sys.exit(1)
+
+
+@cli.group()
+def spool() -> None:
+    """Inspect the spool."""
+
+
+@spool.command("stats")
+@click.option("-c", "--config", "config_path", default=None, type=click.Path(dir_okay=False))
+@click.option("--spool", "spool_path", default=None, type=click.Path(dir_okay=False),
+              help="Spool file (instead of --config).")
+@click.option("-o", "--output", type=click.Choice(["text", "json"]), default="text")
+def spool_stats(config_path: str | None, spool_path: str | None, output: str) -> None:
+    """Counts, size, oldest/newest, per-receiver lag and dead letters."""
+    from eventpipe.spool.report import render_stats, spool_stats_for
+
+    if bool(config_path) == bool(spool_path):
+        raise click.UsageError("give one of --config or --spool")
+    config = _load(config_path) if config_path else None
+    stats = asyncio.run(spool_stats_for(config=config, path=spool_path))
+    if output == "json":
+        click.echo(orjson.dumps(stats, option=orjson.OPT_INDENT_2, default=str).decode())
+    else:
+        click.echo(render_stats(stats))
+
+
+@cli.group("config")
+def config_group() -> None:
+    """Check and describe the configuration."""
+
+
+@config_group.command("validate")
+@click.argument("path", type=click.Path(dir_okay=False))
+def config_validate(path: str) -> None:
+    """Load FILE as `run` would (schema, regexes, layouts); exit 1 naming the problem."""
+    from eventpipe.sinks.registry import build_sink
+
+    config = _load(path)
+    try:
+        for receiver in config.receivers:
+            build_sink(receiver, cluster_name=config.cluster_name)
+    except ValueError as exc:
+        raise click.ClickException(f"invalid config: {path}: {exc}") from exc
+    click.echo(f"{path}: ok ({len(config.receivers)} receivers)")
+
+
+@config_group.command("schema")
+def config_schema() -> None:
+    """Print the JSON Schema of the whole config."""
+    click.echo(orjson.dumps(config_json_schema(), option=orjson.OPT_INDENT_2).decode())
+
+
+@cli.command()
+def version() -> None:
+    """Print the version."""
+    click.echo(f"eventpipe {__version__}")
+
+
+def translate_resmo_args(argv: Sequence[str]) -> list[str]:
+    """Map kubernetes-event-exporter's Go-style flags (`-conf=F`, `-conf F`, `-kubeconfig`,
+    `-metrics-address`) onto `run`; anything else passes through."""
+    args = list(argv)
+    if not args or not args[0].lstrip("-").startswith("conf"):
+        return args
+    flags = {"conf": "--config", "kubeconfig": "--kubeconfig",
+             "metrics-address": "--metrics-address"}
+    out = ["run"]
+    i = 0
+    while i < len(args):
+        arg = args[i]
+        name, eq, value = arg.lstrip("-").partition("=")
+        if arg.startswith("-") and name in flags:
+            if not eq:
+                i += 1
+                value = args[i] if i < len(args) else ""
+            out += [flags[name], value]
+        else:
+            out.append(arg)
+        i += 1
+    return out
+
+
+def main() -> None:
+    """Console entry point."""
+    cli.main(args=translate_resmo_args(sys.argv[1:]), prog_name="eventpipe")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,46 @@
+"""The base every config model shares: strict keys, resmo's camelCase names, null = default.
+
+resmo decodes YAML with Go's yaml package, where ``key:`` with no value (``layout: # optional``)
+leaves the zero value; its example configs rely on that. Here an explicit null on a key that has
+a default means "use the default", so those configs load unchanged. Numbers given where a string
+is expected (``name: 123``) become strings, as Go's decoder does.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from pydantic import BaseModel, ConfigDict, model_validator
+
+
+class Model(BaseModel):
+    """Base config model: unknown keys are errors, fields are read by alias or by name."""
+
+    model_config: ClassVar[ConfigDict] = ConfigDict(
+        extra="forbid",
+        populate_by_name=True,
+        coerce_numbers_to_str=True,
+        frozen=True,
+        use_attribute_docstrings=False,
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _before(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            data = cls._prepare(data)
+            if None in data.values():
+                data = {k: v for k, v in data.items() if v is not None or not cls._has_default(k)}
+        return data
+
+    @classmethod
+    def _prepare(cls, data: dict[str, Any]) -> dict[str, Any]:
+        """Hook for subclasses to reshape or check raw input before field validation."""
+        return data
+
+    @classmethod
+    def _has_default(cls, key: str) -> bool:
+        for name, field in cls.model_fields.items():
+            if key in (name, field.alias):
+                return not field.is_required()
+        return False

@@ -1,0 +1,62 @@
+"""Structured logging: JSON lines by default (for clusters), or a readable form.
+
+Fields passed with `extra={...}` become JSON keys. Payloads and secrets are never logged by
+callers; this module only formats.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import time
+
+import orjson
+
+# Attributes every LogRecord has; anything else came from `extra=`.
+_STANDARD = frozenset(vars(logging.makeLogRecord({}))) | {"message", "asctime", "taskName"}
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line: time, level, logger, msg, extra fields, exception."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, object] = {
+            "time": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
+            + f".{int(record.msecs):03d}Z",
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "msg": record.getMessage(),
+        }
+        for key, value in vars(record).items():
+            if key not in _STANDARD:
+                entry[key] = value
+        if record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
+        return orjson.dumps(entry, default=str).decode()
+
+
+class PrettyFormatter(logging.Formatter):
+    """`time level logger: msg key=value ...` for terminals."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        extras = " ".join(f"{k}={v}" for k, v in vars(record).items() if k not in _STANDARD)
+        line = (f"{time.strftime('%H:%M:%S', time.localtime(record.created))} "
+                f"{record.levelname:<7} {record.name}: {record.getMessage()}")
+        if extras:
+            line += f"  {extras}"
+        if record.exc_info:
+            line += "\n" + self.formatException(record.exc_info)
+        return line
+
+
+def setup_logging(level: str = "info", fmt: str = "json") -> None:
+    """Configure the root logger once at startup (to stderr; stdout may be a sink)."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(JsonFormatter() if fmt == "json" else PrettyFormatter())
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    levels = {"debug": logging.DEBUG, "info": logging.INFO, "warn": logging.WARNING,
+              "warning": logging.WARNING, "error": logging.ERROR}
+    root.setLevel(levels.get(level.lower(), logging.INFO))
+    # aiohttp's access log and kubernetes_asyncio's debug output are noise at info.
+    logging.getLogger("aiohttp.access").setLevel(logging.WARNING)

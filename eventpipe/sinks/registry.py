@@ -1,0 +1,55 @@
+"""Which sink module serves which receiver key; adding a sink is one entry in `_BUILDERS`."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from eventpipe.config import Receiver
+from eventpipe.sinks.base import Sink
+from eventpipe.sinks.driver import DeliverySettings
+
+
+def _file(cfg: Any, name: str, cluster_name: str) -> Sink:
+    from eventpipe.sinks.file import FileSink
+
+    return FileSink(name=name, path=cfg.path, layout=cfg.layout, max_size_mb=cfg.max_size,
+                    max_age_days=cfg.max_age, max_backups=cfg.max_backups, de_dot=cfg.de_dot,
+                    cluster_name=cluster_name)
+
+
+def _stdout(cfg: Any, name: str, cluster_name: str) -> Sink:
+    from eventpipe.sinks.stdout import StdoutSink
+
+    return StdoutSink(name=name, layout=cfg.layout, de_dot=cfg.de_dot, cluster_name=cluster_name)
+
+
+_BUILDERS: dict[str, Callable[[Any, str, str], Sink]] = {
+    "file": _file,
+    "stdout": _stdout,
+}
+
+# Local sinks gain nothing from waiting for a fuller batch; network sinks use batch.maxWait.
+_NO_WAIT_BY_DEFAULT = frozenset({"file", "stdout"})
+
+
+def build_sink(receiver: Receiver, *, cluster_name: str) -> Sink:
+    """Create the sink for a receiver; layouts compile here (ValueError names the problem)."""
+    builder = _BUILDERS.get(receiver.sink_type)
+    if builder is None:
+        raise ValueError(f"receiver {receiver.name!r}: sink type {receiver.sink_type!r} "
+                         "has no implementation registered")
+    return builder(receiver.sink, receiver.name, cluster_name)
+
+
+def delivery_settings(receiver: Receiver, *, max_event_age: float = 0.0) -> DeliverySettings:
+    """The driver settings of one receiver from its `batch` and `retry` keys."""
+    max_wait = receiver.batch.max_wait
+    if ("max_wait" not in receiver.batch.model_fields_set
+            and receiver.sink_type in _NO_WAIT_BY_DEFAULT):
+        max_wait = 0.0
+    return DeliverySettings(
+        batch_max_events=receiver.batch.max_events, batch_max_wait=max_wait,
+        initial_backoff=receiver.retry.initial_backoff,
+        max_backoff=receiver.retry.max_backoff, max_attempts=receiver.retry.max_attempts,
+        max_event_age=float(max_event_age))

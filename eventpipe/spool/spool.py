@@ -1,0 +1,303 @@
+"""The durable spool: every Event version is committed here before anything else happens.
+
+One `Spool` per process owns two SQLite connections to one WAL file: a write connection used
+by the watcher's appends, acks, retention and budget drops (serialised by an asyncio lock so no
+two transactions interleave), and a read connection for sink workers and queries, which WAL
+lets run while a commit is in flight. aiosqlite runs each connection in its own thread, so the
+event loop never blocks on SQLite. Another process (the CLI) may open the same file at once.
+
+Invariants (tested against a model in tests/test_spool_model.py):
+- seq strictly increases and is never reused (AUTOINCREMENT); observed_at never decreases.
+- a (resource_version, uid) pair is stored at most once.
+- the resume point of a stream is committed with the batch it covers.
+- a row leaves only through retention (acked by every receiver, older than the history
+  window, no dead letter) or a budget drop, which is always reported through `on_drop`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable, Collection, Sequence
+from pathlib import Path
+from typing import Concatenate, ParamSpec, TypeVar
+
+import aiosqlite
+
+from eventpipe.spool import reading, stats, writing
+from eventpipe.spool.counting import WARM_WINDOW_SECONDS, OccurrenceBook
+from eventpipe.spool.errors import SpoolFullError
+from eventpipe.spool.records import NewRecord, StoredRow
+from eventpipe.spool.schema import open_reader, open_writer, page_size
+
+WHEN_FULL = {"block": "block", "dropOldest": "dropOldest", "drop_oldest": "dropOldest"}
+RETENTION_CHUNK = 10_000
+DROP_CHUNK_MIN = 256
+
+OnDrop = Callable[[int, str], None]
+P = ParamSpec("P")
+T = TypeVar("T")
+
+
+class Spool:
+    """SQLite-backed event spool; create with `await Spool.open(path)`."""
+
+    def __init__(
+        self,
+        writer: aiosqlite.Connection,
+        reader: aiosqlite.Connection,
+        *,
+        book: OccurrenceBook,
+        last_observed: float,
+        max_bytes: int | None,
+        when_full: str,
+        history_window: float,
+        on_drop: OnDrop | None,
+        clock: Callable[[], float],
+    ) -> None:
+        """Use `Spool.open`; this only stores what it prepared."""
+        self._writer = writer
+        self._reader = reader
+        self._book = book
+        self._last_observed = last_observed
+        self._max_bytes = max_bytes
+        self._when_full = when_full
+        self._history_window = history_window
+        self._on_drop = on_drop
+        self._clock = clock
+        self._lock = asyncio.Lock()
+        self._closed = False
+
+    @classmethod
+    async def open(
+        cls,
+        path: str | Path,
+        *,
+        synchronous: str = "FULL",
+        max_bytes: int | None = None,
+        when_full: str = "block",
+        history_window: float = 7 * 86400,
+        on_drop: OnDrop | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> Spool:
+        """Open or create the spool file.
+
+        max_bytes: page budget of the database file (the WAL comes on top, up to 64 MiB).
+        when_full: "block" (append raises SpoolFullError) or "dropOldest" (delete the oldest
+        rows, acked or not, report them through on_drop(count, "budget"), and retry).
+        clock: wall-clock source for observed_at and retention; tests pass a fake.
+        """
+        policy = WHEN_FULL.get(when_full)
+        if policy is None:
+            raise ValueError(f"when_full must be 'block' or 'dropOldest', got {when_full!r}")
+        path = Path(path)
+        writer = await open_writer(path, synchronous=synchronous)
+        try:
+            if max_bytes is not None:
+                pages = max(1, max_bytes // await page_size(writer))
+                await writer.execute(f"PRAGMA max_page_count = {pages}")
+            reader = await open_reader(path)
+        except BaseException:
+            await writer.close()
+            raise
+        newest = await reading.scalar(writer, "SELECT MAX(observed_at) FROM events")
+        last_observed = float(newest) if isinstance(newest, int | float) else 0.0
+        book = OccurrenceBook(now=clock())
+        if newest is not None:
+            rows = await writer.execute_fetchall(
+                "SELECT uid, occurrences FROM events WHERE observed_at >= ? ORDER BY seq",
+                (last_observed - WARM_WINDOW_SECONDS,),
+            )
+            book.warm((str(uid), int(occurrences)) for uid, occurrences in rows)
+        return cls(
+            writer,
+            reader,
+            book=book,
+            last_observed=last_observed,
+            max_bytes=max_bytes,
+            when_full=policy,
+            history_window=history_window,
+            on_drop=on_drop,
+            clock=clock,
+        )
+
+    async def close(self) -> None:
+        """Wait for the transaction in flight, then close both connections (idempotent)."""
+        if self._closed:
+            return
+        async with self._lock:
+            self._closed = True
+            await self._reader.close()
+            await self._writer.close()  # the last connection out checkpoints the WAL
+
+    # -- watcher side ---------------------------------------------------------------------
+
+    async def append(
+        self, records: Sequence[NewRecord], *, stream: str, resource_version: str | None
+    ) -> list[int]:
+        """Store the records not stored yet, and the resume point, in one commit.
+
+        Returns the indices into `records` of the rows inserted, in order. Raises
+        SpoolFullError when the budget is reached and the policy is "block" (nothing stored).
+        """
+        counted = await self.append_counted(records, stream=stream,
+                                            resource_version=resource_version)
+        return [index for index, _ in counted]
+
+    async def append_counted(
+        self, records: Sequence[NewRecord], *, stream: str, resource_version: str | None
+    ) -> list[tuple[int, int]]:
+        """`append`, returning (index, count_delta) per inserted record for the event counter."""
+        return await asyncio.shield(self._append(records, stream, resource_version))
+
+    async def reject(self, rows: Sequence[tuple[str, str, bytes]]) -> None:
+        """Keep watch lines that are not valid Events: (stream, error, raw line)."""
+        now = self._clock()
+        async with self._lock, writing.transaction(self._writer):
+            await self._writer.executemany(
+                "INSERT INTO rejected (observed_at, stream, error, line) VALUES (?, ?, ?, ?)",
+                [(now, stream, error, bytes(line)) for stream, error, line in rows])
+
+    async def rejected(self, limit: int = 1000) -> list[tuple[float, str, bytes, str]]:
+        """The newest rejected lines: (observed_at, stream, line, error)."""
+        rows = await self._reader.execute_fetchall(
+            "SELECT observed_at, stream, line, error FROM rejected ORDER BY id DESC LIMIT ?",
+            (limit,))
+        return [(float(t), str(s), bytes(b), str(e)) for t, s, b, e in reversed(list(rows))]
+
+    async def _append(
+        self, records: Sequence[NewRecord], stream: str, resource_version: str | None
+    ) -> list[tuple[int, int]]:
+        async with self._lock:
+            while True:
+                observed_at = max(self._clock(), self._last_observed)
+                try:
+                    async with writing.transaction(self._writer):
+                        indices, updates = await writing.insert_batch(
+                            self._writer,
+                            records,
+                            stream=stream,
+                            resource_version=resource_version,
+                            book=self._book,
+                            observed_at=observed_at,
+                        )
+                except Exception as exc:
+                    if not writing.is_full(exc):
+                        raise
+                    await self._make_room(len(records), exc)
+                    continue
+                self._last_observed = observed_at
+                self._book.apply(updates, now=observed_at)
+                return indices
+
+    async def _make_room(self, wanted: int, exc: Exception) -> None:
+        if self._when_full == "block":
+            raise SpoolFullError(f"spool byte budget of {self._max_bytes} bytes reached") from exc
+        async with writing.transaction(self._writer):
+            dropped = await writing.delete_oldest(self._writer, max(wanted, DROP_CHUNK_MIN))
+        if dropped == 0:
+            raise SpoolFullError("the batch alone exceeds the spool byte budget") from exc
+        if self._on_drop is not None:
+            self._on_drop(dropped, "budget")
+
+    async def forget(self, uid: str) -> None:
+        """DELETED seen: the Event expired; drop its occurrence bookkeeping."""
+        self._book.forget(uid)
+
+    async def resume_point(self, stream: str) -> str | None:
+        """resourceVersion to resume `stream` from, saved with its last committed batch."""
+        return await reading.resume_point(self._reader, stream)
+
+    async def clear_resume_point(self, stream: str) -> None:
+        """Forget the resume point (after 410 Gone the watcher relists)."""
+        await self._write(writing.delete_resume_point, stream)
+
+    # -- sink side --------------------------------------------------------------------------
+
+    async def head_seq(self) -> int:
+        """Highest seq stored (0 if none)."""
+        return await reading.head_seq(self._reader)
+
+    async def read_after(self, after_seq: int, limit: int) -> list[StoredRow]:
+        """Up to `limit` rows with seq > after_seq, ascending."""
+        return await reading.read_after(self._reader, after_seq, limit)
+
+    async def read_since(
+        self,
+        *,
+        since: float | None = None,
+        from_seq: int | None = None,
+        after_seq: int = 0,
+        limit: int,
+    ) -> list[StoredRow]:
+        """Replay range: observed_at >= since, seq >= from_seq, seq > after_seq; ascending."""
+        return await reading.read_since(
+            self._reader, since=since, from_seq=from_seq, after_seq=after_seq, limit=limit
+        )
+
+    async def read_seqs(self, seqs: Sequence[int]) -> list[StoredRow]:
+        """The rows among `seqs` still stored, ascending (for dead-letter replay)."""
+        return await reading.read_seqs(self._reader, seqs)
+
+    async def cursor(self, receiver: str) -> int:
+        """Acked seq of `receiver`; 0 when never seen, so it gets the whole retained spool."""
+        return await reading.cursor(self._reader, receiver)
+
+    async def ack(
+        self, receiver: str, acked_seq: int, *, dead: Sequence[tuple[int, str]] = ()
+    ) -> None:
+        """Set the cursor and upsert dead letters (seq, error) in one transaction."""
+        await self._write(writing.save_ack, receiver, acked_seq, dead, now=self._clock())
+
+    async def record_dead_letters(self, receiver: str, dead: Sequence[tuple[int, str]]) -> None:
+        """Upsert dead letters without moving the cursor (replay must not touch it)."""
+        await self._write(writing.save_dead, receiver, dead, now=self._clock())
+
+    async def dead_letters(self, receiver: str | None = None) -> list[reading.DeadLetter]:
+        """(receiver, seq, error, attempts, first_failed_at, last_failed_at) rows."""
+        return await reading.dead_letters(self._reader, receiver)
+
+    async def resolve_dead_letters(self, receiver: str, seqs: Sequence[int]) -> None:
+        """Remove dead letters (replayed or given up on); retention may then take the rows."""
+        await self._write(writing.delete_dead_letters, receiver, seqs)
+
+    # -- housekeeping ---------------------------------------------------------------------
+
+    async def retention(self, receivers: Collection[str], *, now: float | None = None) -> int:
+        """Delete rows every receiver in `receivers` acked that are older than the window.
+
+        Cursors of receivers not in the set are ignored. Rows with a dead letter stay. Deletes
+        in chunks, one transaction each, so appends interleave. Returns rows deleted.
+        """
+        cursors = await reading.all_cursors(self._reader)
+        bound = min((cursors.get(r, 0) for r in receivers), default=None)
+        if bound is None:
+            bound = await reading.head_seq(self._reader)
+        cutoff = (self._clock() if now is None else now) - self._history_window
+        total = 0
+        while True:
+            n = await self._write(
+                writing.delete_retained, max_seq=bound, older_than=cutoff, limit=RETENTION_CHUNK
+            )
+            total += n
+            if n < RETENTION_CHUNK:
+                return total
+
+    async def stats(self, receivers: Collection[str] = ()) -> dict[str, object]:
+        """Counts, bytes, time span and per-receiver lag (receivers=(): every cursor stored)."""
+        return await stats.collect(
+            self._reader, receivers, max_bytes=self._max_bytes, now=self._clock()
+        )
+
+    async def _write(
+        self,
+        fn: Callable[Concatenate[aiosqlite.Connection, P], Awaitable[T]],
+        *args: P.args,
+        **kwargs: P.kwargs,
+    ) -> T:
+        """Run `fn(writer, ...)` as one locked transaction that cancellation cannot cut short."""
+        return await asyncio.shield(self._locked(fn(self._writer, *args, **kwargs)))
+
+    async def _locked(self, work: Awaitable[T]) -> T:
+        async with self._lock, writing.transaction(self._writer):
+            return await work

@@ -1,0 +1,178 @@
+"""The sink driver against a real spool, with a memory sink and a scripted failing sink."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+
+from eventpipe.metrics import Metrics
+from eventpipe.sinks.base import ItemFailure, PermanentSinkError, RetriableSinkError, SinkError
+from eventpipe.sinks.driver import Delivery, DeliverySettings, NewData, SinkWorker
+from eventpipe.spool import Spool
+from eventpipe.watch.normalize import to_record
+from tests.pipeline_harness import wait_until
+
+
+class MemorySink:
+    """Keeps what it was sent; `script` lists outcomes for the next sends."""
+
+    def __init__(self, name: str, script: Sequence[object] = ()) -> None:
+        self.name = name
+        self.script = list(script)
+        self.received: list[bytes] = []
+        self.attempts = 0
+        self.started = self.closed = False
+
+    @property
+    def needs_event(self) -> bool:
+        return False
+
+    def encode(self, event: dict[str, object] | None, body: bytes) -> bytes:
+        if b'"reason":"Poison"' in body:
+            raise PermanentSinkError("template failed: poison")
+        return body
+
+    async def start(self) -> None:
+        self.started = True
+
+    async def send(self, payloads: Sequence[bytes]) -> Sequence[ItemFailure]:
+        self.attempts += 1
+        if self.script:
+            outcome = self.script.pop(0)
+            if isinstance(outcome, SinkError):
+                raise outcome
+            if callable(outcome):
+                failures: list[ItemFailure] = outcome(payloads)
+                self.received.extend(p for i, p in enumerate(payloads)
+                                     if i not in {f.index for f in failures})
+                return failures
+        self.received.extend(payloads)
+        return []
+
+    async def close(self) -> None:
+        self.closed = True
+
+
+class EveryoneRouter:
+    needs_event = False
+    static_receivers = frozenset({"a", "b"})
+
+    def receivers_for(self, event: dict[str, Any]) -> frozenset[str]:
+        return self.static_receivers
+
+
+def make_events(n: int, start: int = 0, reason: str = "BackOff") -> list[Any]:
+    out = []
+    for i in range(start, start + n):
+        obj = {"metadata": {"uid": f"u{i}", "resourceVersion": str(i + 1), "namespace": "ns"},
+               "involvedObject": {"kind": "Pod", "name": f"p{i}"}, "reason": reason}
+        out.append(to_record(obj, orjson.dumps(obj)))
+    return out
+
+
+@contextlib.asynccontextmanager
+async def workers(spool: Spool, *sinks: MemorySink, **settings: Any
+                  ) -> AsyncIterator[tuple[NewData, list[SinkWorker]]]:
+    stopping = asyncio.Event()
+    new_data = NewData()
+    metrics = Metrics()
+    delivery_settings = DeliverySettings(initial_backoff=0.01, max_backoff=0.02, **settings)
+    made = [SinkWorker(Delivery(s, router=EveryoneRouter(), settings=delivery_settings,
+                                metrics=metrics, stopping=stopping),
+                       spool=spool, new_data=new_data, settings=delivery_settings,
+                       metrics=metrics, stopping=stopping) for s in sinks]
+    tasks = [asyncio.create_task(w.run()) for w in made]
+    try:
+        yield new_data, made
+    finally:
+        stopping.set()
+        await asyncio.wait_for(asyncio.gather(*tasks), 10)
+
+
+@pytest.fixture
+async def spool(tmp_path: Path) -> AsyncIterator[Spool]:
+    opened = await Spool.open(tmp_path / "spool.db")
+    yield opened
+    await opened.close()
+
+
+async def test_failing_receiver_recovers_and_does_not_slow_the_other(spool: Spool) -> None:
+    refused = RetriableSinkError("connection refused")
+    flaky = MemorySink("a", [refused] * 5 + [RetriableSinkError("HTTP 500")] * 5)
+    healthy = MemorySink("b")
+    async with workers(spool, flaky, healthy) as (new_data, _):
+        await spool.append(make_events(100), stream="s", resource_version="100")
+        new_data.notify()
+        await wait_until(lambda: len(healthy.received) == 100, what="healthy receiver")
+        assert len(flaky.received) < 100  # it is still failing while the other is done
+        await wait_until(lambda: len(flaky.received) == 100, what="flaky receiver recovers")
+    assert flaky.attempts >= 11
+    assert flaky.received == healthy.received
+    assert await spool.cursor("a") == await spool.cursor("b") == 100
+    assert flaky.started and flaky.closed
+
+
+async def test_partial_failure_retries_only_failed_items(spool: Spool) -> None:
+    def second_item_fails(payloads: Sequence[bytes]) -> list[ItemFailure]:
+        return [ItemFailure(1, RetriableSinkError("429 for item"))]
+
+    sink = MemorySink("a", [second_item_fails])
+    async with workers(spool, sink) as (new_data, _):
+        await spool.append(make_events(3), stream="s", resource_version="3")
+        new_data.notify()
+        await wait_until(lambda: len(sink.received) == 3, what="all three")
+    uids = [orjson.loads(p)["metadata"]["uid"] for p in sink.received]
+    assert uids == ["u0", "u2", "u1"]
+
+
+async def test_permanent_rejection_goes_to_dead_letters_and_replays(spool: Spool) -> None:
+    def reject_one(payloads: Sequence[bytes]) -> list[ItemFailure]:
+        return [ItemFailure(0, PermanentSinkError("HTTP 400: entry too far behind"))]
+
+    sink = MemorySink("a", [reject_one])
+    async with workers(spool, sink) as (new_data, made):
+        await spool.append(make_events(5) + make_events(1, start=5, reason="Poison"),
+                           stream="s", resource_version="6")
+        new_data.notify()
+        await wait_until(lambda: made[0].acked_seq == 6, what="batch acked")
+    assert len(sink.received) == 4
+    letters = await spool.dead_letters("a")
+    assert [(seq, error) for _, seq, error, *_ in letters] == [
+        (1, "HTTP 400: entry too far behind"), (6, "encode: template failed: poison")]
+    # Replay of dead letters: the sink now takes seq 1; seq 6 still cannot encode.
+    delivery = Delivery(sink, router=None, settings=DeliverySettings(), metrics=Metrics())
+    rows = await spool.read_seqs([1, 6])
+    payloads, kept, dead = delivery.encode(rows, route=False)
+    more_dead, completed = await delivery.send(payloads, kept)
+    assert completed and not more_dead and [s for s, _ in dead] == [6]
+    await spool.resolve_dead_letters("a", [r[0] for r in kept])
+    assert [seq for _, seq, *_ in await spool.dead_letters("a")] == [6]
+
+
+async def test_max_attempts_dead_letters_after_giving_up(spool: Spool) -> None:
+    sink = MemorySink("a", [RetriableSinkError("HTTP 503")] * 10)
+    async with workers(spool, sink, max_attempts=3) as (new_data, made):
+        await spool.append(make_events(2), stream="s", resource_version="2")
+        new_data.notify()
+        await wait_until(lambda: made[0].acked_seq == 2, what="gave up and acked")
+    assert sink.attempts == 3 and not sink.received
+    assert [e for *_, e, _, _, _ in await spool.dead_letters("a")] == [
+        "gave up after 3 attempts"] * 2
+
+
+async def test_retry_after_is_honoured() -> None:
+    sink = MemorySink("a", [RetriableSinkError("429", retry_after=0.3)])
+    delivery = Delivery(sink, router=None, metrics=Metrics(),
+                        settings=DeliverySettings(initial_backoff=0.001, max_backoff=0.001))
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    dead, completed = await delivery.send([b"x"], [(1, "u", "1", 0.0, None, "", "", "", "", "",
+                                                    1, 1, b"x")])
+    assert completed and not dead
+    assert loop.time() - started >= 0.3
