@@ -56,6 +56,18 @@ async def open_spool(config: Config, metrics: Metrics | None = None) -> Spool:
         history_window=spool_cfg.history_window, on_drop=dropped)
 
 
+def warn_unimplemented(config: Config) -> None:
+    """resmo keys this version accepts (so configs load) but does not act on yet: say so."""
+    if config.leader_election.enabled:
+        log.warning("leaderElection is not implemented in this version: this replica runs "
+                    "as if it were the leader; run a single replica")
+    if config.throttle_period is not None:
+        log.warning("throttlePeriod is deprecated in resmo and ignored by eventpipe")
+    if not config.omit_lookup:
+        log.info("involved-object enrichment (labels, owners) is not implemented in this "
+                 "version; label/annotation route rules only see what the Event carries")
+
+
 class Pipeline:
     """One running eventpipe: build with a validated Config, then `await run(stop)`."""
 
@@ -72,6 +84,7 @@ class Pipeline:
     async def run(self, stop: asyncio.Event) -> int:
         """Run until `stop` is set; returns the exit code."""
         cfg = self.config
+        warn_unimplemented(cfg)
         router = compile_route(cfg.route)
         stopping = asyncio.Event()
         spool = await open_spool(cfg, self.metrics)

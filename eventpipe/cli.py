@@ -151,7 +151,8 @@ def translate_resmo_args(argv: Sequence[str]) -> list[str]:
     """Map kubernetes-event-exporter's Go-style flags (`-conf=F`, `-conf F`, `-kubeconfig`,
     `-metrics-address`) onto `run`; anything else passes through."""
     args = list(argv)
-    if not args or not args[0].lstrip("-").startswith("conf"):
+    if not args or not args[0].startswith("-") or (
+            args[0].lstrip("-").partition("=")[0] != "conf"):
         return args
     flags = {"conf": "--config", "kubeconfig": "--kubeconfig",
              "metrics-address": "--metrics-address"}

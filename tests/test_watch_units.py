@@ -1,0 +1,91 @@
+"""Pure parts of the watcher: backoff delays, watch timeouts, normalisation of both APIs."""
+
+from __future__ import annotations
+
+import random
+from itertools import islice
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+
+from eventpipe.watch.backoff import exponential_backoff, watch_timeout
+from eventpipe.watch.normalize import MalformedEvent, last_seen, occurrences, to_record
+from tests.fakeapi import FakeApiServer
+from tests.pipeline_harness import corpus_files, read_lines, running, wait_until, write_config
+
+
+def test_backoff_without_jitter_doubles_up_to_the_cap() -> None:
+    delays = list(islice(exponential_backoff(initial=0.8, maximum=30, jitter=False), 8))
+    assert delays == [0.8, 1.6, 3.2, 6.4, 12.8, 25.6, 30, 30]
+
+
+def test_full_jitter_stays_under_the_growing_cap() -> None:
+    rng = random.Random(7)
+    delays = list(islice(exponential_backoff(initial=0.5, maximum=300, rng=rng), 20))
+    caps = [min(300, 0.5 * 2**i) for i in range(20)]
+    assert all(0 <= d <= c for d, c in zip(delays, caps, strict=True))
+    assert len(set(delays)) == 20  # jittered, not a fixed ladder
+
+
+def test_watch_timeouts_are_jittered_within_the_window() -> None:
+    rng = random.Random(1)
+    values = [watch_timeout(300, 600, rng) for _ in range(200)]
+    assert all(300 <= v < 600 for v in values)
+    assert len(set(values)) > 50
+
+
+def test_normalisation_fallbacks() -> None:
+    assert occurrences({"series": {"count": 7}, "count": 2}) == 7
+    assert occurrences({"deprecatedCount": 4}) == 4
+    assert occurrences({"count": None}) == 1
+    assert last_seen({"series": {"lastObservedTime": "2026-01-01T00:00:01.500000Z"}}) == (
+        1767225601.5)
+    assert last_seen({"lastTimestamp": None, "eventTime": "2026-01-01T00:00:00.000000Z"}) == (
+        1767225600.0)
+    assert last_seen({"metadata": {"creationTimestamp": "2026-01-01T00:00:00Z"}}) == 1767225600
+    assert last_seen({}) is None
+    with pytest.raises(MalformedEvent):
+        to_record({"metadata": {"uid": "x"}}, b"{}")
+
+
+def test_every_corpus_event_normalises() -> None:
+    seen = 0
+    for path in corpus_files():
+        for line in path.read_bytes().splitlines():
+            obj = orjson.loads(line)
+            if "resourceVersion" not in obj.get("metadata", {}):
+                continue
+            record = to_record(obj, line)
+            assert record[0] == obj["metadata"]["uid"]
+            assert record[7] >= 1
+            seen += 1
+    assert seen > 5900
+
+
+@pytest.fixture
+async def api(tmp_path: Path) -> Any:
+    async with FakeApiServer() as server:
+        server.write_kubeconfig(tmp_path / "kubeconfig")
+        yield server
+
+
+async def test_api_errors_back_off_and_recover_without_relisting(api: FakeApiServer,
+                                                                 tmp_path: Path) -> None:
+    config = write_config(tmp_path, kubeconfig=tmp_path / "kubeconfig",
+                          extra={"watch": {"backoffInitial": "50ms", "backoffMax": "200ms"}})
+    out = tmp_path / "events.jsonl"
+    async with running(config) as pipeline:
+        api.fail_next(2, 429, retry_after=0, only="watch")
+        api.fail_next(2, 500, only="watch")
+        api.disconnect_all()
+        api.add({"metadata": {"name": "e1", "namespace": "default"}, "reason": "Started",
+                 "involvedObject": {"kind": "Pod", "name": "p"}})
+        await wait_until(lambda: len(read_lines(out)) == 1, what="event after errors")
+        restarts = pipeline.metrics.watch_restarts
+        assert restarts.labels("core/*", "http_429")._value.get() == 2
+        assert restarts.labels("core/*", "http_500")._value.get() == 2
+    assert len(api.list_requests()) == 1
+    timeouts = [r.timeout_seconds for r in api.watch_requests()]
+    assert all(t is not None and 300 <= t < 600 for t in timeouts)
