@@ -6,14 +6,18 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import signal
 import sys
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import orjson
 import yaml
+from prometheus_client.parser import text_string_to_metric_families
 
 from eventpipe.app import Pipeline
 from eventpipe.config import load_config
@@ -29,8 +33,9 @@ def corpus_files() -> list[Path]:
 
 def write_config(tmp: Path, *, kubeconfig: Path, extra: dict[str, Any] | None = None,
                  receivers: list[dict[str, Any]] | None = None,
-                 route: dict[str, Any] | None = None) -> Path:
-    """A config with a file receiver `dump` at tmp/events.jsonl unless told otherwise."""
+                 route: dict[str, Any] | None = None, name: str = "config.yaml") -> Path:
+    """A config with a file receiver `dump` at tmp/events.jsonl unless told otherwise;
+    written to tmp/`name` (several configs may share one spool)."""
     config: dict[str, Any] = {
         "logLevel": "debug",
         "kubeconfig": str(kubeconfig),
@@ -41,7 +46,7 @@ def write_config(tmp: Path, *, kubeconfig: Path, extra: dict[str, Any] | None = 
         "shutdownTimeout": "10s",
     }
     config.update(extra or {})
-    path = tmp / "config.yaml"
+    path = tmp / name
     path.write_text(yaml.safe_dump(config, sort_keys=False))
     return path
 
@@ -87,10 +92,163 @@ async def running(config_path: Path) -> AsyncIterator[Pipeline]:
         assert await asyncio.wait_for(task, 30) == 0
 
 
-async def start_subprocess(config_path: Path, *, log: Path) -> asyncio.subprocess.Process:
-    """`eventpipe run --config` as a child process (for SIGTERM / SIGKILL tests)."""
+async def start_subprocess(config_path: Path, *, log: Path,
+                           argv: Sequence[str] | None = None) -> asyncio.subprocess.Process:
+    """`eventpipe run --config` as a child process (for SIGTERM / SIGKILL tests).
+
+    `argv` replaces the arguments after `python -m eventpipe` (e.g. resmo's `-conf=F`).
+    stdout and stderr are appended to `log`.
+    """
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    handle = log.open("ab")
-    return await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "eventpipe", "run", "--config", str(config_path),
-        stdout=handle, stderr=handle, env=env, cwd=str(REPO))
+    args = list(argv) if argv is not None else ["run", "--config", str(config_path)]
+    with log.open("ab") as handle:  # the child keeps its own copy of the descriptor
+        return await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "eventpipe", *args,
+            stdout=handle, stderr=handle, env=env, cwd=str(REPO))
+
+
+# ---- helpers for tests that drive the real `eventpipe` command ---------------------------
+
+@dataclass
+class CliResult:
+    """What one `eventpipe ...` invocation did."""
+
+    code: int
+    stdout: str
+    stderr: str
+
+
+async def run_cli(*args: str, within: float = 60.0) -> CliResult:
+    """Run `python -m eventpipe ARGS` to completion (the event loop stays free meanwhile)."""
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "eventpipe", *args, stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE, cwd=str(REPO),
+        env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    try:
+        out, err = await asyncio.wait_for(proc.communicate(), within)
+    except TimeoutError:
+        proc.kill()
+        await proc.wait()
+        raise AssertionError(f"eventpipe {' '.join(args)} still running after {within}s"
+                             ) from None
+    assert proc.returncode is not None
+    return CliResult(proc.returncode, out.decode(), err.decode())
+
+
+@contextlib.asynccontextmanager
+async def child_processes() -> AsyncIterator[list[asyncio.subprocess.Process]]:
+    """A list to put started children in; any still running at the end are killed."""
+    procs: list[asyncio.subprocess.Process] = []
+    try:
+        yield procs
+    finally:
+        for proc in procs:
+            if proc.returncode is None:
+                with contextlib.suppress(ProcessLookupError):
+                    proc.send_signal(signal.SIGKILL)
+                await proc.wait()
+
+
+async def wait_for_exit(proc: asyncio.subprocess.Process, *, within: float) -> int:
+    """The exit code; fail if the process has not exited within `within` seconds."""
+    try:
+        return await asyncio.wait_for(proc.wait(), within)
+    except TimeoutError:
+        raise AssertionError(f"process {proc.pid} did not exit within {within}s") from None
+
+
+def log_records(log: Path) -> list[dict[str, Any]]:
+    """The JSON log records a child wrote to `log` (other lines, e.g. tracebacks, skipped)."""
+    if not log.exists():
+        return []
+    out: list[dict[str, Any]] = []
+    for line in log.read_bytes().splitlines():
+        if line.startswith(b"{"):
+            with contextlib.suppress(orjson.JSONDecodeError):
+                out.append(orjson.loads(line))
+    return out
+
+
+def log_messages(log: Path) -> list[str]:
+    """The `msg` of every JSON log record in `log`."""
+    return [str(r.get("msg", "")) for r in log_records(log)]
+
+
+async def wait_started(proc: asyncio.subprocess.Process, log: Path, *,
+                       within: float = 30.0) -> int:
+    """Wait for the child's "eventpipe started" log record; returns its HTTP port."""
+    found: list[int] = []
+
+    def started() -> bool:
+        if proc.returncode is not None:
+            raise AssertionError(f"eventpipe exited with {proc.returncode}:\n"
+                                 f"{log.read_text(errors='replace')[-3000:]}")
+        for record in log_records(log):
+            if record.get("msg") == "eventpipe started":
+                found.append(int(record["http_port"]))
+                return True
+        return False
+
+    await wait_until(started, within=within, what="eventpipe started")
+    return found[0]
+
+
+async def http_get(port: int, path: str) -> tuple[int, str]:
+    """GET http://127.0.0.1:port/path; (status, body)."""
+    async with aiohttp.ClientSession() as session, session.get(
+            f"http://127.0.0.1:{port}{path}", timeout=aiohttp.ClientTimeout(total=10)) as resp:
+        return resp.status, await resp.text()
+
+
+async def wait_until_async(predicate: Callable[[], Awaitable[bool]], *, within: float = 30.0,
+                           what: str = "condition") -> None:
+    """`wait_until` for a predicate that has to await (an HTTP call, a spool query)."""
+    deadline = time.monotonic() + within
+    while not await predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {within}s waiting for {what}")
+        await asyncio.sleep(0.05)
+
+
+Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
+
+
+def metric_samples(text: str) -> Samples:
+    """Parse a Prometheus exposition: {(sample name, labels): value}."""
+    return {(s.name, frozenset(s.labels.items())): s.value
+            for family in text_string_to_metric_families(text) for s in family.samples}
+
+
+def sample_values(samples: Samples, name: str, **labels: str) -> list[float]:
+    """Values of every sample called `name` whose labels include `labels`."""
+    want = set(labels.items())
+    return [v for (n, lbls), v in samples.items() if n == name and want <= lbls]
+
+
+async def scrape(port: int) -> Samples:
+    """GET /metrics and parse it."""
+    status, body = await http_get(port, "/metrics")
+    assert status == 200, body
+    return metric_samples(body)
+
+
+class LineCounter:
+    """Counts the lines of a growing file by reading only what was appended since last time,
+    so a test can poll a 20k-line file every few milliseconds."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._offset = 0
+        self.lines = 0
+
+    def count(self) -> int:
+        """Complete lines in the file now."""
+        if not self.path.exists():
+            return self.lines
+        with self.path.open("rb") as handle:
+            handle.seek(self._offset)
+            data = handle.read()
+        complete = data.rfind(b"\n") + 1
+        self.lines += data.count(b"\n", 0, complete)
+        self._offset += complete
+        return self.lines

@@ -45,13 +45,6 @@ def event(name: str, *, namespace: str = "default", reason: str = "BackOff",
     }
 
 
-@pytest.fixture
-async def api(tmp_path: Path) -> Any:
-    async with FakeApiServer() as server:
-        server.write_kubeconfig(tmp_path / "kubeconfig")
-        yield server
-
-
 async def test_every_corpus_event_round_trips_to_the_file(api: FakeApiServer,
                                                           tmp_path: Path) -> None:
     total = api.load_corpus(corpus_files())

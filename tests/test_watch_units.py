@@ -5,7 +5,6 @@ from __future__ import annotations
 import random
 from itertools import islice
 from pathlib import Path
-from typing import Any
 
 import orjson
 import pytest
@@ -62,13 +61,6 @@ def test_every_corpus_event_normalises() -> None:
             assert record[7] >= 1
             seen += 1
     assert seen > 5900
-
-
-@pytest.fixture
-async def api(tmp_path: Path) -> Any:
-    async with FakeApiServer() as server:
-        server.write_kubeconfig(tmp_path / "kubeconfig")
-        yield server
 
 
 async def test_api_errors_back_off_and_recover_without_relisting(api: FakeApiServer,

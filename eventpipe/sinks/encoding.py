@@ -134,3 +134,18 @@ def de_dot(event: dict[str, object]) -> dict[str, object]:
                 out = dict(event)
             out[section_key] = new_section
     return event if out is None else out
+
+
+class EncodesLines:
+    """Mixin for sinks whose payload is one `LineEncoder` line per event (file, stdout)."""
+
+    _encoder: LineEncoder
+
+    @property
+    def needs_event(self) -> bool:
+        """True when a layout or deDot is configured."""
+        return self._encoder.needs_event
+
+    def encode(self, event: dict[str, object] | None, body: bytes) -> bytes:
+        """One JSON line (no newline) for the event; see `eventpipe.sinks.encoding`."""
+        return self._encoder.encode(event, body)

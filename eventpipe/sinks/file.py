@@ -30,7 +30,7 @@ import time
 from collections.abc import Callable, Sequence
 
 from eventpipe.sinks.base import ItemFailure, PermanentSinkError, RetriableSinkError
-from eventpipe.sinks.encoding import LineEncoder
+from eventpipe.sinks.encoding import EncodesLines, LineEncoder
 from eventpipe.sinks.rotation import RotatingFile
 
 log = logging.getLogger(__name__)
@@ -41,7 +41,7 @@ _DAY = 24 * 60 * 60
 _PERMANENT_AT_START = (IsADirectoryError, NotADirectoryError, PermissionError)
 
 
-class FileSink:
+class FileSink(EncodesLines):
     """Appends one JSON line per event to `path`, rotating by size like lumberjack."""
 
     def __init__(
@@ -77,15 +77,6 @@ class FileSink:
     def path(self) -> str:
         """The absolute path of the current (not yet rotated) file."""
         return self._file.path
-
-    @property
-    def needs_event(self) -> bool:
-        """True when a layout or deDot is configured."""
-        return self._encoder.needs_event
-
-    def encode(self, event: dict[str, object] | None, body: bytes) -> bytes:
-        """One JSON line (no newline) for the event; see `eventpipe.sinks.encoding`."""
-        return self._encoder.encode(event, body)
 
     async def start(self) -> None:
         """Create the directory and open the file; a second call does nothing."""

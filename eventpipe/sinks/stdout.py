@@ -18,10 +18,10 @@ from collections.abc import Callable, Sequence
 from typing import BinaryIO, TextIO, cast
 
 from eventpipe.sinks.base import ItemFailure, RetriableSinkError
-from eventpipe.sinks.encoding import LineEncoder
+from eventpipe.sinks.encoding import EncodesLines, LineEncoder
 
 
-class StdoutSink:
+class StdoutSink(EncodesLines):
     """Writes one JSON line per event to a stream, flushing after each batch."""
 
     def __init__(
@@ -47,15 +47,6 @@ class StdoutSink:
         else:
             self._put = cast(BinaryIO, target).write
         self._lock = asyncio.Lock()
-
-    @property
-    def needs_event(self) -> bool:
-        """True when a layout or deDot is configured."""
-        return self._encoder.needs_event
-
-    def encode(self, event: dict[str, object] | None, body: bytes) -> bytes:
-        """One JSON line (no newline) for the event; see `eventpipe.sinks.encoding`."""
-        return self._encoder.encode(event, body)
 
     async def start(self) -> None:
         """Nothing to open: stdout already is."""
