@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import random
 import signal
 import sys
 import time
@@ -252,3 +253,45 @@ class LineCounter:
         self.lines += data.count(b"\n", 0, complete)
         self._offset += complete
         return self.lines
+
+
+def k8s_event(name: str, *, namespace: str = "default", reason: str = "BackOff",
+              count: int = 1, uid: str | None = None, message: str | None = None,
+              field_path: str | None = None) -> dict[str, Any]:
+    """A core/v1 Event about Pod `name`, the way the kubelet writes one."""
+    involved: dict[str, Any] = {"kind": "Pod", "name": name, "namespace": namespace}
+    if field_path is not None:
+        involved["fieldPath"] = field_path
+    meta: dict[str, Any] = {"name": f"{name}.17a0", "namespace": namespace}
+    if uid is not None:
+        meta["uid"] = uid
+    return {
+        "kind": "Event", "apiVersion": "v1", "metadata": meta, "involvedObject": involved,
+        "reason": reason, "type": "Warning", "message": message or f"{reason} on {name}",
+        "count": count, "firstTimestamp": "2026-11-23T10:00:00Z",
+        "lastTimestamp": "2026-11-23T10:00:00Z", "source": {"component": "kubelet"},
+    }
+
+
+def burst_events(new: int, bumps: int, *, prefix: str, seed: int = 7) -> list[dict[str, Any]]:
+    """`new` distinct Events (unique uids) interleaved with `bumps` count increments of earlier
+    ones, in write order: fed to `FakeApiServer.add_many` the bumps become MODIFIED versions."""
+    rng = random.Random(seed)
+    counts: dict[str, int] = {}
+    uids: list[str] = []
+    out: list[dict[str, Any]] = []
+    made = bumped = 0
+    while made < new or bumped < bumps:
+        if uids and bumped < bumps and (made >= new or rng.random() < bumps / (new + bumps)):
+            uid = rng.choice(uids)
+            counts[uid] += 1
+            index = int(uid.rsplit("-", 1)[1])
+            out.append(k8s_event(f"{prefix}-{index}", uid=uid, count=counts[uid]))
+            bumped += 1
+        else:
+            uid = f"{prefix}-uid-{made}"
+            uids.append(uid)
+            counts[uid] = 1
+            out.append(k8s_event(f"{prefix}-{made}", uid=uid))
+            made += 1
+    return out

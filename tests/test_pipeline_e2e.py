@@ -232,3 +232,22 @@ async def test_events_k8s_io_api_group(api: FakeApiServer, tmp_path: Path) -> No
     for line in read_lines(out):
         assert line["apiVersion"] == "events.k8s.io/v1"
         assert line == latest[line["metadata"]["uid"]]
+
+
+async def test_max_event_age_skips_routing_but_still_spools(api: FakeApiServer,
+                                                            tmp_path: Path) -> None:
+    import datetime
+
+    config = write_config(tmp_path, kubeconfig=tmp_path / "kubeconfig",
+                          extra={"maxEventAgeSeconds": 600})
+    out = tmp_path / "events.jsonl"
+    fresh = event("fresh")
+    now = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    fresh["lastTimestamp"] = fresh["firstTimestamp"] = now
+    async with running(config) as pipeline:
+        api.add(event("stale"))  # last seen 2026-11-23T10:00:00Z: far older than 600 s
+        api.add(fresh)
+        await wait_until(lambda: len(read_lines(out)) == 1, what="the fresh event")
+        await wait_until(lambda: pipeline.workers[0].acked_seq == 2, what="both acked")
+        assert pipeline.metrics.spool_events._value.get() == 2
+    assert [e["involvedObject"]["name"] for e in read_lines(out)] == ["fresh"]

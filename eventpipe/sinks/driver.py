@@ -96,6 +96,9 @@ class Delivery:
         # A route without conditions sends every event to the same receivers: decide once.
         self._never_routed = (router is not None and not router.needs_event
                               and self.name not in router.static_receivers)
+        # Labelled children resolved once: labels() locks and hashes on every call.
+        self._sent = metrics.sink_sent.labels(self.name)
+        self._latency = metrics.delivery_latency.labels(self.name)
 
     def encode(self, rows: Sequence[StoredRow], *, route: bool = True
                ) -> tuple[list[bytes], list[StoredRow], list[tuple[int, str]]]:
@@ -153,14 +156,16 @@ class Delivery:
                 retry: list[int] = []
                 failed = {f.index: f.error for f in failures}
                 now = time.time()
+                observe = self._latency.observe
                 for pos, index in enumerate(pending):
                     error = failed.get(pos)
                     if error is None:
-                        self._delivered(rows[index], now)
+                        observe(now - rows[index][S_OBSERVED_AT])
                     elif error.retriable:
                         retry.append(index)
                     else:
                         dead.append((rows[index][S_SEQ], str(error)))
+                self._sent.inc(len(pending) - len(failed))
                 if failed:
                     self._metrics.sink_failures.labels(self.name, "partial").inc()
                 pending = retry
@@ -180,10 +185,6 @@ class Delivery:
             log.error("events dead-lettered", extra={
                 "receiver": self.name, "count": len(dead), "first_error": dead[0][1][:300]})
         return dead, True
-
-    def _delivered(self, row: StoredRow, now: float) -> None:
-        self._metrics.sink_sent.labels(self.name).inc()
-        self._metrics.delivery_latency.labels(self.name).observe(now - row[S_OBSERVED_AT])
 
     def _backoff(self) -> Iterator[float]:
         return exponential_backoff(initial=self._settings.initial_backoff,

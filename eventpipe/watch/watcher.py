@@ -76,6 +76,7 @@ class Watcher:
         self.last_error = ""
         """Why the last request failed, for /readyz."""
         self._rv: str | None = None
+        self._event_counters: dict[object, Any] = {}
 
     async def run(self, resume_rv: str | None) -> None:
         """Run until cancelled, starting from a saved resume point or a fresh list."""
@@ -186,7 +187,11 @@ class Watcher:
         except (orjson.JSONDecodeError, KeyError, TypeError) as exc:
             self._malformed(line, exc)
             return rv
-        self._metrics.watch_events.labels(self.stream, kind).inc()
+        counter = self._event_counters.get(kind)
+        if counter is None:  # labels() takes a lock and hashes; do it once per type
+            counter = self._event_counters[kind] = self._metrics.watch_events.labels(
+                self.stream, str(kind))
+        counter.inc()
         if kind == "ADDED" or kind == "MODIFIED":
             return await self._store(obj, rv_moves=True, line=line) or rv
         if kind == "ERROR":

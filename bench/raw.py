@@ -1,0 +1,86 @@
+"""Measurement 1, the raw ceiling: what parsing and storing the same watch lines costs with no
+pipeline around it, so the ingest figure can be read as a fraction of what this machine allows.
+
+Per line: `orjson.loads` of the watch line, `orjson.dumps` of the object (the pipeline stores
+the object, not the watch wrapper) and eventpipe's own `to_record` to fill the indexed
+columns. Per 500 lines: one `BEGIN IMMEDIATE` / `executemany` / `COMMIT` on a spool file created
+by `Spool.open` (same tables, UNIQUE(resource_version, uid), 16 KiB pages, WAL) with
+synchronous=FULL. No asyncio, no dedupe SELECT, no occurrence bookkeeping, no metrics.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import sqlite3
+import time
+from pathlib import Path
+
+import orjson
+
+from bench.common import WORK
+from eventpipe.spool import Spool
+from eventpipe.watch.normalize import to_record
+
+BATCH = 500
+_INSERT = (
+    "INSERT INTO events (uid, resource_version, namespace, kind, name, reason, type, "
+    "occurrences, event_time, body, observed_at, count_delta) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+
+
+async def _create(path: Path) -> None:
+    spool = await Spool.open(path, synchronous="FULL")
+    await spool.close()
+
+
+def run_once(lines: list[bytes], folder: Path) -> dict[str, float]:
+    """Parse and insert `lines` once into a fresh spool file in `folder`."""
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "raw.db"
+    asyncio.run(_create(path))
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute("PRAGMA synchronous = FULL")
+    conn.execute("PRAGMA cache_size = -32768")  # the writer's cache in eventpipe.spool.schema
+    parse_s = insert_s = 0.0
+    started = time.perf_counter()
+    for i in range(0, len(lines), BATCH):
+        t0 = time.perf_counter()
+        now = time.time()
+        rows = []
+        for line in lines[i : i + BATCH]:
+            obj = orjson.loads(line)["object"]
+            record = to_record(obj, orjson.dumps(obj))
+            rows.append((*record, now, record[7]))
+        t1 = time.perf_counter()
+        conn.execute("BEGIN IMMEDIATE")
+        conn.executemany(_INSERT, rows)
+        conn.execute("COMMIT")
+        parse_s += t1 - t0
+        insert_s += time.perf_counter() - t1
+    elapsed = time.perf_counter() - started
+    stored = conn.execute("SELECT count(*) FROM events").fetchone()[0]
+    conn.close()
+    if stored != len(lines):
+        raise RuntimeError(f"raw insert stored {stored} of {len(lines)} rows")
+    return {
+        "events_per_s": len(lines) / elapsed,
+        "seconds": elapsed,
+        "parse_seconds": parse_s,
+        "insert_seconds": insert_s,
+        "parse_only_events_per_s": len(lines) / parse_s,
+        "insert_only_events_per_s": len(lines) / insert_s,
+    }
+
+
+def measure(lines: list[bytes], runs: int) -> list[dict[str, float]]:
+    """`runs` independent runs, each on a fresh file."""
+    results = []
+    for i in range(runs):
+        folder = WORK / f"raw-{i}"
+        try:
+            results.append(run_once(lines, folder))
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
+    return results
