@@ -245,7 +245,9 @@ async def test_max_event_age_skips_routing_but_still_spools(api: FakeApiServer,
     now = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     fresh["lastTimestamp"] = fresh["firstTimestamp"] = now
     async with running(config) as pipeline:
-        api.add(event("stale"))  # last seen 2026-11-23T10:00:00Z: far older than 600 s
+        stale = event("stale")
+        stale["lastTimestamp"] = stale["firstTimestamp"] = "2020-01-01T00:00:00Z"
+        api.add(stale)
         api.add(fresh)
         await wait_until(lambda: len(read_lines(out)) == 1, what="the fresh event")
         await wait_until(lambda: pipeline.workers[0].acked_seq == 2, what="both acked")
