@@ -89,7 +89,6 @@ async def test_sigkill_mid_burst_loses_nothing_and_repeats_one_batch_at_most(
         procs.append(second := await start_subprocess(config, log=log2))
         await wait_started(second, log2)
         repeated = at_kill - acked
-        print("DBG", at_kill, acked, repeated)
         await wait_until(lambda: counter.count() >= total + repeated, within=60,
                          what="the rest of the burst after the restart")
         second.send_signal(signal.SIGTERM)

@@ -1,0 +1,87 @@
+"""What every HTTP sink shares: a session with timeouts and TLS, and one answer to "is this
+response a success, a retry or a rejection" (the RetryLogic of STYLE.md), so no sink keeps its
+own list of status codes.
+
+    2xx                      success
+    408, 425, 429, 5xx       RetriableSinkError (Retry-After honoured)
+    other 4xx (400, 413...)  PermanentSinkError: the content is at fault
+    connection errors,
+    timeouts                 RetriableSinkError
+"""
+
+from __future__ import annotations
+
+import ssl
+from collections.abc import Mapping
+from email.utils import parsedate_to_datetime
+from time import time
+
+import aiohttp
+
+from eventpipe.sinks.base import PermanentSinkError, RetriableSinkError, SinkError
+
+RETRIABLE_STATUS = frozenset({408, 425, 429})
+
+
+def new_session(*, timeout: float = 30.0, ssl_context: ssl.SSLContext | None = None,
+                headers: Mapping[str, str] | None = None) -> aiohttp.ClientSession:
+    """An aiohttp session for one receiver (keep-alive pool, total timeout per request)."""
+    connector = aiohttp.TCPConnector(ssl=ssl_context if ssl_context is not None else True,
+                                     limit=8)
+    return aiohttp.ClientSession(connector=connector,
+                                 timeout=aiohttp.ClientTimeout(total=timeout, sock_connect=10),
+                                 headers=dict(headers or {}))
+
+
+def parse_retry_after(value: str | None) -> float | None:
+    """Seconds from a Retry-After header (delta-seconds or HTTP date); None if absent/bad."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        return max(0.0, parsedate_to_datetime(value).timestamp() - time())
+    except (TypeError, ValueError):
+        return None
+
+
+def status_error(status: int, body: bytes, headers: Mapping[str, str],
+                 *, what: str = "") -> SinkError | None:
+    """The error for an HTTP answer, or None when it is a success."""
+    if 200 <= status < 300:
+        return None
+    detail = body[:500].decode("utf-8", "replace").strip()
+    message = f"{what}HTTP {status}" + (f": {detail}" if detail else "")
+    if status in RETRIABLE_STATUS or status >= 500:
+        retry_after = parse_retry_after(headers.get("Retry-After"))
+        return RetriableSinkError(message, retry_after=retry_after)
+    return PermanentSinkError(message)
+
+
+async def request(session: aiohttp.ClientSession, method: str, url: str, *,
+                  data: bytes | None = None, headers: Mapping[str, str] | None = None,
+                  ) -> tuple[int, bytes, Mapping[str, str]]:
+    """Send one request; transport failures become RetriableSinkError (never raw aiohttp)."""
+    try:
+        async with session.request(method, url, data=data, headers=headers) as resp:
+            return resp.status, await resp.read(), resp.headers
+    except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+        raise RetriableSinkError(f"{method} {_redact(url)}: {type(exc).__name__}: {exc}") from exc
+
+
+async def send_checked(session: aiohttp.ClientSession, method: str, url: str, *,
+                       data: bytes | None = None, headers: Mapping[str, str] | None = None,
+                       ) -> bytes:
+    """`request`, raising the classified error unless 2xx; returns the response body."""
+    status, body, response_headers = await request(session, method, url, data=data,
+                                                   headers=headers)
+    error = status_error(status, body, response_headers)
+    if error is not None:
+        raise error
+    return body
+
+
+def _redact(url: str) -> str:
+    # URLs of IM bots carry their secret token in the query string: never log it.
+    return url.split("?", 1)[0]
