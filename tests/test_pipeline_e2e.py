@@ -253,3 +253,29 @@ async def test_max_event_age_skips_routing_but_still_spools(api: FakeApiServer,
         await wait_until(lambda: pipeline.workers[0].acked_seq == 2, what="both acked")
         assert pipeline.metrics.spool_events._value.get() == 2
     assert [e["involvedObject"]["name"] for e in read_lines(out)] == ["fresh"]
+
+
+async def test_retention_deletes_only_what_every_receiver_acked(api: FakeApiServer,
+                                                                tmp_path: Path) -> None:
+    receivers = [{"name": "dump", "file": {"path": str(tmp_path / "events.jsonl")}},
+                 {"name": "broken", "file": {"path": str(tmp_path / "blocked" / "x.jsonl")}}]
+    (tmp_path / "blocked").mkdir()
+    (tmp_path / "blocked" / "x.jsonl").mkdir()  # a directory where the file should be
+    config = write_config(
+        tmp_path, kubeconfig=tmp_path / "kubeconfig", receivers=receivers,
+        route={"routes": [{"match": [{"receiver": "dump"}, {"receiver": "broken"}]}]},
+        extra={"spool": {"path": str(tmp_path / "spool.db"), "historyWindow": "0s",
+                         "retentionInterval": "100ms"}})
+    out = tmp_path / "events.jsonl"
+    async with running(config) as pipeline:
+        for i in range(5):
+            api.add(event(f"k-{i}"))
+        await wait_until(lambda: len(read_lines(out)) == 5, what="dump has all")
+        await wait_until(lambda: pipeline.metrics.spool_rows._value.get() == 5,
+                         what="retention ran")
+        # `broken` never acked, so nothing may be deleted even with a zero history window.
+        (tmp_path / "blocked" / "x.jsonl").rmdir()
+        await wait_until(lambda: len(read_lines(tmp_path / "blocked" / "x.jsonl")) == 5,
+                         what="broken receiver recovered")
+        await wait_until(lambda: pipeline.metrics.spool_rows._value.get() == 0,
+                         what="retention deleted what both acked")
