@@ -29,6 +29,17 @@ def _load(path: str) -> Config:
         raise click.ClickException(f"cannot read config {path}: {exc.strerror}") from exc
 
 
+def _check_receivers(config: Config, path: str) -> None:
+    """Build every receiver's sink once (compiling its layout); exit 1 naming a bad one."""
+    from eventpipe.sinks.registry import build_sink
+
+    try:
+        for receiver in config.receivers:
+            build_sink(receiver, cluster_name=config.cluster_name)
+    except ValueError as exc:
+        raise click.ClickException(f"invalid config: {path}: {exc}") from exc
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 def cli() -> None:
     """eventpipe: every version of every Kubernetes Event, spooled durably, delivered."""
@@ -44,6 +55,9 @@ def cli() -> None:
 def run(config_path: str, kubeconfig: str | None, metrics_address: str | None) -> None:
     """Watch Events, spool them, deliver them to every receiver until SIGTERM."""
     config = _load(config_path)
+    # Layouts compile when sinks are built; do it before the spool is opened, so a bad one
+    # stops startup with the same message as `config validate` (not a traceback).
+    _check_receivers(config, config_path)
     if metrics_address:
         host, _, port = metrics_address.rpartition(":")
         http = config.http.model_copy(update={"port": int(port),
@@ -83,6 +97,10 @@ def replay(config_path: str, receiver: str, since: str | None, from_seq: int | N
         window = parse_duration(since) if since else None
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--since") from exc
+    if all(r.name != receiver for r in config.receivers):
+        known = ", ".join(r.name for r in config.receivers) or "none"
+        raise click.BadParameter(f"no receiver named {receiver!r} in {config_path} "
+                                 f"(have: {known})", param_hint="--receiver")
     result = asyncio.run(do_replay(config, receiver=receiver, since=window, from_seq=from_seq,
                                    to_seq=to_seq, dead_letters=dead_letters))
     click.echo(f"replayed to {receiver}: {result.sent} sent, {result.dead} dead-lettered, "
@@ -124,14 +142,8 @@ def config_group() -> None:
 @click.argument("path", type=click.Path(dir_okay=False))
 def config_validate(path: str) -> None:
     """Load FILE as `run` would (schema, regexes, layouts); exit 1 naming the problem."""
-    from eventpipe.sinks.registry import build_sink
-
     config = _load(path)
-    try:
-        for receiver in config.receivers:
-            build_sink(receiver, cluster_name=config.cluster_name)
-    except ValueError as exc:
-        raise click.ClickException(f"invalid config: {path}: {exc}") from exc
+    _check_receivers(config, path)
     click.echo(f"{path}: ok ({len(config.receivers)} receivers)")
 
 

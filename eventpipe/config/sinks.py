@@ -72,10 +72,24 @@ class StdoutSinkConfig(SinkConfig):
     )
 
 
+# Sink models in their own modules subclass SinkConfig, so they are imported once it exists.
+from eventpipe.config.sink_elasticsearch import (  # noqa: E402
+    ElasticsearchSinkConfig,
+    OpenSearchSinkConfig,
+)
+from eventpipe.config.sink_kafka import KafkaSinkConfig  # noqa: E402
+from eventpipe.config.sink_loki import LokiSinkConfig  # noqa: E402
+from eventpipe.config.sink_webhook import WebhookSinkConfig  # noqa: E402
+
 SINK_MODELS: Final[Mapping[str, type[SinkConfig]]] = MappingProxyType(
     {
         "file": FileSinkConfig,
         "stdout": StdoutSinkConfig,
+        "elasticsearch": ElasticsearchSinkConfig,
+        "opensearch": OpenSearchSinkConfig,
+        "webhook": WebhookSinkConfig,
+        "loki": LokiSinkConfig,
+        "kafka": KafkaSinkConfig,
     }
 )
 """Sink key in the YAML -> its config model. One line per implemented sink."""

@@ -126,6 +126,10 @@ class Delivery:
                 kept.append(row)
             except (PermanentSinkError, orjson.JSONDecodeError) as exc:
                 dead.append((row[S_SEQ], f"encode: {exc}"))
+        if dead:  # a template that cannot render: counted and logged like a send rejection
+            self._metrics.sink_dead_letters.labels(self.name).inc(len(dead))
+            log.error("events dead-lettered", extra={
+                "receiver": self.name, "count": len(dead), "first_error": dead[0][1][:300]})
         return payloads, kept, dead
 
     async def send(self, payloads: list[bytes], rows: list[StoredRow]

@@ -24,9 +24,52 @@ def _stdout(cfg: Any, name: str, cluster_name: str) -> Sink:
     return StdoutSink(name=name, layout=cfg.layout, de_dot=cfg.de_dot, cluster_name=cluster_name)
 
 
+def _webhook(cfg: Any, name: str, cluster_name: str) -> Sink:
+    from eventpipe.sinks.webhook import WebhookSink
+
+    return WebhookSink(name=name, endpoint=cfg.endpoint, headers=cfg.headers, layout=cfg.layout,
+                       method=cfg.method, batch=cfg.batch, timeout=cfg.timeout,
+                       content_type=cfg.content_type, username=cfg.username,
+                       password=cfg.password, bearer_token=cfg.bearer_token, tls=cfg.tls,
+                       cluster_name=cluster_name)
+
+
+def _elasticsearch(cfg: Any, name: str, cluster_name: str, kind: str = "elasticsearch"
+                   ) -> Sink:
+    from eventpipe.sinks.elasticsearch import ElasticsearchSink
+
+    return ElasticsearchSink(
+        name=name, hosts=cfg.urls(), index=cfg.index, index_format=cfg.index_format,
+        use_event_id=cfg.use_event_id, de_dot=cfg.de_dot, layout=cfg.layout,
+        doc_type=cfg.type, username=cfg.username, password=cfg.password, api_key=cfg.api_key,
+        headers=cfg.headers, tls=cfg.tls, max_bulk_bytes=cfg.max_bulk_bytes,
+        timeout=cfg.timeout, cluster_name=cluster_name, kind=kind)
+
+
+def _opensearch(cfg: Any, name: str, cluster_name: str) -> Sink:
+    return _elasticsearch(cfg, name, cluster_name, kind="opensearch")
+
+
+def _loki(cfg: Any, name: str, cluster_name: str) -> Sink:
+    from eventpipe.sinks.loki import LokiSink
+
+    return LokiSink(name=name, config=cfg, cluster_name=cluster_name)
+
+
+def _kafka(cfg: Any, name: str, cluster_name: str) -> Sink:
+    from eventpipe.sinks.kafka import KafkaSink
+
+    return KafkaSink(name=name, cfg=cfg, cluster_name=cluster_name)
+
+
 _BUILDERS: dict[str, Callable[[Any, str, str], Sink]] = {
     "file": _file,
     "stdout": _stdout,
+    "elasticsearch": _elasticsearch,
+    "opensearch": _opensearch,
+    "webhook": _webhook,
+    "loki": _loki,
+    "kafka": _kafka,
 }
 
 # Local sinks gain nothing from waiting for a fuller batch; network sinks use batch.maxWait.

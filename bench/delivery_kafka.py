@@ -1,0 +1,103 @@
+"""Delivery throughput spool → Kafka through the real sink driver and a real broker.
+
+A spool is pre-filled with `events` corpus Events (bench.events, the same bytes a watcher
+stores); then one `SinkWorker` with the `kafka` receiver (acks=all, idempotence off because
+tansu's in-memory engine refuses it) delivers them to a fresh in-memory tansu broker, and the
+clock runs from the worker's start until its cursor reached the spool head, i.e. every record
+was acked by the broker. Each run uses its own receiver name (its own cursor) on the same spool
+and its own broker. Reported: events/s of each run and their median, with the batch size and
+linger used. Target: >= 10,000 events/s.
+
+    python -m bench.delivery_kafka [events]
+"""
+
+from __future__ import annotations
+
+import asyncio
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from bench.events import spool_records
+from eventpipe.config.sink_kafka import KafkaSinkConfig
+from eventpipe.metrics import Metrics
+from eventpipe.sinks.driver import Delivery, DeliverySettings, NewData, SinkWorker
+from eventpipe.sinks.kafka import KafkaSink
+from eventpipe.spool import Spool
+from tests.kafka_broker import tansu
+
+BATCH_EVENTS = 500
+LINGER_MS = 5
+RUNS = 3
+
+
+async def _fill(spool: Spool, events: int) -> None:
+    for chunk in spool_records(events):
+        await spool.append(chunk, stream="bench", resource_version=None)
+
+
+async def _deliver(spool: Spool, folder: Path, receiver: str) -> float:
+    """Seconds for one worker to deliver the whole spool to a fresh broker."""
+    async with tansu(folder / f"tansu-{receiver}.log") as broker:
+        cfg = KafkaSinkConfig.model_validate({
+            "topic": "bench-events", "brokers": [broker.bootstrap], "idempotent": False,
+            "lingerMs": LINGER_MS})
+        sink = KafkaSink(name=receiver, cfg=cfg)
+        settings = DeliverySettings(batch_max_events=BATCH_EVENTS, batch_max_wait=0.0)
+        metrics = Metrics()
+        stopping = asyncio.Event()
+        worker = SinkWorker(Delivery(sink, router=None, settings=settings, metrics=metrics,
+                                     stopping=stopping),
+                            spool=spool, new_data=NewData(), settings=settings,
+                            metrics=metrics, stopping=stopping)
+        head = await spool.head_seq()
+        started = time.perf_counter()
+        task = asyncio.create_task(worker.run())
+        try:
+            while worker.acked_seq < head:
+                if task.done():
+                    task.result()
+                    raise RuntimeError("worker stopped before delivering everything")
+                await asyncio.sleep(0.005)
+            elapsed = time.perf_counter() - started
+        finally:
+            stopping.set()
+            await asyncio.wait_for(task, 30)
+        if metrics.sink_dead_letters.labels(receiver)._value.get():
+            raise RuntimeError("events were dead-lettered")
+        return elapsed
+
+
+async def _run(events: int) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory(prefix="bench-kafka-") as tmp:
+        folder = Path(tmp)
+        spool = await Spool.open(folder / "spool.db", synchronous="OFF")
+        try:
+            await _fill(spool, events)
+            stored = await spool.head_seq()
+            seconds = [await _deliver(spool, folder, f"kafka-{i}") for i in range(RUNS)]
+        finally:
+            await spool.close()
+    rates = [stored / s for s in seconds]
+    return {
+        "events": stored,
+        "batch_max_events": BATCH_EVENTS,
+        "linger_ms": LINGER_MS,
+        "runs_events_per_s": [round(r) for r in rates],
+        "median_events_per_s": round(statistics.median(rates)),
+        "target_events_per_s": 10_000,
+    }
+
+
+def run(events: int = 100_000) -> dict[str, Any]:
+    """Deliver `events` pre-spooled Events to tansu RUNS times; events/s per run and median."""
+    return asyncio.run(_run(events))
+
+
+if __name__ == "__main__":
+    result = run(int(sys.argv[1]) if len(sys.argv) > 1 else 100_000)
+    for key, value in result.items():
+        print(f"{key}: {value}")

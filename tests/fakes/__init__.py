@@ -1,0 +1,1 @@
+"""aiohttp fakes of the services eventpipe sends to (one module per service)."""
