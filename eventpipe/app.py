@@ -13,6 +13,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 
 from eventpipe.config import Config
@@ -22,6 +23,7 @@ from eventpipe.server.http import HttpServer
 from eventpipe.sinks.driver import Delivery, NewData, SinkWorker
 from eventpipe.sinks.registry import build_sink, delivery_settings
 from eventpipe.spool import Spool, SpoolFullError
+from eventpipe.spool.from_config import open_spool
 from eventpipe.watch.kube import KubeEventsApi, connect
 from eventpipe.watch.watcher import Watcher, WatchSettings
 from eventpipe.watch.writer import SpoolWriter
@@ -41,21 +43,6 @@ def stream_name(api_group: str, namespace: str) -> str:
     return f"{api_group}/{namespace or '*'}"
 
 
-async def open_spool(config: Config, metrics: Metrics | None = None) -> Spool:
-    """Open the spool the config names, counting drops in `metrics`."""
-
-    def dropped(count: int, reason: str) -> None:
-        if metrics is not None:
-            metrics.spool_dropped.labels(reason).inc(count)
-        log.warning("events dropped from the spool", extra={"count": count, "reason": reason})
-
-    spool_cfg = config.spool
-    return await Spool.open(
-        spool_cfg.path, synchronous=spool_cfg.synchronous, max_bytes=spool_cfg.max_bytes,
-        when_full="dropOldest" if spool_cfg.when_full == "dropOldest" else "block",
-        history_window=spool_cfg.history_window, on_drop=dropped)
-
-
 def warn_unimplemented(config: Config) -> None:
     """resmo keys this version accepts (so configs load) but does not act on yet: say so."""
     if config.leader_election.enabled:
@@ -66,6 +53,15 @@ def warn_unimplemented(config: Config) -> None:
     if not config.omit_lookup:
         log.info("involved-object enrichment (labels, owners) is not implemented in this "
                  "version; label/annotation route rules only see what the Event carries")
+
+
+@dataclass
+class _Tasks:
+    writer: asyncio.Task[None]
+    watchers: list[asyncio.Task[None]]
+    workers: list[asyncio.Task[None]]
+    upkeep: asyncio.Task[None]
+    lag: asyncio.Task[None]
 
 
 class Pipeline:
@@ -82,27 +78,42 @@ class Pipeline:
         self._spool_ok = True
 
     async def run(self, stop: asyncio.Event) -> int:
-        """Run until `stop` is set; returns the exit code."""
+        """Run until `stop` is set; returns the exit code. Whatever was opened is closed
+        again if setup fails half-way (a bad kubeconfig, a port in use)."""
+        async with contextlib.AsyncExitStack() as opened:
+            writer, tasks = await self._start(opened)
+            try:
+                await stop.wait()
+                log.info("shutting down")
+            finally:
+                await self._shutdown(writer, tasks)
+        log.info("eventpipe stopped", extra={"committed": writer.committed})
+        return 0
+
+    async def _start(self, opened: contextlib.AsyncExitStack) -> tuple[SpoolWriter, _Tasks]:
         cfg = self.config
         warn_unimplemented(cfg)
         router = compile_route(cfg.route)
-        stopping = asyncio.Event()
+        sinks = [(build_sink(r, cluster_name=cfg.cluster_name),
+                  delivery_settings(r, max_event_age=cfg.max_event_age_seconds))
+                 for r in cfg.receivers]
+        api_client = await connect(self._kubeconfig)
+        opened.push_async_callback(api_client.close)
         spool = await open_spool(cfg, self.metrics)
+        opened.push_async_callback(spool.close)
         self.metrics.spool_budget.set(cfg.spool.max_bytes or 0)
         new_data = NewData()
         writer = SpoolWriter(spool, metrics=self.metrics,
                              batch_max_events=cfg.spool.batch_max_events,
                              batch_max_wait=cfg.spool.batch_max_wait,
                              full_errors=(SpoolFullError,), on_commit=new_data.notify)
-        for receiver in cfg.receivers:
-            sink = build_sink(receiver, cluster_name=cfg.cluster_name)
-            settings = delivery_settings(receiver, max_event_age=cfg.max_event_age_seconds)
+        self._stopping = asyncio.Event()
+        for sink, settings in sinks:
             delivery = Delivery(sink, router=router, settings=settings, metrics=self.metrics,
-                                stopping=stopping)
+                                stopping=self._stopping)
             self.workers.append(SinkWorker(delivery, spool=spool, new_data=new_data,
                                            settings=settings, metrics=self.metrics,
-                                           stopping=stopping))
-        api_client = await connect(self._kubeconfig)
+                                           stopping=self._stopping))
         watch_settings = WatchSettings(
             page_size=cfg.watch.page_size, timeout_min=cfg.watch.timeout_min,
             timeout_max=cfg.watch.timeout_max, backoff_initial=cfg.watch.backoff_initial,
@@ -116,44 +127,52 @@ class Pipeline:
         http = HttpServer(metrics=self.metrics, ready=self._readiness, address=cfg.http.address,
                           port=self._http_port)
         await http.start()
+        opened.push_async_callback(http.stop)
         self.http = http
         log.info("eventpipe started", extra={
             "streams": [w.stream for w in self.watchers],
             "receivers": [w.name for w in self.workers], "spool": str(cfg.spool.path),
             "http_port": http.port})
-        writer_task = asyncio.create_task(writer.run(), name="spool-writer")
-        watch_tasks = [asyncio.create_task(_supervise(
-            f"watch {w.stream}", _bind_watch(w, spool))) for w in self.watchers]
-        worker_tasks = [asyncio.create_task(_supervise(f"sink {w.name}", w.run))
-                        for w in self.workers]
-        upkeep = asyncio.create_task(self._upkeep(spool), name="spool-upkeep")
-        try:
-            await stop.wait()
-            log.info("shutting down")
-        finally:
-            deadline = time.monotonic() + cfg.shutdown_timeout
-            await _cancel(watch_tasks)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(writer.wait_idle(), _left(deadline))
-            await _cancel([writer_task, upkeep])
-            stopping.set()
-            if worker_tasks:
-                _, late = await asyncio.wait(worker_tasks, timeout=_left(deadline))
-                if late:
-                    log.warning("shutdown deadline hit; unfinished batches repeat on restart",
-                                extra={"workers": len(late)})
-                await _cancel(list(late))
-            await http.stop()
-            await api_client.close()
-            await spool.close()
-        log.info("eventpipe stopped", extra={"committed": writer.committed})
-        return 0
+        tasks = _Tasks(
+            writer=asyncio.create_task(writer.run(), name="spool-writer"),
+            watchers=[asyncio.create_task(_supervise(f"watch {w.stream}", _bind_watch(w, spool)))
+                      for w in self.watchers],
+            workers=[asyncio.create_task(_supervise(f"sink {w.name}", w.run))
+                     for w in self.workers],
+            upkeep=asyncio.create_task(self._upkeep(spool), name="spool-upkeep"),
+            lag=asyncio.create_task(self._lag_gauges(), name="lag-gauges"))
+        return writer, tasks
+
+    async def _shutdown(self, writer: SpoolWriter, tasks: _Tasks) -> None:
+        """Stop watching, commit what was read, let workers finish their batch in time."""
+        deadline = time.monotonic() + self.config.shutdown_timeout
+        await _cancel(tasks.watchers)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(writer.wait_idle(), _left(deadline))
+        await _cancel([tasks.writer, tasks.upkeep, tasks.lag])
+        self._stopping.set()
+        if tasks.workers:
+            _, late = await asyncio.wait(tasks.workers, timeout=_left(deadline))
+            if late:
+                log.warning("shutdown deadline hit; unfinished batches repeat on restart",
+                            extra={"workers": len(late)})
+            await _cancel(list(late))
 
     async def _readiness(self) -> tuple[bool, dict[str, object]]:
         streams = {w.stream: ("watching" if w.established.is_set() else
                               (w.last_error or "connecting")) for w in self.watchers}
         ready = self._spool_ok and all(w.established.is_set() for w in self.watchers)
         return ready, {"streams": streams, "spool_writable": self._spool_ok}
+
+    async def _lag_gauges(self) -> None:
+        """Lag per receiver every 2 s, so an outage shows while it lasts."""
+        while True:
+            await asyncio.sleep(2.0)
+            for worker in self.workers:
+                try:
+                    await worker.refresh_lag()
+                except Exception:
+                    log.exception("lag refresh failed", extra={"receiver": worker.name})
 
     async def _upkeep(self, spool: Spool) -> None:
         """Retention and spool gauges on a timer."""

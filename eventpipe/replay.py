@@ -11,13 +11,13 @@ import asyncio
 import time
 from dataclasses import dataclass
 
-from eventpipe.app import open_spool
 from eventpipe.config import Config
 from eventpipe.metrics import Metrics
 from eventpipe.routing import compile_route
 from eventpipe.sinks.driver import Delivery
 from eventpipe.sinks.registry import build_sink, delivery_settings
 from eventpipe.spool import Spool
+from eventpipe.spool.from_config import open_spool
 from eventpipe.spool.records import S_SEQ, StoredRow
 
 

@@ -15,7 +15,7 @@ from pydantic import ValidationError
 
 from eventpipe.config.sink_loki import LokiSinkConfig, push_url, sanitize_label_name
 from eventpipe.metrics import Metrics
-from eventpipe.sinks.base import PermanentSinkError
+from eventpipe.sinks.base import PermanentSinkError, RetriableSinkError
 from eventpipe.sinks.driver import Delivery, DeliverySettings
 from eventpipe.sinks.loki import LokiSink
 from eventpipe.sinks.loki_entries import entry_timestamp, split_payload
@@ -186,6 +186,22 @@ async def test_push_is_gzip_with_tenant_and_auth(loki: FakeLoki) -> None:
     dead, _ = await deliver(sink, [event(f"p-{i}", rv=str(100 + i)) for i in range(20)])
     assert dead == []
     assert loki.stored == 20 and loki.gzipped == 1 and loki.tenants == ["team-a"]
+    assert loki.authorizations == ["Basic dTpzZWNyZXQ="]
+
+
+async def test_bearer_token_file_missing_is_retried_until_it_appears(loki: FakeLoki,
+                                                                     tmp_path: Path) -> None:
+    token = tmp_path / "token"
+    sink = LokiSink(name="loki", config=config(loki.url, bearerTokenFile=str(token)))
+    await sink.start()
+    try:
+        with pytest.raises(RetriableSinkError, match="bearerTokenFile"):
+            await sink.send([sink.encode(None, orjson.dumps(event("t")))])
+        token.write_text("tok-1\n")
+        assert await sink.send([sink.encode(None, orjson.dumps(event("t")))]) == []
+    finally:
+        await sink.close()
+    assert loki.authorizations == ["Bearer tok-1"] and loki.stored == 1
 
 
 async def test_429_with_retry_after_is_waited_then_delivered(loki: FakeLoki) -> None:

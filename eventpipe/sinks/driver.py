@@ -248,6 +248,19 @@ class SinkWorker:
         await _wait_any(token, self._stopping, within=remaining)
         return not self._stopping.is_set()
 
+    async def refresh_lag(self) -> None:
+        """Recompute lag from the spool; the app calls this on a timer so the gauges keep
+        rising while a receiver is down (the worker itself only updates them after acks)."""
+        head = await self._spool.head_seq()
+        behind = max(0, head - self.acked_seq)
+        age = 0.0
+        if behind:
+            oldest = await self._spool.read_after(self.acked_seq, 1)
+            if oldest:
+                age = max(0.0, time.time() - oldest[0][S_OBSERVED_AT])
+        self._metrics.sink_lag_events.labels(self.name).set(behind)
+        self._metrics.sink_lag_seconds.labels(self.name).set(age)
+
     async def _update_lag(self, last: StoredRow | None) -> None:
         head = await self._spool.head_seq()
         behind = max(0, head - self.acked_seq)

@@ -4,6 +4,8 @@ own list of status codes.
 
     2xx                      success
     408, 425, 429, 5xx       RetriableSinkError (Retry-After honoured)
+    401, 403, 404            RetriableSinkError: credentials or URL an operator must fix; the
+                             events wait in the spool instead of filling dead letters
     other 4xx (400, 413...)  PermanentSinkError: the content is at fault
     connection errors,
     timeouts                 RetriableSinkError
@@ -21,6 +23,7 @@ import aiohttp
 from eventpipe.sinks.base import PermanentSinkError, RetriableSinkError, SinkError
 
 RETRIABLE_STATUS = frozenset({408, 425, 429})
+CONFIG_STATUS = frozenset({401, 403, 404})
 
 
 def new_session(*, timeout: float = 30.0, ssl_context: ssl.SSLContext | None = None,
@@ -53,6 +56,8 @@ def status_error(status: int, body: bytes, headers: Mapping[str, str],
         return None
     detail = body[:500].decode("utf-8", "replace").strip()
     message = f"{what}HTTP {status}" + (f": {detail}" if detail else "")
+    if status in CONFIG_STATUS:
+        return RetriableSinkError(f"{message} (check the receiver's URL and credentials)")
     if status in RETRIABLE_STATUS or status >= 500:
         retry_after = parse_retry_after(headers.get("Retry-After"))
         return RetriableSinkError(message, retry_after=retry_after)
@@ -83,5 +88,8 @@ async def send_checked(session: aiohttp.ClientSession, method: str, url: str, *,
 
 
 def _redact(url: str) -> str:
-    # URLs of IM bots carry their secret token in the query string: never log it.
-    return url.split("?", 1)[0]
+    # URLs of IM bots carry their secret token in the path (Slack, Feishu) or the query
+    # (DingTalk, WeCom), and some carry user:password@: log only scheme and host.
+    scheme, _, rest = url.partition("://")
+    host = rest.split("/", 1)[0].split("?", 1)[0].rpartition("@")[2]
+    return f"{scheme}://{host}/…" if rest else "…"

@@ -142,6 +142,8 @@ class KafkaSink:
                     break
                 continue
             futures.append((index, uid, future))
+        if futures:
+            await _send_now(producer)
         results = await asyncio.gather(*(f for _, _, f in futures), return_exceptions=True)
         for (index, _, _), result in zip(futures, results, strict=True):
             if isinstance(result, BaseException):
@@ -190,6 +192,19 @@ class KafkaSink:
         if isinstance(exc, KafkaError | OSError | TimeoutError):
             return RetriableSinkError(message)
         raise exc  # a bug, not a delivery outcome: the driver logs it and retries the batch
+
+
+async def _send_now(producer: Any) -> None:
+    """Close the open record batches so they go out now instead of after lingerMs.
+
+    The driver hands over a whole batch and waits for all of it: lingering after its last
+    record only adds latency. aiokafka has no public "send now" outside transactions; its
+    accumulator's `flush_for_commit` is that (it also waits for the batches, as we do next).
+    Without it (another aiokafka version) the records simply go out after lingerMs.
+    """
+    flush = getattr(getattr(producer, "_message_accumulator", None), "flush_for_commit", None)
+    if flush is not None:
+        await flush()
 
 
 def _keep_key_order(payloads: Sequence[bytes], failures: dict[int, SinkError]

@@ -15,6 +15,7 @@ from aiokafka import codec  # type: ignore[import-untyped]
 
 from eventpipe.config.sink_kafka import KafkaSinkConfig
 from eventpipe.config.tls import ssl_context
+from eventpipe.sinks.kafka_partition import KeyPartitioner
 
 # Kafka's own rule (kafka.common.internals.Topic): legal characters and at most 249 of them.
 TOPIC_NAME = re.compile(r"[a-zA-Z0-9._-]{1,249}")
@@ -41,6 +42,7 @@ def producer_options(cfg: KafkaSinkConfig, *, where: str) -> dict[str, Any]:
         "max_request_size": cfg.max_batch_bytes,
         "request_timeout_ms": cfg.request_timeout_ms,
         "compression_type": _compression(cfg.compression_codec, where=where),
+        "partitioner": KeyPartitioner(),
     }
     tls_on = cfg.tls is not None and cfg.tls.enable
     sasl_on = cfg.sasl is not None and cfg.sasl.enable

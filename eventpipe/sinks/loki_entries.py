@@ -75,6 +75,8 @@ class EntryEncoder:
             (sanitize_label_name(k), compile_template(v, where=f"receivers.{name}.loki.labels.{k}"))
             for k, v in templates.items()]
         self._max_entry = max_entry_bytes
+        # Copying the event to add clusterName costs ~1 µs: only when a template reads it.
+        self._with_cluster = any("lusterName" in v for v in templates.values())
         # Label values repeat (a few namespaces, reasons, kinds): serialise each set once.
         self._streams: dict[tuple[str, ...], bytes] = {}
 
@@ -100,7 +102,7 @@ class EntryEncoder:
         if not self._templates:
             values: tuple[str, ...] = ()
         else:
-            scope = {**event, "clusterName": self._cluster_name}
+            scope = {**event, "clusterName": self._cluster_name} if self._with_cluster else event
             try:
                 values = tuple(t.render(scope)[:MAX_VALUE_CHARS] for _, t in self._templates)
             except RenderError as exc:

@@ -88,8 +88,10 @@ def build_sink(receiver: Receiver, *, cluster_name: str) -> Sink:
 def delivery_settings(receiver: Receiver, *, max_event_age: float = 0.0) -> DeliverySettings:
     """The driver settings of one receiver from its `batch` and `retry` keys."""
     max_wait = receiver.batch.max_wait
-    if ("max_wait" not in receiver.batch.model_fields_set
-            and receiver.sink_type in _NO_WAIT_BY_DEFAULT):
+    per_event_webhook = receiver.sink_type == "webhook" and not getattr(
+        receiver.sink, "batch", False)
+    if "max_wait" not in receiver.batch.model_fields_set and (
+            receiver.sink_type in _NO_WAIT_BY_DEFAULT or per_event_webhook):
         max_wait = 0.0
     return DeliverySettings(
         batch_max_events=receiver.batch.max_events, batch_max_wait=max_wait,

@@ -97,7 +97,8 @@ class WebhookSink:
             if not isinstance(parsed, dict):
                 raise PermanentSinkError(f"receivers.{self.name}: event body is not an object")
             event = parsed
-        view = {**event, "clusterName": self._cluster_name}
+        # A missing .ClusterName renders "" anyway: copy the event only when there is one.
+        view = {**event, "clusterName": self._cluster_name} if self._cluster_name else event
         values: list[bytes] = []
         for key, template in self._templated:
             try:

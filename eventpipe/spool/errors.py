@@ -21,6 +21,11 @@ class SpoolFullError(SpoolError):
     later; retention (or a sink catching up) frees pages that the next append reuses.
     """
 
+    def __init__(self, message: str, *, batch_too_large: bool = False) -> None:
+        super().__init__(message)
+        self.batch_too_large = batch_too_large
+        """True when even an empty spool could not hold this batch: split it or give up."""
+
 
 class SpoolSchemaError(SpoolError):
     """The spool file carries a schema version this code does not know."""

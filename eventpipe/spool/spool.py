@@ -27,7 +27,7 @@ import aiosqlite
 from eventpipe.spool import reading, stats, writing
 from eventpipe.spool.counting import WARM_WINDOW_SECONDS, OccurrenceBook
 from eventpipe.spool.errors import SpoolFullError
-from eventpipe.spool.records import NewRecord, StoredRow
+from eventpipe.spool.records import N_BODY, NewRecord, StoredRow
 from eventpipe.spool.schema import open_reader, open_writer, page_size
 
 WHEN_FULL = {"block": "block", "dropOldest": "dropOldest", "drop_oldest": "dropOldest"}
@@ -184,6 +184,11 @@ class Spool:
                 except Exception as exc:
                     if not writing.is_full(exc):
                         raise
+                    if self._max_bytes and sum(len(r[N_BODY]) for r in records) > (
+                            self._max_bytes // 2):
+                        # Dropping others cannot make room for this: say so before dropping.
+                        raise SpoolFullError("the batch alone exceeds the spool byte budget",
+                                             batch_too_large=True) from exc
                     await self._make_room(len(records), exc)
                     continue
                 self._last_observed = observed_at
@@ -196,7 +201,8 @@ class Spool:
         async with writing.transaction(self._writer):
             dropped = await writing.delete_oldest(self._writer, max(wanted, DROP_CHUNK_MIN))
         if dropped == 0:
-            raise SpoolFullError("the batch alone exceeds the spool byte budget") from exc
+            raise SpoolFullError("the batch alone exceeds the spool byte budget",
+                                 batch_too_large=True) from exc
         if self._on_drop is not None:
             self._on_drop(dropped, "budget")
 

@@ -114,13 +114,32 @@ class SpoolWriter:
             try:
                 await self._commit(group)
                 return
-            except self._full_errors:
+            except self._full_errors as exc:
+                if getattr(exc, "batch_too_large", False):
+                    await self._commit_too_large(group)
+                    return
                 self._metrics.spool_full.inc()
                 log.warning("spool full: watch paused until retention frees space",
                             extra={"buffered": len(self._items)})
             except Exception:  # a database error must not lose the group: keep retrying it
                 log.exception("spool append failed; retrying the same group")
             await asyncio.sleep(next(delays))
+
+    async def _commit_too_large(self, group: list[Item]) -> None:
+        """The group does not fit the byte budget even alone: commit it in halves; a single
+        event larger than the whole budget cannot be stored and is dropped, counted, logged."""
+        if len(group) > 1:
+            half = len(group) // 2
+            await self._commit_with_retry(group[:half])
+            await self._commit_with_retry(group[half:])
+            return
+        stream, rv, record, _ = group[0]
+        self._metrics.spool_dropped.labels("larger_than_budget").inc()
+        log.error("event larger than the whole spool budget dropped", extra={
+            "stream": stream, "uid": record[0] if record else None, "resource_version": rv,
+            "bytes": len(record[9]) if record else 0})
+        # Only the resume point moves past it.
+        await self._commit([(stream, rv, None, None)])
 
     async def _commit(self, group: list[Item]) -> None:
         # Several streams (one per namespace) may share a group: one append per stream, each

@@ -65,6 +65,7 @@ class FakeLoki:
         self.rejected: list[tuple[Labels, int, str, str]] = []
         """(labels, ts, line, reason) of every entry answered 400."""
         self.tenants: list[str | None] = []
+        self.authorizations: list[str | None] = []
         self.statuses: list[int] = []
         self.body_sizes: list[int] = []
         """Uncompressed size of every push body."""
@@ -178,6 +179,7 @@ class FakeLoki:
     def _answer_valid(self, request: web.Request, raw: bytes
                       ) -> tuple[int, str, dict[str, str]]:
         self.tenants.append(request.headers.get("X-Scope-OrgID"))
+        self.authorizations.append(request.headers.get("Authorization"))
         if request.content_type != "application/json":
             return 415, f"unsupported Content-Type {request.content_type!r}", {}
         try:

@@ -1,0 +1,144 @@
+"""`make bench`: run the four measurements, print medians with the machine, write JSON.
+
+    python -m bench.run [--runs 3] [--events 200000] [--only raw,ingest,latency,rss]
+
+Each measurement runs `--runs` times and the median of every figure is quoted (the single
+runs are kept in the JSON). Targets come from DESIGN and the issues; a missed one is flagged
+but does not fail the command, since a benchmark reports, it does not gate.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import statistics
+import time
+from collections.abc import Callable
+from typing import Any
+
+import orjson
+
+from bench import ingest, latency, machine, raw, rss
+from bench.common import OUT, WORK
+from bench.events import watch_lines
+
+MEASUREMENTS = ("raw", "ingest", "latency", "rss")
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """Command-line options."""
+    parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--runs", type=int, default=3, help="runs per measurement (median)")
+    parser.add_argument("--events", type=int, default=200_000, help="events per burst")
+    parser.add_argument("--only", default=",".join(MEASUREMENTS),
+                        help="comma-separated subset of " + ",".join(MEASUREMENTS))
+    parser.add_argument("--rate", type=int, default=2_000, help="latency: events/s")
+    parser.add_argument("--seconds", type=float, default=20.0, help="latency: duration")
+    parser.add_argument("--spool-events", type=int, default=1_000_000,
+                        help="rss: rows pre-filled into the spool")
+    parser.add_argument("--keep-prefill", action="store_true",
+                        help="rss: keep the pre-filled spool in bench/out/work for next time")
+    return parser.parse_args(argv)
+
+
+def medians(runs: list[dict[str, float]]) -> dict[str, float]:
+    """The median of each figure over the runs."""
+    return {key: statistics.median(r[key] for r in runs) for key in runs[0]}
+
+
+def _timed(title: str, fn: Callable[[], Any]) -> Any:
+    print(f"-- {title} ...", flush=True)
+    started = time.perf_counter()
+    result = fn()
+    print(f"   done in {time.perf_counter() - started:.0f} s", flush=True)
+    return result
+
+
+def check(name: str, ok: bool, detail: str) -> dict[str, object]:
+    """One target verdict, printed and kept in the JSON."""
+    print(f"  [{'PASS' if ok else 'MISS'}] {name}: {detail}")
+    return {"target": name, "met": ok, "detail": detail}
+
+
+def report(results: dict[str, Any]) -> list[dict[str, object]]:
+    """Print the medians and the verdicts against the targets."""
+    verdicts = []
+    m = {k: v["median"] for k, v in results.items() if isinstance(v, dict) and "median" in v}
+    if "raw" in m:
+        r = m["raw"]
+        print(f"raw ceiling   {r['events_per_s']:>9,.0f} events/s  (parse+normalise "
+              f"{r['parse_only_events_per_s']:,.0f}/s, "
+              f"insert {r['insert_only_events_per_s']:,.0f}/s)")
+    if "ingest" in m:
+        i = m["ingest"]
+        print(f"ingest        {i['spool_events_per_s']:>9,.0f} events/s watch→spool, "
+              f"{i['file_events_per_s']:,.0f} events/s →file, peak RSS {i['peak_rss_mib']:.0f} MiB")
+        verdicts.append(check("ingest >= 20,000 events/s", i["spool_events_per_s"] >= 20_000,
+                              f"{i['spool_events_per_s']:,.0f} events/s"))
+        if "raw" in m:
+            share = i["spool_events_per_s"] / m["raw"]["events_per_s"]
+            verdicts.append(check("ingest >= 25 % of raw ceiling", share >= 0.25,
+                                  f"{share:.0%}"))
+    if "latency" in m:
+        lat = m["latency"]
+        print(f"latency       p50 {lat['p50_ms']:.0f} ms, p99 {lat['p99_ms']:.0f} ms, "
+              f"max {lat['max_ms']:.0f} ms at {lat['sent_events_per_s']:,.0f} events/s "
+              f"(peak RSS {lat['peak_rss_mib']:.0f} MiB)")
+        verdicts.append(check("latency p99 <= 1 s", lat["p99_ms"] <= 1000,
+                              f"{lat['p99_ms']:.0f} ms"))
+    if "rss" in m:
+        s = m["rss"]
+        print(f"rss           peak {s['peak_rss_mib']:.0f} MiB with "
+              f"{results['rss']['spool_events']:,} events in the spool during a "
+              f"{results['rss']['burst_events']:,}-event burst "
+              f"({s['rss_at_watch_open_mib']:.0f} MiB at watch open, start-up "
+              f"{s['startup_seconds']:.1f} s)")
+        verdicts.append(check("peak RSS <= 150 MiB with 1M events spooled",
+                              s["peak_rss_mib"] <= 150, f"{s['peak_rss_mib']:.0f} MiB"))
+    return verdicts
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run, print, write bench/out/results.json."""
+    args = parse_args(argv)
+    chosen = [name.strip() for name in args.only.split(",") if name.strip()]
+    unknown = set(chosen) - set(MEASUREMENTS)
+    if unknown:
+        raise SystemExit(f"unknown measurement(s): {', '.join(sorted(unknown))}")
+    host = machine.describe()
+    print(machine.render(host), flush=True)
+    results: dict[str, Any] = {"machine": host, "runs": args.runs, "events": args.events}
+    WORK.mkdir(parents=True, exist_ok=True)
+    try:
+        if "raw" in chosen:
+            lines = _timed("preparing watch lines", lambda: watch_lines(args.events))
+            runs = _timed("raw ceiling", lambda: raw.measure(lines, args.runs))
+            del lines
+            results["raw"] = {"median": medians(runs), "runs": runs}
+        if "ingest" in chosen:
+            runs = _timed("ingest", lambda: ingest.measure(args.events, args.runs))
+            results["ingest"] = {"median": medians(runs), "runs": runs}
+        if "latency" in chosen:
+            runs = _timed("latency", lambda: latency.measure(args.rate, args.seconds, args.runs))
+            results["latency"] = {"median": medians(runs), "runs": runs, "rate": args.rate,
+                                  "seconds": args.seconds}
+        if "rss" in chosen:
+            prefill_s, runs = _timed("rss", lambda: rss.measure(args.spool_events, args.events,
+                                                                args.runs))
+            results["rss"] = {"median": medians(runs), "runs": runs, "prefill_seconds": prefill_s,
+                              "spool_events": args.spool_events, "burst_events": args.events}
+    finally:
+        if not args.keep_prefill:
+            shutil.rmtree(WORK, ignore_errors=True)
+    print()
+    print(machine.render(host))
+    results["targets"] = report(results)
+    path = OUT / "results.json"
+    path.write_bytes(orjson.dumps(results, option=orjson.OPT_INDENT_2))
+    print(f"\nwritten to {path.relative_to(OUT.parent.parent)}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
