@@ -9,6 +9,7 @@ install:
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[dev]'
+	bash scripts/install-tools.sh
 
 test: lint
 	$(BIN)/pytest -q -p no:cacheprovider
@@ -21,4 +22,4 @@ bench:
 	$(BIN)/python -m bench.run
 
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache build *.egg-info
+	rm -rf $(VENV) .tools .mypy_cache .ruff_cache .pytest_cache build *.egg-info
