@@ -60,3 +60,6 @@ def setup_logging(level: str = "info", fmt: str = "json") -> None:
     root.setLevel(levels.get(level.lower(), logging.INFO))
     # aiohttp's access log and kubernetes_asyncio's debug output are noise at info.
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
+    # aiokafka logs every refused connection at ERROR during a broker outage; the sink driver
+    # already logs each failed send (once per retry) with the receiver name.
+    logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
