@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import ssl
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from eventpipe.config.base import Model
 
@@ -24,7 +24,8 @@ class TlsConfig(Model):
         description="Do not verify the server certificate (testing only).")
     server_name: str = Field(
         default="", alias="serverName",
-        description="Expected server name in its certificate, if not the host in the URL.")
+        description="resmo's SNI override. Not supported yet: a non-empty value is a startup "
+        "error (point the URL at the name in the certificate instead).")
     ca_file: str = Field(
         default="", alias="caFile",
         description="PEM file of CA certificates to trust instead of the system's.")
@@ -32,6 +33,15 @@ class TlsConfig(Model):
                            description="PEM client certificate (mutual TLS).")
     key_file: str = Field(default="", alias="keyFile",
                           description="PEM private key of the client certificate.")
+
+
+    @field_validator("server_name")
+    @classmethod
+    def _no_server_name(cls, value: str) -> str:
+        if value:
+            raise ValueError("tls.serverName is not supported yet by eventpipe; use a URL "
+                             "whose host is the name in the server's certificate")
+        return value
 
 
 def ssl_context(tls: TlsConfig | None) -> ssl.SSLContext | None:

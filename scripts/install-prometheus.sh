@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# Installs Prometheus and Alertmanager (prometheus, promtool, alertmanager, amtool) into
+# .tools/prometheus from the Debian packages, with symlinks in .tools/bin. Nothing is installed
+# or started system-wide: the .debs are only downloaded and unpacked (DESIGN.md §7).
+# Idempotent: does nothing when the four binaries are already there and run.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT="$PWD/.tools"
+DEST="$ROOT/prometheus"
+BINS=(prometheus promtool alertmanager amtool)
+mkdir -p "$ROOT/bin"
+
+installed() {
+  local bin
+  for bin in "${BINS[@]}"; do
+    "$ROOT/bin/$bin" --version >/dev/null 2>&1 || return 1
+  done
+}
+
+if installed; then
+  echo "prometheus tools already in $ROOT/bin"
+  exit 0
+fi
+
+# apt-get update once, and only when the package lists are missing or older than a day.
+lists_fresh() {
+  [ -n "$(find /var/lib/apt/lists -maxdepth 1 -name '*_Packages*' -mmin -1440 2>/dev/null)" ]
+}
+updated=0
+update_lists() {
+  [ "$updated" = 1 ] && return 0
+  echo "apt-get update"
+  apt-get update -qq
+  updated=1
+}
+lists_fresh || update_lists
+
+WORK="$(mktemp -d)"
+trap 'rm -rf "$WORK"' EXIT
+# apt drops privileges to _apt for downloads; let it write into the temp dir.
+chmod 0777 "$WORK"
+download() {
+  (cd "$WORK" && apt-get download -qq prometheus prometheus-alertmanager)
+}
+# Stale lists can name versions the mirror no longer has: refresh once and retry.
+if ! download; then
+  update_lists
+  download
+fi
+
+rm -rf "$DEST"
+mkdir -p "$DEST"
+for deb in "$WORK"/*.deb; do
+  dpkg -x "$deb" "$DEST"
+done
+# Debian names the Alertmanager binary prometheus-alertmanager; link it under its own name.
+for bin in prometheus promtool amtool; do
+  ln -sfn "$DEST/usr/bin/$bin" "$ROOT/bin/$bin"
+done
+ln -sfn "$DEST/usr/bin/prometheus-alertmanager" "$ROOT/bin/alertmanager"
+
+installed || { echo "prometheus tools did not install correctly" >&2; exit 1; }
+"$ROOT/bin/prometheus" --version 2>&1 | head -1
+"$ROOT/bin/alertmanager" --version 2>&1 | head -1
