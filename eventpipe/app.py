@@ -70,7 +70,10 @@ class Pipeline:
     def __init__(self, config: Config, *, kubeconfig: str | None = None,
                  http_port: int | None = None) -> None:
         self.config = config
-        self.metrics = Metrics(prefix=config.metrics_name_prefix, cluster=config.cluster_name)
+        self.metrics = Metrics(prefix=config.metrics_name_prefix, cluster=config.cluster_name,
+                               series_ttl=config.metrics.series_ttl,
+                               max_series=config.metrics.max_series,
+                               object_name_label=config.metrics.object_name_label)
         self._kubeconfig = kubeconfig or config.kubeconfig
         self._http_port = config.http.port if http_port is None else http_port
         self.watchers: list[Watcher] = []

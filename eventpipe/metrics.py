@@ -4,7 +4,8 @@ Two families:
 - the event counter `{metricsNamePrefix}events_total` (resmo-compatible name), incremented by
   the count delta of each stored version, so `increase(...[5m])` counts occurrences, not
   versions. Its series are kept in a plain dict (the hot path is one dict update) with idle
-  expiry and a cap, exported by a custom collector.
+  expiry, a cap and an optional `involved_object_name` label (config `metrics:`), exported by
+  a custom collector.
 - self metrics `eventpipe_*` for each pipeline stage, names fixed here and listed in README.
 """
 
@@ -22,16 +23,21 @@ EventKey = tuple[str, str, str, str, str]
 
 
 class EventCounter(Collector):
-    """The `events_total` counter with idle-series expiry and a series cap."""
+    """The `events_total` counter with idle-series expiry and a series cap.
+
+    `series_ttl` 0 keeps idle series forever. With `object_name_label` off the name label is
+    left out of every series (a stable label set), so objects of one kind and reason share one.
+    """
 
     def __init__(
         self, *, prefix: str, cluster: str, series_ttl: float = 3600.0, max_series: int = 10_000,
-        clock: Callable[[], float] = time.monotonic,
+        object_name_label: bool = True, clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.name = f"{prefix}events_total"
         self._cluster = cluster
         self._ttl = series_ttl
         self._max = max_series
+        self._with_name = object_name_label
         self._clock = clock
         self._series: dict[EventKey, list[float]] = {}  # key -> [value, last update]
         self.overflow = 0
@@ -40,6 +46,8 @@ class EventCounter(Collector):
     def inc(self, key: EventKey, amount: int) -> None:
         """Add `amount` occurrences for one event label set."""
         now = self._clock()
+        if not self._with_name:
+            key = (key[0], key[1], "", key[3], key[4])
         entry = self._series.get(key)
         if entry is None:
             if len(self._series) >= self._max:
@@ -53,6 +61,8 @@ class EventCounter(Collector):
             entry[1] = now
 
     def _expire(self, now: float) -> None:
+        if self._ttl <= 0:
+            return
         cutoff = now - self._ttl
         for key in [k for k, v in self._series.items() if v[1] < cutoff]:
             del self._series[key]
@@ -62,6 +72,8 @@ class EventCounter(Collector):
         self._expire(self._clock())
         labels = ["namespace", "involved_object_kind", "involved_object_name", "reason",
                   "event_type"]
+        if not self._with_name:
+            del labels[2]
         if self._cluster:
             labels.append("cluster")
         family = CounterMetricFamily(
@@ -71,7 +83,8 @@ class EventCounter(Collector):
         )
         extra = [self._cluster] if self._cluster else []
         for key, (value, _) in self._series.items():
-            family.add_metric([*key, *extra], value)
+            values = list(key) if self._with_name else [key[0], key[1], key[3], key[4]]
+            family.add_metric([*values, *extra], value)
         yield family
         overflow = CounterMetricFamily(
             "eventpipe_event_series_overflow",
@@ -84,10 +97,13 @@ class EventCounter(Collector):
 class Metrics:
     """The process's registry and every self metric."""
 
-    def __init__(self, *, prefix: str = "event_exporter_", cluster: str = "") -> None:
+    def __init__(self, *, prefix: str = "event_exporter_", cluster: str = "",
+                 series_ttl: float = 3600.0, max_series: int = 10_000,
+                 object_name_label: bool = True) -> None:
         self.registry = CollectorRegistry()
         r = self.registry
-        self.events = EventCounter(prefix=prefix, cluster=cluster)
+        self.events = EventCounter(prefix=prefix, cluster=cluster, series_ttl=series_ttl,
+                                   max_series=max_series, object_name_label=object_name_label)
         r.register(self.events)
         self.watch_events = Counter("eventpipe_watch_events", "Watch notifications received.",
                                     ["stream", "type"], registry=r)

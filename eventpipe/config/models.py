@@ -3,7 +3,7 @@
 resmo keys keep resmo's names and meaning, with two deliberate differences (DESIGN.md §5):
 `maxEventAgeSeconds` defaults to 0 (off) and an old event is still spooled, only not routed;
 the deprecated `throttlePeriod` is accepted and ignored. eventpipe adds `spool`, `watch`,
-`http`, `shutdownTimeout` and per-receiver `retry`/`batch`.
+`http`, `metrics`, `shutdownTimeout` and per-receiver `retry`/`batch`.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from pydantic import Field, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
 from eventpipe.config.base import Model
+from eventpipe.config.metrics import MetricsConfig
 from eventpipe.config.receivers import Receiver
 from eventpipe.config.route import RouteConfig
 from eventpipe.config.units import ByteSize, Duration
@@ -169,6 +170,8 @@ class Config(Model):
     spool: SpoolConfig = Field(default_factory=SpoolConfig, description="eventpipe: the spool.")
     watch: WatchConfig = Field(default_factory=WatchConfig, description="eventpipe: the watch.")
     http: HttpConfig = Field(default_factory=HttpConfig, description="eventpipe: HTTP server.")
+    metrics: MetricsConfig = Field(default_factory=MetricsConfig,
+                                   description="eventpipe: event-counter cardinality limits.")
     shutdown_timeout: Duration = Field(
         default=25.0, alias="shutdownTimeout",
         description="On SIGTERM, how long in-flight batches get to finish.",

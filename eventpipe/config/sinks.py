@@ -77,6 +77,13 @@ from eventpipe.config.sink_elasticsearch import (  # noqa: E402
     ElasticsearchSinkConfig,
     OpenSearchSinkConfig,
 )
+from eventpipe.config.sink_im import (  # noqa: E402
+    BarkSinkConfig,
+    DingtalkSinkConfig,
+    FeishuSinkConfig,
+    SlackSinkConfig,
+    WecomSinkConfig,
+)
 from eventpipe.config.sink_kafka import KafkaSinkConfig  # noqa: E402
 from eventpipe.config.sink_loki import LokiSinkConfig  # noqa: E402
 from eventpipe.config.sink_webhook import WebhookSinkConfig  # noqa: E402
@@ -90,6 +97,11 @@ SINK_MODELS: Final[Mapping[str, type[SinkConfig]]] = MappingProxyType(
         "webhook": WebhookSinkConfig,
         "loki": LokiSinkConfig,
         "kafka": KafkaSinkConfig,
+        "wecom": WecomSinkConfig,
+        "dingtalk": DingtalkSinkConfig,
+        "feishu": FeishuSinkConfig,
+        "slack": SlackSinkConfig,
+        "bark": BarkSinkConfig,
     }
 )
 """Sink key in the YAML -> its config model. One line per implemented sink."""

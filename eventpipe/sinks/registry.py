@@ -62,6 +62,12 @@ def _kafka(cfg: Any, name: str, cluster_name: str) -> Sink:
     return KafkaSink(name=name, cfg=cfg, cluster_name=cluster_name)
 
 
+def _im(cfg: Any, name: str, cluster_name: str) -> Sink:
+    from eventpipe.sinks.im_base import build_im_sink
+
+    return build_im_sink(cfg, name=name, cluster_name=cluster_name)
+
+
 _BUILDERS: dict[str, Callable[[Any, str, str], Sink]] = {
     "file": _file,
     "stdout": _stdout,
@@ -70,6 +76,11 @@ _BUILDERS: dict[str, Callable[[Any, str, str], Sink]] = {
     "webhook": _webhook,
     "loki": _loki,
     "kafka": _kafka,
+    "wecom": _im,
+    "dingtalk": _im,
+    "feishu": _im,
+    "slack": _im,
+    "bark": _im,
 }
 
 # Local sinks gain nothing from waiting for a fuller batch; network sinks use batch.maxWait.
