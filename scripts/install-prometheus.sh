@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs Prometheus and Alertmanager (prometheus, promtool, alertmanager, amtool) into
-# .tools/prometheus from the Debian packages, with symlinks in .tools/bin. Nothing is installed
+# .tools/prometheus from the Debian packages, run from .tools/bin. Nothing is installed
 # or started system-wide: the .debs are only downloaded and unpacked (DESIGN.md §7).
 # Idempotent: does nothing when the four binaries are already there and run.
 set -euo pipefail
@@ -23,19 +23,6 @@ if installed; then
   exit 0
 fi
 
-# apt-get update once, and only when the package lists are missing or older than a day.
-lists_fresh() {
-  [ -n "$(find /var/lib/apt/lists -maxdepth 1 -name '*_Packages*' -mmin -1440 2>/dev/null)" ]
-}
-updated=0
-update_lists() {
-  [ "$updated" = 1 ] && return 0
-  echo "apt-get update"
-  apt-get update -qq
-  updated=1
-}
-lists_fresh || update_lists
-
 WORK="$(mktemp -d)"
 trap 'rm -rf "$WORK"' EXIT
 # apt drops privileges to _apt for downloads; let it write into the temp dir.
@@ -43,9 +30,12 @@ chmod 0777 "$WORK"
 download() {
   (cd "$WORK" && apt-get download -qq prometheus prometheus-alertmanager)
 }
-# Stale lists can name versions the mirror no longer has: refresh once and retry.
-if ! download; then
-  update_lists
+# `apt-get update` once, and only when needed: when the package lists do not know the packages
+# yet, or name versions the mirror no longer has (the download fails). List file times are no
+# guide: apt keeps the server's times for lists that did not change.
+if ! apt-cache show prometheus prometheus-alertmanager >/dev/null 2>&1 || ! download; then
+  echo "apt-get update"
+  apt-get update -qq
   download
 fi
 

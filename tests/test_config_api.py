@@ -32,6 +32,11 @@ def test_receiver_fields_follow_the_sink_registry() -> None:
         "elasticsearch": "{hosts: ['http://127.0.0.1:9200'], index: events}",
         "opensearch": "{hosts: ['http://127.0.0.1:9200'], index: events}",
         "kafka": "{topic: events, brokers: ['127.0.0.1:9092']}",
+        "wecom": "{webhook: 'https://127.0.0.1/send?key=k'}",
+        "dingtalk": "{webhook: 'https://127.0.0.1/robot/send?access_token=t'}",
+        "feishu": "{webhook: 'https://127.0.0.1/hook/x'}",
+        "slack": "{webhookURL: 'https://127.0.0.1/services/x'}",
+        "bark": "{deviceKey: k}",
     }
     for key, model in SINK_MODELS.items():
         config = load_config_text(

@@ -482,10 +482,10 @@ def test_all_problems_are_reported_in_line_order() -> None:
 
 
 def test_unknown_sink_key_is_named() -> None:
-    text = "receivers:\n  - name: a\n    wecom: {url: x}\n"
+    text = "receivers:\n  - name: a\n    nats: {url: x}\n"
     err = error(text)
     assert err.line == 3
-    assert "receivers[0] 'a': unknown key 'wecom'" in str(err)
+    assert "receivers[0] 'a': unknown key 'nats'" in str(err)
     assert "file, stdout" in str(err)
 
 

@@ -84,7 +84,9 @@ _BUILDERS: dict[str, Callable[[Any, str, str], Sink]] = {
 }
 
 # Local sinks gain nothing from waiting for a fuller batch; network sinks use batch.maxWait.
-_NO_WAIT_BY_DEFAULT = frozenset({"file", "stdout"})
+# IM bots take one message per request, so a fuller batch saves nothing either.
+_NO_WAIT_BY_DEFAULT = frozenset({"file", "stdout", "wecom", "dingtalk", "feishu", "slack",
+                                 "bark"})
 
 
 def build_sink(receiver: Receiver, *, cluster_name: str) -> Sink:

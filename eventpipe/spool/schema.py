@@ -33,8 +33,10 @@ PAGE_SIZE = 16_384
 SYNCHRONOUS_MODES = frozenset({"OFF", "NORMAL", "FULL", "EXTRA"})
 
 BUSY_TIMEOUT_MS = 10_000
-WRITER_CACHE_KIB = 32_768
-READER_CACHE_KIB = 16_384
+# Appends touch the right edge of the trees and readers scan forward from a cursor, so small
+# page caches suffice; they count fully in the resident memory budget (≤ 150 MiB).
+WRITER_CACHE_KIB = 8_192
+READER_CACHE_KIB = 4_096
 # After a checkpoint the WAL file is truncated to this size; the WAL lives outside the
 # page budget, so this bounds what the spool may use beyond `max_bytes`.
 JOURNAL_SIZE_LIMIT = 64 * 1024 * 1024

@@ -72,14 +72,17 @@ async def insert_batch(
     resource_version: str | None,
     book: OccurrenceBook,
     observed_at: float,
+    check_stored: bool = True,
 ) -> tuple[list[tuple[int, int]], dict[str, int]]:
     """Insert the records not stored yet and save the resume point; call inside a transaction.
 
     Returns (index, count_delta) of each inserted record and the bookkeeping updates to apply
-    after commit.
+    after commit. With `check_stored=False` the lookup of already-stored versions is skipped
+    (the watch only ever shows new versions); a version that was stored after all makes the
+    INSERT fail with IntegrityError, and the caller retries with the lookup.
     """
     stored: set[tuple[str, str]] = set()
-    for part in chunks(sorted({r[N_RV] for r in records})):
+    for part in chunks(sorted({r[N_RV] for r in records})) if check_stored else ():
         rows = await conn.execute_fetchall(
             "SELECT resource_version, uid FROM events "
             f"WHERE resource_version IN ({placeholders(len(part))})",
