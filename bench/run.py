@@ -1,6 +1,6 @@
 """`make bench`: run the four measurements, print medians with the machine, write JSON.
 
-    python -m bench.run [--runs 3] [--events 200000] [--only raw,ingest,latency,rss]
+    python -m bench.run [--runs 3] [--events 200000] [--only raw,ingest,latency,rss,loki,kafka]
 
 Each measurement runs `--runs` times and the median of every figure is quoted (the single
 runs are kept in the JSON). Targets come from DESIGN and the issues; a missed one is flagged
@@ -22,7 +22,10 @@ from bench import ingest, latency, machine, raw, rss
 from bench.common import OUT, WORK
 from bench.events import watch_lines
 
-MEASUREMENTS = ("raw", "ingest", "latency", "rss")
+MEASUREMENTS = ("raw", "ingest", "latency", "rss", "loki", "kafka", "history")
+
+
+DELIVERY_EVENTS = 100_000
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -96,6 +99,28 @@ def report(results: dict[str, Any]) -> list[dict[str, object]]:
               f"{s['startup_seconds']:.1f} s)")
         verdicts.append(check("peak RSS <= 150 MiB with 1M events spooled",
                               s["peak_rss_mib"] <= 150, f"{s['peak_rss_mib']:.0f} MiB"))
+    if "loki" in m:
+        lk = m["loki"]
+        print(f"loki          {lk['events_per_s']:>9,.0f} events/s delivered to the fake Loki "
+              f"(batches of {lk['batch_size']:.0f}, {lk['requests']:.0f} pushes)")
+        verdicts.append(check("Loki delivery >= 10,000 events/s", lk["events_per_s"] >= 10_000,
+                              f"{lk['events_per_s']:,.0f} events/s"))
+    if "kafka" in results:
+        k = results["kafka"]
+        print(f"kafka         {k['median_events_per_s']:>9,} events/s delivered to tansu "
+              f"(batches of {k['batch_max_events']}, linger {k['linger_ms']} ms; runs "
+              f"{k['runs_events_per_s']})")
+        verdicts.append(check("Kafka delivery >= 10,000 events/s",
+                              k["median_events_per_s"] >= 10_000,
+                              f"{k['median_events_per_s']:,} events/s"))
+    if "history" in results:
+        h = results["history"]["median"]
+        print("history       " + ", ".join(f"{k.removesuffix('_s')} {v * 1000:.0f} ms"
+                                           for k, v in h.items())
+              + f" ({results['history']['spool_events']:,} events spooled)")
+        slowest = max(h.values())
+        verdicts.append(check("history queries < 1 s with 1M events spooled", slowest < 1.0,
+                              f"slowest {slowest * 1000:.0f} ms"))
     return verdicts
 
 
@@ -128,6 +153,22 @@ def main(argv: list[str] | None = None) -> int:
                                                                 args.runs))
             results["rss"] = {"median": medians(runs), "runs": runs, "prefill_seconds": prefill_s,
                               "spool_events": args.spool_events, "burst_events": args.events}
+        if "loki" in chosen:
+            from bench import delivery_loki
+
+            runs = _timed("delivery to fake Loki", lambda: [
+                delivery_loki.run(DELIVERY_EVENTS) for _ in range(args.runs)])
+            results["loki"] = {"median": medians(runs), "runs": runs}
+        if "history" in chosen:
+            from bench import history
+
+            results["history"] = _timed("history queries", lambda: history.measure(
+                args.spool_events, max(args.runs, 5)))
+        if "kafka" in chosen:
+            from bench import delivery_kafka
+
+            results["kafka"] = _timed("delivery to tansu Kafka",
+                                      lambda: delivery_kafka.run(DELIVERY_EVENTS))
     finally:
         if not args.keep_prefill:
             shutil.rmtree(WORK, ignore_errors=True)

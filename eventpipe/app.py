@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from eventpipe.config import Config
+from eventpipe.memory import Malloc
 from eventpipe.metrics import Metrics
 from eventpipe.routing import compile_route
 from eventpipe.server.http import HttpServer
@@ -62,6 +63,7 @@ class _Tasks:
     workers: list[asyncio.Task[None]]
     upkeep: asyncio.Task[None]
     lag: asyncio.Task[None]
+    trim: asyncio.Task[None]
 
 
 class Pipeline:
@@ -79,6 +81,8 @@ class Pipeline:
         self.watchers: list[Watcher] = []
         self.workers: list[SinkWorker] = []
         self._spool_ok = True
+        self._malloc = Malloc()
+        self._malloc.limit_arenas()
 
     async def run(self, stop: asyncio.Event) -> int:
         """Run until `stop` is set; returns the exit code. Whatever was opened is closed
@@ -143,7 +147,8 @@ class Pipeline:
             workers=[asyncio.create_task(_supervise(f"sink {w.name}", w.run))
                      for w in self.workers],
             upkeep=asyncio.create_task(self._upkeep(spool), name="spool-upkeep"),
-            lag=asyncio.create_task(self._lag_gauges(), name="lag-gauges"))
+            lag=asyncio.create_task(self._lag_gauges(), name="lag-gauges"),
+            trim=asyncio.create_task(self._trim_memory(), name="malloc-trim"))
         return writer, tasks
 
     async def _shutdown(self, writer: SpoolWriter, tasks: _Tasks) -> None:
@@ -152,7 +157,7 @@ class Pipeline:
         await _cancel(tasks.watchers)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(writer.wait_idle(), _left(deadline))
-        await _cancel([tasks.writer, tasks.upkeep, tasks.lag])
+        await _cancel([tasks.writer, tasks.upkeep, tasks.lag, tasks.trim])
         self._stopping.set()
         if tasks.workers:
             _, late = await asyncio.wait(tasks.workers, timeout=_left(deadline))
@@ -176,6 +181,12 @@ class Pipeline:
                     await worker.refresh_lag()
                 except Exception:
                     log.exception("lag refresh failed", extra={"receiver": worker.name})
+
+    async def _trim_memory(self) -> None:
+        """Return freed heap to the OS every second (see eventpipe.memory)."""
+        while True:
+            await asyncio.sleep(1.0)
+            self._malloc.trim()
 
     async def _upkeep(self, spool: Spool) -> None:
         """Retention and spool gauges on a timer."""

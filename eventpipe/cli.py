@@ -1,13 +1,15 @@
 """The `eventpipe` command line.
 
 `run` the pipeline, `replay` a range to one receiver, `spool stats`, `config validate`,
-`config schema`, `version`. resmo's `eventpipe -conf=/data/config.yaml` form is translated to
+`config schema`, `demo` (a simulated cluster, no Kubernetes needed), `version`.
+resmo's `eventpipe -conf=/data/config.yaml` form is translated to
 `run --config` so existing Deployment manifests only need a new image.
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
 import signal
 import sys
 from collections.abc import Sequence
@@ -46,18 +48,28 @@ def cli() -> None:
 
 
 @cli.command()
-@click.option("-c", "--config", "config_path", required=True, type=click.Path(dir_okay=False),
+@click.option("-c", "--config", "config_path", default=None, type=click.Path(dir_okay=False),
               help="Config file (YAML, a superset of kubernetes-event-exporter's).")
+@click.option("--sink", "sinks", multiple=True, metavar="KIND:URL",
+              help="A kube-eventer sink flag (dingtalk, wechat, webhook, kafka, elasticsearch); "
+              "repeatable. Adds a receiver and its route (to --config's, if given). Without "
+              "--config the spool is $EVENTPIPE_SPOOL or ./eventpipe-spool.db.")
 @click.option("--kubeconfig", default=None, help="Kubeconfig path (else config, $KUBECONFIG, "
               "~/.kube/config, in-cluster).")
 @click.option("--metrics-address", default=None,
               help="Override http address as HOST:PORT or :PORT (resmo's -metrics-address).")
-def run(config_path: str, kubeconfig: str | None, metrics_address: str | None) -> None:
+def run(config_path: str | None, sinks: tuple[str, ...], kubeconfig: str | None,
+        metrics_address: str | None) -> None:
     """Watch Events, spool them, deliver them to every receiver until SIGTERM."""
-    config = _load(config_path)
+    if not config_path and not sinks:
+        raise click.UsageError("give --config FILE, or kube-eventer style --sink flags")
+    config = _load(config_path) if config_path else None
+    if sinks:
+        config = _with_sinks(config, sinks, kubeconfig)
+    assert config is not None
     # Layouts compile when sinks are built; do it before the spool is opened, so a bad one
     # stops startup with the same message as `config validate` (not a traceback).
-    _check_receivers(config, config_path)
+    _check_receivers(config, config_path or "--sink")
     if metrics_address:
         host, _, port = metrics_address.rpartition(":")
         http = config.http.model_copy(update={"port": int(port),
@@ -65,6 +77,19 @@ def run(config_path: str, kubeconfig: str | None, metrics_address: str | None) -
         config = config.model_copy(update={"http": http})
     setup_logging(config.log_level, config.log_format)
     sys.exit(asyncio.run(_run(config, kubeconfig)))
+
+
+def _with_sinks(config: Config | None, sinks: Sequence[str], kubeconfig: str | None) -> Config:
+    """`config` plus the receivers and routes of kube-eventer `--sink` flags (exit 2 if bad)."""
+    from eventpipe.config import kube_eventer as ke
+
+    try:
+        flags = [ke.parse_sink_flag(text, index=i) for i, text in enumerate(sinks, 1)]
+        source = kubeconfig or (config.kubeconfig if config else None)
+        flags = asyncio.run(ke.read_configmap_bodies(flags, source))
+        return ke.apply_sink_flags(config, flags, environ=os.environ)
+    except ke.SinkFlagError as exc:
+        raise click.UsageError(str(exc)) from exc
 
 
 async def _run(config: Config, kubeconfig: str | None) -> int:
@@ -107,6 +132,61 @@ def replay(config_path: str, receiver: str, since: str | None, from_seq: int | N
                f"{result.skipped} not routed to it")
     if result.dead:
         sys.exit(1)
+
+
+@cli.command()
+@click.option("-c", "--config", "config_path", default=None, type=click.Path(dir_okay=False))
+@click.option("--spool", "spool_path", default=None, type=click.Path(dir_okay=False),
+              help="Spool file (instead of --config).")
+@click.option("--since", default=None, help="Only versions stored within this duration, e.g. 7d.")
+@click.option("-n", "--namespace", default=None)
+@click.option("-A", "--all-namespaces", is_flag=True, help="Every namespace (the default).")
+@click.option("--for", "for_object", default=None, metavar="KIND/NAME",
+              help="Events about one object, e.g. pod/web-0 or deploy/api.")
+@click.option("--kind", default=None, help="Involved object kind (po, deploy, ... accepted).")
+@click.option("--name", default=None, help="Involved object name.")
+@click.option("--reason", default=None)
+@click.option("--type", "event_type", default=None, help="Normal or Warning.")
+@click.option("--limit", type=click.IntRange(min=0), default=500, show_default=True,
+              help="Most recent N events (0: no limit).")
+@click.option("--versions", is_flag=True, help="Every stored version, not only the latest.")
+@click.option("-o", "--output", type=click.Choice(["table", "wide", "json", "yaml"]),
+              default="table")
+@click.option("-w", "--watch", is_flag=True, help="Then follow new versions until Ctrl-C.")
+def events(config_path: str | None, spool_path: str | None, since: str | None,
+           namespace: str | None, all_namespaces: bool, for_object: str | None,
+           kind: str | None, name: str | None, reason: str | None, event_type: str | None,
+           limit: int, versions: bool, output: str, watch: bool) -> None:
+    """Events from the spool, like `kubectl get events`, as far back as it keeps them."""
+    import time
+
+    from eventpipe.history import Filters, HistoryError, canonical_kind, parse_for, show
+
+    if bool(config_path) == bool(spool_path):
+        raise click.UsageError("give one of --config or --spool")
+    path = str(_load(config_path).spool.path) if config_path else str(spool_path)
+    try:
+        window = parse_duration(since) if since else None
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--since") from exc
+    if for_object:
+        if kind or name:
+            raise click.UsageError("--for KIND/NAME replaces --kind and --name")
+        try:
+            kind, name = parse_for(for_object)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), param_hint="--for") from exc
+    filters = Filters(since=None if window is None else time.time() - window,
+                      namespace=None if all_namespaces else namespace,
+                      kind=canonical_kind(kind) if kind else None, name=name, reason=reason,
+                      type=event_type)
+    try:
+        asyncio.run(show(path, filters, output=output, limit=limit or None, versions=versions,
+                         watch=watch, echo=click.echo))
+    except HistoryError as exc:
+        raise click.ClickException(str(exc)) from exc
+    except KeyboardInterrupt:  # Ctrl-C ends --watch; that is the normal way out
+        pass
 
 
 @cli.group()
@@ -154,6 +234,40 @@ def config_schema() -> None:
 
 
 @cli.command()
+@click.option("--rate", type=click.FloatRange(min=0.1), default=20.0, show_default=True,
+              help="Event versions per second the simulated cluster writes.")
+@click.option("--dir", "directory", type=click.Path(file_okay=False), default="eventpipe-demo",
+              show_default=True, help="Folder for the kubeconfig, spool and events.jsonl.")
+@click.option("--port", type=click.IntRange(0, 65535), default=2112, show_default=True,
+              help="Port of /metrics (0 = any free port).")
+@click.option("--receivers", "receivers_file", type=click.Path(dir_okay=False, exists=True),
+              default=None, help="Config whose receivers and route are added (real sinks), "
+              "e.g. examples/demo.yaml.")
+@click.option("--duration", type=click.FloatRange(min=0), default=None,
+              help="Stop after this many seconds (default: run until Ctrl-C).")
+def demo(rate: float, directory: str, port: int, receivers_file: str | None,
+         duration: float | None) -> None:
+    """See eventpipe work without a cluster: a simulated cluster replays real Events."""
+    from pathlib import Path
+
+    from eventpipe.demo import DemoOptions, run_demo
+
+    options = DemoOptions(directory=Path(directory), rate=rate, port=port, duration=duration,
+                          receivers_file=Path(receivers_file) if receivers_file else None)
+    if receivers_file:
+        _check_receivers(_load(receivers_file), receivers_file)
+    tty = sys.stdout.isatty()
+    # On a terminal the summary block is redrawn in place and shows retries and lag, so
+    # per-attempt warnings would only tear it; piped output keeps them.
+    setup_logging("error" if tty else "warn", "pretty")
+    try:
+        code = asyncio.run(run_demo(options, out=sys.stdout, tty=tty))
+    except ConfigError as exc:
+        raise click.ClickException(f"invalid config: {exc}") from exc
+    sys.exit(code)
+
+
+@cli.command()
 def version() -> None:
     """Print the version."""
     click.echo(f"eventpipe {__version__}")
@@ -161,8 +275,11 @@ def version() -> None:
 
 def translate_resmo_args(argv: Sequence[str]) -> list[str]:
     """Map kubernetes-event-exporter's Go-style flags (`-conf=F`, `-conf F`, `-kubeconfig`,
-    `-metrics-address`) onto `run`; anything else passes through."""
+    `-metrics-address`), or kube-eventer's (`--source=...`, `--sink=...`), onto `run`;
+    anything else passes through."""
     args = list(argv)
+    if args and args[0].lstrip("-").partition("=")[0] in ("source", "sink"):
+        return _translate_kube_eventer_args(args)
     if not args or not args[0].startswith("-") or (
             args[0].lstrip("-").partition("=")[0] != "conf"):
         return args
@@ -180,6 +297,27 @@ def translate_resmo_args(argv: Sequence[str]) -> list[str]:
             out += [flags[name], value]
         else:
             out.append(arg)
+        i += 1
+    return out
+
+
+def _translate_kube_eventer_args(args: list[str]) -> list[str]:
+    """kube-eventer's `--source=kubernetes:URL --sink=KIND:URL ...` as `run --sink ...`.
+
+    `--source` is dropped: eventpipe finds the API server from the kubeconfig or in-cluster.
+    """
+    out = ["run"]
+    i = 0
+    while i < len(args):
+        name, eq, value = args[i].lstrip("-").partition("=")
+        if args[i].startswith("-") and name in ("source", "sink"):
+            if not eq:
+                i += 1
+                value = args[i] if i < len(args) else ""
+            if name == "sink":
+                out += ["--sink", value]
+        else:
+            out.append(args[i])
         i += 1
     return out
 

@@ -148,6 +148,10 @@ class Metrics:
         self.sink_dead_letters = Counter("eventpipe_sink_dead_letters",
                                          "Events moved to dead letters, per receiver.",
                                          ["receiver"], registry=r)
+        self.sink_throttled = Counter("eventpipe_sink_throttled",
+                                      "Events a receiver's throttle held back (counted into "
+                                      "the window's summary), per receiver.",
+                                      ["receiver"], registry=r)
         self.sink_lag_events = Gauge("eventpipe_sink_lag_events",
                                      "Spooled events not yet acked by the receiver.",
                                      ["receiver"], registry=r)

@@ -15,6 +15,7 @@ from pydantic_core import PydanticCustomError
 from eventpipe import __version__
 from eventpipe.config.base import Model
 from eventpipe.config.sinks import RESMO_SINK_TYPES, SINK_MODELS, SinkConfig
+from eventpipe.config.storm import FiltersConfig, RateLimitConfig, ThrottleConfig
 from eventpipe.config.units import Duration
 
 
@@ -53,7 +54,8 @@ class BatchConfig(Model):
     )
 
 
-_COMMON_KEYS = frozenset({"name", "retry", "batch"})
+_COMMON_KEYS = frozenset({"name", "retry", "batch", "throttle", "rateLimit", "rate_limit",
+                          "filters"})
 
 
 def _receiver_schema(schema: dict[str, Any]) -> None:
@@ -75,6 +77,19 @@ class ReceiverBase(Model):
     )
     batch: BatchConfig = Field(
         default_factory=BatchConfig, description="eventpipe: batching for this receiver."
+    )
+    throttle: ThrottleConfig | None = Field(
+        default=None,
+        description="eventpipe: storm control; the first event of a key is sent, repeats "
+        "within the window are counted into one summary sent when the window ends.",
+    )
+    rate_limit: RateLimitConfig | None = Field(
+        default=None, alias="rateLimit",
+        description="eventpipe: most events per minute to this receiver (waits, never drops).",
+    )
+    filters: FiltersConfig | None = Field(
+        default=None,
+        description="eventpipe: kube-eventer style filters on top of the route tree.",
     )
 
     @classmethod

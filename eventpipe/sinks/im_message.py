@@ -4,7 +4,8 @@ WeCom, DingTalk, Feishu, Slack and Bark all show a person a short text, not a JS
 the default text lives here once: cluster, type, namespace, kind/name, reason, count, last-seen
 time and the message, as plain text or markdown (the bots that render markdown all take
 `**bold**`). Both API groups read the same (`involvedObject`/`regarding`, `message`/`note`,
-the count and last-seen chains of `eventpipe.watch.normalize`).
+the count and last-seen chains of `eventpipe.watch.normalize`). A throttle summary
+(eventpipe.sinks.throttle) adds "…and N more occurrences in the last 5m" before the message.
 
 A `template` (Go template) replaces the default text; it is compiled when the sink is built, so
 a broken one is a startup error, and an event it cannot render is a dead letter.
@@ -19,6 +20,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from eventpipe.sinks.base import PermanentSinkError
+from eventpipe.sinks.throttle import summary_note
 from eventpipe.watch.normalize import last_seen, occurrences
 
 if TYPE_CHECKING:
@@ -69,6 +71,8 @@ def title(event: dict[str, object]) -> str:
 def plain_text(event: dict[str, object], cluster: str) -> str:
     """The default message as plain text, one "Label: value" per line, message last."""
     lines = [f"{label}: {value}" for label, value in facts(event, cluster)]
+    # A throttle summary says how many were held back; before the message, which may be cut.
+    lines += [note] if (note := summary_note(event)) else []
     message = event_message(event)
     if message:
         lines.append(f"Message: {message}")
@@ -79,6 +83,7 @@ def markdown_text(event: dict[str, object], cluster: str) -> str:
     """The default message as markdown: a bold headline, the facts, the message quoted."""
     lines = [f"**{title(event)}**", ""]
     lines += [f"- {label}: {value}" for label, value in facts(event, cluster)]
+    lines += ["", note] if (note := summary_note(event)) else []
     message = event_message(event)
     if message:
         lines += ["", "> " + message.replace("\n", "\n> ")]

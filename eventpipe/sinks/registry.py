@@ -6,8 +6,10 @@ from collections.abc import Callable
 from typing import Any
 
 from eventpipe.config import Receiver
+from eventpipe.config.storm import DEFAULT_KEY
 from eventpipe.sinks.base import Sink
 from eventpipe.sinks.driver import DeliverySettings
+from eventpipe.sinks.filters import compile_filters
 
 
 def _file(cfg: Any, name: str, cluster_name: str) -> Sink:
@@ -99,7 +101,8 @@ def build_sink(receiver: Receiver, *, cluster_name: str) -> Sink:
 
 
 def delivery_settings(receiver: Receiver, *, max_event_age: float = 0.0) -> DeliverySettings:
-    """The driver settings of one receiver from its `batch` and `retry` keys."""
+    """The driver settings of one receiver from its `batch`, `retry`, `filters`, `throttle`
+    and `rateLimit` keys; a filter regex that does not compile is a ValueError naming it."""
     max_wait = receiver.batch.max_wait
     per_event_webhook = receiver.sink_type == "webhook" and not getattr(
         receiver.sink, "batch", False)
@@ -110,4 +113,8 @@ def delivery_settings(receiver: Receiver, *, max_event_age: float = 0.0) -> Deli
         batch_max_events=receiver.batch.max_events, batch_max_wait=max_wait,
         initial_backoff=receiver.retry.initial_backoff,
         max_backoff=receiver.retry.max_backoff, max_attempts=receiver.retry.max_attempts,
-        max_event_age=float(max_event_age))
+        max_event_age=float(max_event_age),
+        filters=compile_filters(receiver.filters, receiver=receiver.name),
+        throttle_window=receiver.throttle.window if receiver.throttle else 0.0,
+        throttle_key=tuple(receiver.throttle.key) if receiver.throttle else DEFAULT_KEY,
+        rate_per_minute=receiver.rate_limit.per_minute if receiver.rate_limit else 0)

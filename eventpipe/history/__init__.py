@@ -1,0 +1,75 @@
+"""`eventpipe events`: the spool read like `kubectl get events`, as far back as it keeps.
+
+`show` is the whole command minus argument parsing: open the spool read-only, print the
+latest matching Events (newest last), then optionally follow new versions until cancelled.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from eventpipe.history.kinds import canonical_kind, parse_for
+from eventpipe.history.query import (
+    EventRow,
+    Filters,
+    HistoryError,
+    follow,
+    latest,
+    open_read_only,
+)
+from eventpipe.history.render import OUTPUTS, render
+from eventpipe.spool import reading
+
+__all__ = ["OUTPUTS", "EventRow", "Filters", "HistoryError", "canonical_kind", "latest",
+           "open_read_only", "parse_for", "show"]
+
+
+async def show(
+    path: str | Path,
+    filters: Filters,
+    *,
+    output: str = "table",
+    limit: int | None = 500,
+    versions: bool = False,
+    watch: bool = False,
+    echo: Callable[[str], None] = print,
+    clock: Callable[[], float] = time.time,
+    interval: float = 1.0,
+    iterations: int | None = None,
+) -> int:
+    """Print what `filters` select from the spool at `path`; returns the number of rows shown.
+
+    watch: after the listing, poll every `interval` s for versions stored since and print
+    each (tables without a new header, json/yaml one object at a time), for `iterations`
+    polls or until cancelled. Raises HistoryError when the spool cannot be read.
+    """
+    conn = await open_read_only(path)
+    try:
+        # Take the head first: the listing stops there and the watch starts after it, so a
+        # version committed in between is printed exactly once.
+        head = await reading.head_seq(conn)
+        rows = await latest(conn, filters, limit=limit, versions=versions, max_seq=head)
+        shown = len(rows)
+        if rows:
+            echo(render(rows, output, now=clock(), as_items=watch))
+        elif not watch:
+            # kubectl's wording for a table; an empty List keeps json/yaml parseable.
+            echo("No events found." if output in ("table", "wide") else render([], output,
+                                                                               now=0.0))
+        if not watch:
+            return shown
+        header = not rows
+
+        def emit(new: list[EventRow]) -> None:
+            nonlocal shown, header
+            echo(render(new, output, now=clock(), header=header, as_items=True))
+            shown += len(new)
+            header = False
+
+        await follow(conn, filters, after_seq=head, emit=emit, interval=interval,
+                     iterations=iterations)
+        return shown
+    finally:
+        await conn.close()

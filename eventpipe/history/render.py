@@ -1,0 +1,131 @@
+"""Output of `eventpipe events`, shaped like kubectl's so the same eyes and scripts read it.
+
+- table: LAST SEEN (relative age, kubectl's rounding, `(x5 over 10m)` when the event
+  repeated), TYPE, REASON, OBJECT (Kind/name), MESSAGE — `kubectl events`' columns.
+- wide: NAMESPACE first, then the table's columns plus SOURCE, FIRST SEEN and COUNT.
+- json / yaml: a `List` of the stored Event objects exactly as the API server served them.
+
+Both API groups are read: events.k8s.io/v1 keeps the message in `note`, the source in
+`reportingController`/`deprecatedSource`, the first time in `deprecatedFirstTimestamp`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import orjson
+import yaml
+
+from eventpipe.history.query import EventRow
+from eventpipe.watch.normalize import parse_time
+
+OUTPUTS = ("table", "wide", "json", "yaml")
+_PADDING = 3  # kubectl's tabwriter padding between columns
+
+
+def human_age(seconds: float) -> str:
+    """A duration the way kubectl prints ages (apimachinery's `duration.HumanDuration`)."""
+    s = int(seconds)
+    if s < -1:
+        return "<invalid>"
+    if s < 0:
+        return "0s"
+    if s < 120:
+        return f"{s}s"
+    minutes = s // 60
+    if minutes < 10:
+        return f"{minutes}m" if s % 60 == 0 else f"{minutes}m{s % 60}s"
+    if minutes < 180:
+        return f"{minutes}m"
+    hours = s // 3600
+    if hours < 8:
+        return f"{hours}h" if minutes % 60 == 0 else f"{hours}h{minutes % 60}m"
+    if hours < 48:
+        return f"{hours}h"
+    days = hours // 24
+    if hours < 24 * 8:
+        return f"{days}d" if hours % 24 == 0 else f"{days}d{hours % 24}h"
+    if hours < 24 * 365 * 2:
+        return f"{days}d"
+    if hours < 24 * 365 * 8:
+        return f"{days // 365}y" if days % 365 == 0 else f"{days // 365}y{days % 365}d"
+    return f"{days // 365}y"
+
+
+def _first_seen(obj: dict[str, Any]) -> float | None:
+    for key in ("firstTimestamp", "deprecatedFirstTimestamp", "eventTime"):
+        seen = parse_time(obj.get(key))
+        if seen is not None:
+            return seen
+    return None
+
+
+def _source(obj: dict[str, Any]) -> str:
+    source = obj.get("source") or obj.get("deprecatedSource") or {}
+    component = source.get("component") or obj.get("reportingController") or ""
+    host = source.get("host") or obj.get("reportingInstance") or ""
+    return ", ".join(part for part in (component, host) if part)
+
+
+def _message(obj: dict[str, Any]) -> str:
+    # One line per event: a multi-line message would break the table.
+    return " ".join(str(obj.get("message") or obj.get("note") or "").split())
+
+
+def _cells(row: EventRow, now: float, *, wide: bool) -> list[str]:
+    obj = orjson.loads(row.body)
+    last = row.event_time if row.event_time is not None else row.observed_at
+    first = _first_seen(obj)
+    age = human_age(now - last)
+    if row.occurrences > 1 and first is not None and not wide:
+        age = f"{age} (x{row.occurrences} over {human_age(now - first)})"
+    cells = [age, row.type, row.reason, f"{row.kind}/{row.name}", _message(obj)]
+    if not wide:
+        return cells
+    first_text = human_age(now - first) if first is not None else "<unknown>"
+    return [row.namespace, *cells[:4], _source(obj), cells[4], first_text, str(row.occurrences)]
+
+
+def table(rows: Sequence[EventRow], *, now: float, wide: bool = False,
+          header: bool = True) -> str:
+    """Aligned columns like kubectl's tabwriter; the last column is not padded."""
+    names = (["NAMESPACE", "LAST SEEN", "TYPE", "REASON", "OBJECT", "SOURCE", "MESSAGE",
+              "FIRST SEEN", "COUNT"] if wide else
+             ["LAST SEEN", "TYPE", "REASON", "OBJECT", "MESSAGE"])
+    lines = ([names] if header else []) + [_cells(row, now, wide=wide) for row in rows]
+    if not lines:
+        return ""
+    widths = [max(len(line[i]) for line in lines) + _PADDING for i in range(len(names) - 1)]
+    return "\n".join(
+        "".join(cell.ljust(width) for cell, width in zip(line, widths, strict=False))
+        + line[-1] for line in lines)
+
+
+def objects(rows: Sequence[EventRow]) -> list[dict[str, Any]]:
+    """The stored Event objects, as served."""
+    return [orjson.loads(row.body) for row in rows]
+
+
+def as_list(rows: Sequence[EventRow]) -> dict[str, Any]:
+    """A `v1/List` of the objects, as `kubectl get events -o json` prints."""
+    return {"apiVersion": "v1", "items": objects(rows), "kind": "List",
+            "metadata": {"resourceVersion": ""}}
+
+
+def dump(value: Any, output: str) -> str:
+    """`value` as indented JSON or YAML text."""
+    if output == "json":
+        return orjson.dumps(value, option=orjson.OPT_INDENT_2).decode()
+    return yaml.safe_dump(value, sort_keys=False, allow_unicode=True).rstrip("\n")
+
+
+def render(rows: Sequence[EventRow], output: str, *, now: float, header: bool = True,
+           as_items: bool = False) -> str:
+    """`rows` in `output` format; `as_items` prints objects one by one (for --watch)."""
+    if output in ("table", "wide"):
+        return table(rows, now=now, wide=output == "wide", header=header)
+    if not as_items:
+        return dump(as_list(rows), output)
+    sep = "\n" if output == "json" else "\n---\n"
+    return sep.join(dump(obj, output) for obj in objects(rows))
