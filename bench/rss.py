@@ -75,19 +75,32 @@ def prefill(path: Path, n: int) -> float:
     return time.perf_counter() - started
 
 
-def run_once(pristine: Path, spool_events: int, events: int, folder: Path) -> dict[str, float]:
-    """Copy the pre-filled spool, run eventpipe on it through a burst, return VmHWM."""
+STEADY_RATE = 2_000
+STEADY_SECONDS = 20
+
+
+def run_once(pristine: Path, spool_events: int, events: int, folder: Path,
+             *, steady: bool = False) -> dict[str, float]:
+    """Copy the pre-filled spool, run eventpipe on it through a burst of `events` (or, with
+    `steady`, a stream of STEADY_RATE events/s for STEADY_SECONDS), return VmHWM."""
     folder.mkdir(parents=True, exist_ok=True)
     kubeconfig, spool, output = folder / "kubeconfig", folder / "spool.db", folder / "out.jsonl"
     shutil.copyfile(pristine, spool)
     probe, tail = SpoolProbe(spool), LineTail(output)
     start_rv = str(spool_events + 1_000_000)  # above every pre-filled resourceVersion
-    with fake_api(kubeconfig, "--start-rv", start_rv, "--watch-burst", str(events)) as api:
+    if steady:
+        events = STEADY_RATE * STEADY_SECONDS
+        load = ("--after-watch", "--rate", str(STEADY_RATE), "--rate-total", str(events))
+        mark = "rate-start"
+    else:
+        load = ("--watch-burst", str(events))
+        mark = "burst-start"
+    with fake_api(kubeconfig, "--start-rv", start_rv, *load) as api:
         config = write_config(folder, kubeconfig=kubeconfig, spool=spool, output=output)
         launched = time.time()
         with eventpipe(config, folder / "eventpipe.log") as proc:
             try:
-                t0 = api.wait_mark("burst-start", within=120)
+                t0 = api.wait_mark(mark, within=120) if not steady else _watch_open(probe)
                 rss_at_watch = vm_hwm_mib(proc.pid)
 
                 def caught_up() -> bool:
@@ -109,7 +122,15 @@ def run_once(pristine: Path, spool_events: int, events: int, folder: Path) -> di
     }
 
 
-def measure(spool_events: int, events: int, runs: int) -> tuple[float, list[dict[str, float]]]:
+def _watch_open(probe: SpoolProbe) -> float:
+    # The steady stream starts when the watch opens; the first new row marks it.
+    start = probe.head()
+    wait_until(lambda: probe.head() > start, within=120, what="the stream to start")
+    return time.time()
+
+
+def measure(spool_events: int, events: int, runs: int, *, steady: bool = False
+            ) -> tuple[float, list[dict[str, float]]]:
     """Prefill once (cached in bench/out/work), then `runs` runs on fresh copies."""
     pristine = WORK / f"prefilled-{spool_events}.db"
     pristine.parent.mkdir(parents=True, exist_ok=True)
@@ -118,7 +139,7 @@ def measure(spool_events: int, events: int, runs: int) -> tuple[float, list[dict
     for i in range(runs):
         folder = WORK / f"rss-{i}"
         try:
-            results.append(run_once(pristine, spool_events, events, folder))
+            results.append(run_once(pristine, spool_events, events, folder, steady=steady))
         finally:
             shutil.rmtree(folder, ignore_errors=True)
     return prefill_s, results

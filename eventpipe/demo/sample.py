@@ -3,13 +3,12 @@
 `events.json` beside this module holds Events picked from the shared corpus of real captures
 (`../shared/corpus/events`), every field exactly as captured; `SOURCES.md` says where each came
 from. Only sources under Apache-2.0 or MIT are used, and only core/v1 objects (the simulated
-cluster serves the core API). The picking is deterministic (per category, round-robin over reasons, evenly spaced), so
-``python -m eventpipe.demo.sample CORPUS_DIR`` rebuilds the same file from the same corpus.
+cluster serves the core API). The picking is deterministic (see `pick`), so
+``python -m eventpipe.demo.rebuild_sample CORPUS_DIR`` rebuilds the same file.
 """
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Iterable
 from importlib import resources
 from pathlib import Path
@@ -66,7 +65,14 @@ def pick(events: Iterable[Event]) -> list[Event]:
             by_category[category(event)].append(event)
     chosen: list[Event] = []
     for name, quota in QUOTAS.items():
-        chosen.extend(_spread(by_category[name], quota))
+        # Half for variety (every reason), half as the corpus has them (Pulled, Created and
+        # Started are common in a real cluster, so they should be common here too).
+        pool = by_category[name]
+        varied = _spread(pool, (quota + 1) // 2)
+        taken = {id(e) for e in varied}
+        rest = [e for e in pool if id(e) not in taken]
+        n = min(quota - len(varied), len(rest))
+        chosen += varied + [rest[i * len(rest) // n] for i in range(n)]
     return chosen
 
 
@@ -99,19 +105,3 @@ def build(corpus: Path) -> list[Event]:
 def dump(events: list[Event]) -> bytes:
     """The file format: a JSON array with one Event per line (diffable, still plain JSON)."""
     return b"[\n" + b",\n".join(orjson.dumps(e) for e in events) + b"\n]\n"
-
-
-def main(argv: list[str]) -> int:
-    """`python -m eventpipe.demo.sample CORPUS_DIR [OUT]`: rebuild events.json."""
-    if not argv:
-        print("usage: python -m eventpipe.demo.sample CORPUS_DIR [OUT]", file=sys.stderr)
-        return 2
-    out = Path(argv[1]) if len(argv) > 1 else Path(__file__).with_name("events.json")
-    events = build(Path(argv[0]))
-    out.write_bytes(dump(events))
-    print(f"{out}: {len(events)} events, {out.stat().st_size} bytes")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))

@@ -131,9 +131,16 @@ class Throttle:
 
     def before_next_end(self, rows: list[StoredRow]) -> list[StoredRow]:
         """The leading rows observed before the next window ends: a batch never spans a
-        window's end, so its summary goes out before anything observed after it is acked."""
-        end = self.next_end()
-        if end is None or not rows or rows[-1][S_OBSERVED_AT] < end:
+        window's end, so its summary goes out before anything observed after it is acked.
+        Windows the batch itself opens end a window's length after its first row at the
+        earliest, so the batch also stops there."""
+        if not rows:
+            return rows
+        end = rows[0][S_OBSERVED_AT] + self.window
+        for window in self._windows.values():
+            end = min(end, window.ends)
+            break
+        if rows[-1][S_OBSERVED_AT] < end:
             return rows
         for index, row in enumerate(rows):
             if row[S_OBSERVED_AT] >= end:

@@ -63,7 +63,6 @@ CREATE TABLE IF NOT EXISTS events (
     UNIQUE (resource_version, uid)
 );
 CREATE INDEX IF NOT EXISTS events_observed_at ON events (observed_at);
-CREATE INDEX IF NOT EXISTS events_name ON events (name);
 CREATE TABLE IF NOT EXISTS cursors (
     receiver TEXT PRIMARY KEY,
     acked_seq INTEGER NOT NULL
