@@ -96,7 +96,7 @@ async def test_block_pauses_ingestion_until_retention_frees_room(api: FakeApiSer
         port = await wait_started(proc, log)
         await api.wait_for_watchers(1, within=20)
         api.add_many(big_events(600, "blk"))
-        await wait_until(lambda: len(read_lines(out)) >= 600, within=60,
+        await wait_until(lambda: len(read_lines(out)) >= 600, within=120,
                          what="all 600 big events delivered through a full spool")
         samples = await scrape(port)
         proc.send_signal(signal.SIGTERM)

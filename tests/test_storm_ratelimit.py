@@ -12,6 +12,7 @@ from eventpipe.sinks.base import ItemFailure, RetriableSinkError
 from eventpipe.sinks.driver import Delivery, DeliverySettings
 from eventpipe.sinks.ratelimit import TokenBucket
 from eventpipe.spool.records import StoredRow
+from tests.pipeline_harness import wait_until
 from tests.test_driver import MemorySink
 
 
@@ -95,8 +96,7 @@ async def test_a_stop_while_waiting_for_a_token_leaves_the_rest_unsent() -> None
     waiting = Delivery(sink, router=None, settings=settings, metrics=Metrics(),
                        stopping=stopping)
     task = asyncio.create_task(waiting.send([b"a", b"b"], rows(2)))
-    while not sink.received:
-        await asyncio.sleep(0)
+    await wait_until(lambda: bool(sink.received), what="the first payload")
     stopping.set()
     dead, completed = await asyncio.wait_for(task, 5)
     # Not completed: the worker does not ack, so "b" is still in the spool for next time.

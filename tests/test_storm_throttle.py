@@ -215,3 +215,30 @@ def test_windows_close_in_order_and_batches_stop_at_a_window_end() -> None:
 def test_format_duration() -> None:
     assert [format_duration(s) for s in (300, 5400, 45.5, 86400 + 61, 0.25)] == [
         "5m", "1h30m", "45.5s", "1d1m1s", "0.25s"]
+
+
+def summary_of(*counts: int) -> dict[str, Any]:
+    throttle = Throttle(window=WINDOW, key=["name", "reason"])
+    records = [version("web-1", c) for c in counts]
+    for seq, record in enumerate(records, start=1):
+        throttle.admit((seq, *record[:2], float(seq), None, *record[2:8], 1, record[9]))
+    (window,) = throttle.due(1e12)
+    return throttle.summary(window)
+
+
+def test_templates_and_default_texts_see_the_summary() -> None:
+    from eventpipe.config.sink_im import WecomSinkConfig
+    from eventpipe.sinks.im_message import markdown_text, plain_text
+    from eventpipe.sinks.wecom import WecomSink
+
+    summary = summary_of(1, 2, 3)
+    assert summary["throttle"]["suppressed"] == 2
+    assert "\n…and 2 more occurrences in the last 5m\nMessage: " in plain_text(summary, "c")
+    assert "\n\n…and 2 more occurrences in the last 5m\n\n> " in markdown_text(summary, "c")
+    template = "{{ .Reason }}{{ with .Throttle }} +{{ .Suppressed }} in {{ .Window }}{{ end }}"
+    sink = WecomSink(name="bot", cfg=WecomSinkConfig(webhook="http://x/?key=k",
+                                                     template=template))
+    event = orjson.loads(sink.encode(summary, b""))
+    assert event["text"]["content"] == "BackOff +2 in 5m"
+    plain = orjson.loads(sink.encode(orjson.loads(version("web-1", 1)[9]), b""))
+    assert plain["text"]["content"] == "BackOff"

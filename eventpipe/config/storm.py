@@ -42,7 +42,7 @@ class ThrottleConfig(Model):
         "(templates: `.Throttle.Suppressed`, `.Throttle.Versions`, `.Throttle.Window`).",
     )
     key: list[KeyField] = Field(
-        default_factory=lambda: list(DEFAULT_KEY), min_length=1,
+        default=list(DEFAULT_KEY), min_length=1,
         description="Event fields that make two events \"the same\" for the throttle: "
         "cluster, namespace, kind, name (of the involved object), reason, type.",
     )
@@ -61,10 +61,10 @@ class RateLimitConfig(Model):
 class FiltersConfig(Model):
     """kube-eventer's per-sink filters, applied after the route tree; empty = no condition."""
 
-    level: Literal["", "Warning", "Normal"] = Field(
-        default="",
-        description="`Warning`: only Warning events pass; `Normal` (or empty): every event "
-        "passes (kube-eventer's level semantics).",
+    level: Literal["Normal", "Warning"] = Field(
+        default="Normal",
+        description="`Warning`: only Warning events pass; `Normal`: every event passes "
+        "(kube-eventer's level semantics: Normal and above).",
     )
     namespaces: list[str] = Field(
         default_factory=list, description="Only events in these namespaces (exact names)."

@@ -127,32 +127,29 @@ class Delivery:
     async def _pause(self, delay: float) -> bool:
         return await _wait_or_stop(self._stopping, delay)
 
-    def _takes(self, row: StoredRow, event: dict[str, Any] | None) -> bool:
-        """Whether the route and `filters` send this row here (age checked by the caller)."""
-        filters = self._settings.filters
-        if filters is not None and not filters(row):
-            return False
-        router = self._router
-        return router is None or not router.needs_event or (
-            self.name in router.receivers_for(event or {}))
-
     def selected(self, rows: Sequence[StoredRow]) -> list[StoredRow]:
-        """The rows this receiver takes, without encoding them (throttle restore)."""
+        """The rows the route and `filters` send here, without encoding them (what the
+        throttle restores its windows from)."""
         if self._never_routed:
             return []
         max_age = self._settings.max_event_age
+        filters = self._settings.filters
+        router = self._router if self._router is not None and self._router.needs_event else None
         kept = []
         for row in rows:
             if max_age and row[S_EVENT_TIME] is not None and (
                     row[S_OBSERVED_AT] - row[S_EVENT_TIME] > max_age):
                 continue
-            try:
-                needs = self._router is not None and self._router.needs_event
-                event = orjson.loads(row[S_BODY]) if needs else None
-            except orjson.JSONDecodeError:
+            if filters is not None and not filters(row):
                 continue
-            if self._takes(row, event):
-                kept.append(row)
+            if router is not None:
+                try:
+                    event = orjson.loads(row[S_BODY])
+                except orjson.JSONDecodeError:
+                    continue
+                if self.name not in router.receivers_for(event):
+                    continue
+            kept.append(row)
         return kept
 
     def encode(self, rows: Sequence[StoredRow], *, route: bool = True,

@@ -123,7 +123,8 @@ class SpoolWriter:
             self._idle.set()
 
     async def _commit_with_retry(self, group: list[Item]) -> None:
-        delays = exponential_backoff(initial=0.2, maximum=10.0)
+        # Short cap: once retention frees room, ingestion should resume within seconds.
+        delays = exponential_backoff(initial=0.2, maximum=2.0)
         while True:
             try:
                 await self._commit(group)
