@@ -16,11 +16,11 @@ from __future__ import annotations
 from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
-from yarl import URL
 
 from eventpipe.config.sinks import SinkConfig
 from eventpipe.config.tls import TlsConfig
 from eventpipe.config.units import Duration
+from eventpipe.config.urls import check_url
 
 _TEMPLATE_DOC = ("Go template replacing the default message text (cluster, type, namespace, "
                  "object, reason, count, last seen, message), e.g. `{{ .Reason }}: "
@@ -28,17 +28,6 @@ _TEMPLATE_DOC = ("Go template replacing the default message text (cluster, type,
                  "\"…(truncated)\".")
 _SECRET_DOC = ("Signing secret of a robot with signature security (\"SEC...\"); requests are "
                "signed with HMAC-SHA256 over the current timestamp. Never logged.")
-
-
-def check_url(value: str, key: str) -> str:
-    """`value` if it is an http(s) URL with a host; the error never echoes it (tokens)."""
-    try:
-        url = URL(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"{key}: not a URL") from None
-    if url.scheme not in ("http", "https") or not url.host:
-        raise ValueError(f"{key}: must be an http:// or https:// URL with a host")
-    return value
 
 
 def check_templates(values: dict[str, str]) -> None:

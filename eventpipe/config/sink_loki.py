@@ -28,6 +28,7 @@ from yarl import URL
 from eventpipe.config.sinks import SinkConfig
 from eventpipe.config.tls import TlsConfig
 from eventpipe.config.units import ByteSize, Duration
+from eventpipe.config.urls import check_url
 
 MAX_LABELS = 15
 """Loki's default `max_label_names_per_series`."""
@@ -115,13 +116,7 @@ class LokiSinkConfig(SinkConfig):
     @field_validator("url")
     @classmethod
     def _url(cls, value: str) -> str:
-        try:
-            url = URL(value)
-        except (TypeError, ValueError):
-            raise ValueError("url: not a URL") from None
-        if url.scheme not in ("http", "https") or not url.host:
-            raise ValueError("url: must be an http:// or https:// URL with a host")
-        return value
+        return check_url(value, "url")
 
     @field_validator("headers")
     @classmethod

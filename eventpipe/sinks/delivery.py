@@ -1,0 +1,246 @@
+"""Sending one batch through one sink: routing, encoding, retry with backoff, partial
+success, dead letters, and the per-receiver storm control (`filters`, `throttle` summaries,
+the rate limit). `Delivery` is shared by the long-running `SinkWorker` (eventpipe.sinks.driver)
+and `eventpipe replay`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import orjson
+
+from eventpipe.config.storm import DEFAULT_KEY
+from eventpipe.metrics import Metrics
+from eventpipe.sinks.base import PermanentSinkError, Sink, SinkError
+from eventpipe.sinks.filters import RowCheck
+from eventpipe.sinks.ratelimit import Sleep, TokenBucket
+from eventpipe.spool.records import S_BODY, S_EVENT_TIME, S_OBSERVED_AT, S_SEQ, StoredRow
+from eventpipe.watch.backoff import exponential_backoff
+
+log = logging.getLogger("eventpipe.delivery")
+
+
+
+class EventRouter(Protocol):
+    """The compiled route tree (eventpipe.routing.Router)."""
+
+    needs_event: bool
+    static_receivers: frozenset[str]
+
+    def receivers_for(self, event: dict[str, Any]) -> frozenset[str]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class DeliverySettings:
+    """Per-receiver batching and retry."""
+
+    batch_max_events: int = 500
+    """Most events per send."""
+    batch_max_wait: float = 0.0
+    """How long a partial batch may wait for more events (0: send what is there)."""
+    initial_backoff: float = 0.5
+    """First retry delay (full jitter)."""
+    max_backoff: float = 300.0
+    """Largest retry delay."""
+    max_attempts: int = 0
+    """Attempts before an event is dead-lettered; 0 retries forever."""
+    max_event_age: float = 0.0
+    """Events older than this when observed are not routed (resmo maxEventAgeSeconds); 0: off."""
+    filters: RowCheck | None = None
+    """The receiver's compiled `filters:` (None: none)."""
+    throttle_window: float = 0.0
+    """Throttle window in seconds; 0: no throttle."""
+    throttle_key: tuple[str, ...] = DEFAULT_KEY
+    """Fields that make two events the same for the throttle."""
+    rate_per_minute: int = 0
+    """Most events sent per minute (token bucket, burst = the same); 0: no limit."""
+
+
+class Delivery:
+    """Sends batches through one sink with retry and dead letters; shared by worker and replay."""
+
+    def __init__(self, sink: Sink, *, router: EventRouter | None, settings: DeliverySettings,
+                 metrics: Metrics, stopping: asyncio.Event | None = None,
+                 clock: Callable[[], float] = time.monotonic, sleep: Sleep | None = None
+                 ) -> None:
+        """`clock` and `sleep` pace the rate limit (tests pass fake time)."""
+        self.sink = sink
+        self.name = sink.name
+        self._router = router
+        self._settings = settings
+        self._metrics = metrics
+        self._stopping = stopping or asyncio.Event()
+        routed_by_event = router is not None and router.needs_event
+        self._parse = sink.needs_event or routed_by_event
+        # A route without conditions sends every event to the same receivers: decide once.
+        self._never_routed = (router is not None and not router.needs_event
+                              and self.name not in router.static_receivers)
+        # Labelled children resolved once: labels() locks and hashes on every call.
+        self._sent = metrics.sink_sent.labels(self.name)
+        self._latency = metrics.delivery_latency.labels(self.name)
+        self._bucket = None if not settings.rate_per_minute else TokenBucket(
+            settings.rate_per_minute, clock=clock, sleep=sleep or self._pause)
+
+    async def _pause(self, delay: float) -> bool:
+        return await _wait_or_stop(self._stopping, delay)
+
+    def selected(self, rows: Sequence[StoredRow]) -> list[StoredRow]:
+        """The rows the route and `filters` send here, without encoding them (what the
+        throttle restores its windows from)."""
+        if self._never_routed:
+            return []
+        max_age = self._settings.max_event_age
+        filters = self._settings.filters
+        router = self._router if self._router is not None and self._router.needs_event else None
+        kept = []
+        for row in rows:
+            if max_age and row[S_EVENT_TIME] is not None and (
+                    row[S_OBSERVED_AT] - row[S_EVENT_TIME] > max_age):
+                continue
+            if filters is not None and not filters(row):
+                continue
+            if router is not None:
+                try:
+                    event = orjson.loads(row[S_BODY])
+                except orjson.JSONDecodeError:
+                    continue
+                if self.name not in router.receivers_for(event):
+                    continue
+            kept.append(row)
+        return kept
+
+    def encode(self, rows: Sequence[StoredRow], *, route: bool = True,
+               admit: Callable[[StoredRow], bool] | None = None
+               ) -> tuple[list[bytes], list[StoredRow], list[tuple[int, str]]]:
+        """Route, filter and encode rows: (payloads, the rows they came from, dead letters).
+
+        `admit` (the throttle) sees each routed row last and may hold it back."""
+        payloads: list[bytes] = []
+        kept: list[StoredRow] = []
+        dead: list[tuple[int, str]] = []
+        router = self._router if route else None
+        if route and self._never_routed:
+            return payloads, kept, dead
+        max_age = self._settings.max_event_age if route else 0.0
+        filters = self._settings.filters if route else None
+        name = self.name
+        for row in rows:
+            if max_age and row[S_EVENT_TIME] is not None and (
+                    row[S_OBSERVED_AT] - row[S_EVENT_TIME] > max_age):
+                continue
+            if filters is not None and not filters(row):
+                continue
+            event: dict[str, Any] | None = None
+            try:
+                if self._parse:
+                    event = orjson.loads(row[S_BODY])
+                if router is not None and router.needs_event and (
+                        name not in router.receivers_for(event or {})):
+                    continue
+                if admit is not None and not admit(row):
+                    continue
+                payloads.append(self.sink.encode(event, row[S_BODY]))
+                kept.append(row)
+            except (PermanentSinkError, orjson.JSONDecodeError) as exc:
+                dead.append((row[S_SEQ], f"encode: {exc}"))
+        if dead:  # a template that cannot render: counted and logged like a send rejection
+            self._metrics.sink_dead_letters.labels(self.name).inc(len(dead))
+            log.error("events dead-lettered", extra={
+                "receiver": self.name, "count": len(dead), "first_error": dead[0][1][:300]})
+        return payloads, kept, dead
+
+    async def send(self, payloads: list[bytes], rows: list[StoredRow]
+                   ) -> tuple[list[tuple[int, str]], bool]:
+        """Send with retry; returns (dead letters, completed). Not completed: stopping."""
+        dead: list[tuple[int, str]] = []
+        pending = list(range(len(payloads)))
+        delays = self._backoff()
+        attempts = 0
+        while pending:
+            batch = pending
+            if self._bucket is not None:
+                # Only what the rate limit allows now; the rest follows in order.
+                granted = await self._bucket.take(len(pending))
+                if not granted:
+                    return dead, False
+                batch = pending[:granted]
+            attempts += 1
+            retry, retry_after = await self._attempt(payloads, rows, batch, dead, attempts)
+            pending = retry + pending[len(batch):]
+            if not retry:
+                attempts, delays = 0, self._backoff()  # progress: the next items start afresh
+                continue
+            if self._settings.max_attempts and attempts >= self._settings.max_attempts:
+                dead.extend((rows[i][S_SEQ], f"gave up after {attempts} attempts")
+                            for i in retry)
+                pending = pending[len(retry):]
+                attempts, delays = 0, self._backoff()
+                continue
+            self._metrics.sink_retries.labels(self.name).inc()
+            delay = max(next(delays), retry_after or 0.0)
+            if await _wait_or_stop(self._stopping, delay):
+                return dead, False
+        if dead:
+            self._metrics.sink_dead_letters.labels(self.name).inc(len(dead))
+            log.error("events dead-lettered", extra={
+                "receiver": self.name, "count": len(dead), "first_error": dead[0][1][:300]})
+        return dead, True
+
+    async def _attempt(self, payloads: list[bytes], rows: list[StoredRow], batch: list[int],
+                       dead: list[tuple[int, str]], attempt: int
+                       ) -> tuple[list[int], float | None]:
+        """One send of `batch` (indices); permanent failures go to `dead`. Returns the
+        indices to retry and the longest Retry-After the peer asked for."""
+        try:
+            failures = await self.sink.send([payloads[i] for i in batch])
+        except SinkError as exc:
+            self._metrics.sink_failures.labels(self.name, _reason(exc)).inc()
+            if not exc.retriable:
+                dead.extend((rows[i][S_SEQ], str(exc)) for i in batch)
+                return [], None
+            log.warning("send failed, will retry", extra={
+                "receiver": self.name, "error": str(exc), "attempt": attempt})
+            return batch, exc.retry_after
+        except Exception as exc:  # an unexpected sink bug must not lose events: retry
+            self._metrics.sink_failures.labels(self.name, "unexpected").inc()
+            log.exception("sink raised unexpectedly", extra={"receiver": self.name})
+            del exc
+            return batch, None
+        retry: list[int] = []
+        failed = {f.index: f.error for f in failures}
+        now = time.time()
+        observe = self._latency.observe
+        for pos, index in enumerate(batch):
+            error = failed.get(pos)
+            if error is None:
+                observe(now - rows[index][S_OBSERVED_AT])
+            elif error.retriable:
+                retry.append(index)
+            else:
+                dead.append((rows[index][S_SEQ], str(error)))
+        self._sent.inc(len(batch) - len(failed))
+        if failed:
+            self._metrics.sink_failures.labels(self.name, "partial").inc()
+        return retry, max((e.retry_after or 0.0 for e in failed.values()), default=None)
+
+    def _backoff(self) -> Iterator[float]:
+        return exponential_backoff(initial=self._settings.initial_backoff,
+                                   maximum=self._settings.max_backoff)
+
+
+def _reason(exc: SinkError) -> str:
+    return "retriable" if exc.retriable else "permanent"
+
+
+async def _wait_or_stop(stopping: asyncio.Event, delay: float) -> bool:
+    """Sleep `delay` seconds; True if `stopping` was set meanwhile."""
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(stopping.wait(), delay)
+    return stopping.is_set()
