@@ -4,6 +4,13 @@ Shutdown order (SIGTERM): stop the watches, commit everything the writer holds, 
 worker finish the batch in flight within `shutdownTimeout`, close the spool, exit 0. Nothing
 acked is lost and nothing committed is forgotten; a worker cut off mid-batch repeats that batch
 on the next start (at-least-once).
+
+With `leaderElection.enabled` the HTTP server runs from the start (a standby is ready, so
+rollouts proceed) and the watchers and sink workers start only once the Lease is ours. A leader
+that cannot renew within renewDeadline cancels its watchers and workers at once (a batch in
+flight repeats later) and exits 1, so Kubernetes restarts it as a standby: restarting the
+pipeline in-process would buy nothing a container restart does not. On SIGTERM the leader keeps
+renewing through the normal shutdown, then releases the Lease so a standby need not wait.
 """
 
 from __future__ import annotations
@@ -16,7 +23,10 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
+from prometheus_client import Gauge
+
 from eventpipe.config import Config
+from eventpipe.leader import KubeLeaseApi, LeaderElector, LeaseSettings
 from eventpipe.memory import Malloc
 from eventpipe.metrics import Metrics
 from eventpipe.routing import compile_route
@@ -46,9 +56,6 @@ def stream_name(api_group: str, namespace: str) -> str:
 
 def warn_unimplemented(config: Config) -> None:
     """resmo keys this version accepts (so configs load) but does not act on yet: say so."""
-    if config.leader_election.enabled:
-        log.warning("leaderElection is not implemented in this version: this replica runs "
-                    "as if it were the leader; run a single replica")
     if config.throttle_period is not None:
         log.warning("throttlePeriod is deprecated in resmo and ignored by eventpipe")
     if not config.omit_lookup:
@@ -83,21 +90,46 @@ class Pipeline:
         self._spool_ok = True
         self._malloc = Malloc()
         self._malloc.limit_arenas()
+        self.elector: LeaderElector | None = None
+        self._leader = Gauge("eventpipe_leader", "1 while this replica watches and sends "
+                             "(holds the Lease, or leader election is off).",
+                             registry=self.metrics.registry)
 
     async def run(self, stop: asyncio.Event) -> int:
-        """Run until `stop` is set; returns the exit code. Whatever was opened is closed
-        again if setup fails half-way (a bad kubeconfig, a port in use)."""
+        """Run until `stop` is set; returns the exit code (1: leadership lost). Whatever was
+        opened is closed again if setup fails half-way (a bad kubeconfig, a port in use)."""
         async with contextlib.AsyncExitStack() as opened:
-            writer, tasks = await self._start(opened)
+            writer, spool = await self._start(opened)
+            if self.elector is not None and not await _first(self.elector.acquire(), stop):
+                log.info("shutting down (standby)")
+                return 0
+            tasks = self._launch(writer, spool)
+            holding = asyncio.create_task(self._hold(tasks), name="lease-renew")
             try:
-                await stop.wait()
-                log.info("shutting down")
+                await _first(asyncio.shield(holding), stop)
+                if not holding.done():
+                    log.info("shutting down")
             finally:
                 await self._shutdown(writer, tasks)
+                lost = holding.done() and not holding.cancelled()
+                await _cancel([holding])
+                if self.elector is not None and not lost:
+                    await self.elector.release()
         log.info("eventpipe stopped", extra={"committed": writer.committed})
-        return 0
+        return 1 if lost else 0
 
-    async def _start(self, opened: contextlib.AsyncExitStack) -> tuple[SpoolWriter, _Tasks]:
+    async def _hold(self, tasks: _Tasks) -> None:
+        """Renew the Lease while leading; once it is lost, stop sending at once."""
+        if self.elector is None:
+            await asyncio.Future()  # no election: leader until stopped
+            return
+        await self.elector.hold()
+        log.error("leadership lost: stopped watching and sending; exiting 1 to restart as a "
+                  "standby")
+        for task in (*tasks.watchers, *tasks.workers):
+            task.cancel()
+
+    async def _start(self, opened: contextlib.AsyncExitStack) -> tuple[SpoolWriter, Spool]:
         cfg = self.config
         warn_unimplemented(cfg)
         router = compile_route(cfg.route)
@@ -106,6 +138,14 @@ class Pipeline:
                  for r in cfg.receivers]
         api_client = await connect(self._kubeconfig)
         opened.push_async_callback(api_client.close)
+        if cfg.leader_election.enabled:
+            lease = LeaseSettings.from_config(cfg.leader_election)
+            self.elector = LeaderElector(
+                KubeLeaseApi(api_client, name=lease.name, namespace=lease.namespace,
+                             request_timeout=lease.renew_deadline),
+                lease, on_change=lambda leader: self._leader.set(int(leader)))
+        else:
+            self._leader.set(1)
         spool = await open_spool(cfg, self.metrics)
         opened.push_async_callback(spool.close)
         self.metrics.spool_budget.set(cfg.spool.max_bytes or 0)
@@ -140,7 +180,11 @@ class Pipeline:
             "streams": [w.stream for w in self.watchers],
             "receivers": [w.name for w in self.workers], "spool": str(cfg.spool.path),
             "http_port": http.port})
-        tasks = _Tasks(
+        return writer, spool
+
+    def _launch(self, writer: SpoolWriter, spool: Spool) -> _Tasks:
+        """Start watching and sending (at once, or once this replica leads)."""
+        return _Tasks(
             writer=asyncio.create_task(writer.run(), name="spool-writer"),
             watchers=[asyncio.create_task(_supervise(f"watch {w.stream}", _bind_watch(w, spool)))
                       for w in self.watchers],
@@ -149,7 +193,6 @@ class Pipeline:
             upkeep=asyncio.create_task(self._upkeep(spool), name="spool-upkeep"),
             lag=asyncio.create_task(self._lag_gauges(), name="lag-gauges"),
             trim=asyncio.create_task(self._trim_memory(), name="malloc-trim"))
-        return writer, tasks
 
     async def _shutdown(self, writer: SpoolWriter, tasks: _Tasks) -> None:
         """Stop watching, commit what was read, let workers finish their batch in time."""
@@ -167,10 +210,19 @@ class Pipeline:
             await _cancel(list(late))
 
     async def _readiness(self) -> tuple[bool, dict[str, object]]:
-        streams = {w.stream: ("watching" if w.established.is_set() else
-                              (w.last_error or "connecting")) for w in self.watchers}
+        """Ready when every stream watches and the spool is writable. `namespaces` says, per
+        namespace ("*" = all), "watching" or why not (`forbidden: cannot list/watch ...`):
+        a namespace RBAC refuses is a visible not-ready, never a silent gap."""
+        if self.elector is not None and not self.elector.is_leader:
+            # A standby is ready: it is doing its job (waiting), and an unready standby would
+            # stall every rolling update of a StatefulSet behind it.
+            return self._spool_ok, {"leader": "standby", "holder": self.elector.holder,
+                                    "spool_writable": self._spool_ok}
+        namespaces = {(w.namespace or "*"): w.status for w in self.watchers}
+        streams = {w.stream: w.status for w in self.watchers}
         ready = self._spool_ok and all(w.established.is_set() for w in self.watchers)
-        return ready, {"streams": streams, "spool_writable": self._spool_ok}
+        return ready, {"namespaces": namespaces, "streams": streams,
+                       "spool_writable": self._spool_ok}
 
     async def _lag_gauges(self) -> None:
         """Lag per receiver every 2 s, so an outage shows while it lasts."""
@@ -204,6 +256,20 @@ class Pipeline:
                 self._spool_ok = False
                 log.exception("spool upkeep failed")
             await asyncio.sleep(self.config.spool.retention_interval)
+
+
+async def _first(work: Awaitable[Any], stop: asyncio.Event) -> bool:
+    """Await `work` unless `stop` is set first; True when `work` finished."""
+    task = asyncio.ensure_future(work)
+    stopped = asyncio.create_task(stop.wait())
+    try:
+        await asyncio.wait([task, stopped], return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        await _cancel([t for t in (task, stopped) if not t.done()])
+    if task.done() and not task.cancelled():
+        task.result()
+        return True
+    return False
 
 
 def _bind_watch(watcher: Watcher, spool: Spool) -> Callable[[], Awaitable[None]]:

@@ -16,7 +16,8 @@ compiled once at config time into closures (no eval, no Jinja). What a template 
   value in `eq`/`ne` and false in `if`. Unlike Go's struct, a missing number is "" not "0".
 - Methods `.GetTimestampISO8601` ("2006-01-02T15:04:05.000Z", UTC, milliseconds truncated) and
   `.GetTimestampMs` (ms since the epoch). resmo's own code (pkg/kube/event.go) takes
-  `firstTimestamp`, else `eventTime`; when both are null we go on to `deprecatedFirstTimestamp`,
+  `firstTimestamp`, else `eventTime`; `deprecatedFirstTimestamp` (events.k8s.io's name of
+  firstTimestamp) is taken right after `firstTimestamp`, and when all are null we go on to
   `series.lastObservedTime`, `lastTimestamp`, `deprecatedLastTimestamp`,
   `metadata.creationTimestamp`, and only then print Go's zero time (ms -62135596800000).
 - Actions, `{{-`/`-}}` trims, comments, pipelines, parentheses, string/raw/number/bool/nil

@@ -46,9 +46,11 @@ _FALLBACKS: MappingProxyType[str, tuple[tuple[str, ...], ...]] = MappingProxyTyp
     # Go's Event.ReportingController is serialised as "reportingComponent".
     | {"reportingController": (("reportingComponent",),)}
 )
-# resmo: FirstTimestamp, else EventTime. Null-timestamp fallbacks added after those two.
+# resmo: FirstTimestamp, else EventTime. deprecatedFirstTimestamp is events.k8s.io's name of
+# FirstTimestamp, so it comes before eventTime: an Event renders the same through either API.
+# Null-timestamp fallbacks come after those.
 _TIMESTAMP_PATHS = (
-    ("firstTimestamp",), ("eventTime",), ("deprecatedFirstTimestamp",),
+    ("firstTimestamp",), ("deprecatedFirstTimestamp",), ("eventTime",),
     ("series", "lastObservedTime"), ("lastTimestamp",), ("deprecatedLastTimestamp",),
     ("metadata", "creationTimestamp"),
 )  # fmt: skip

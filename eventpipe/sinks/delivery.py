@@ -1,7 +1,8 @@
 """Sending one batch through one sink: routing, encoding, retry with backoff, partial
 success, dead letters, and the per-receiver storm control (`filters`, `throttle` summaries,
 the rate limit). `Delivery` is shared by the long-running `SinkWorker` (eventpipe.sinks.driver)
-and `eventpipe replay`.
+and `eventpipe replay`. With an enricher (eventpipe.enrich), `prepare` awaits a batch's lookups
+once and `encode` adds what the cache knows to each event before routing and encoding.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import logging
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import orjson
 
@@ -23,6 +24,9 @@ from eventpipe.sinks.filters import RowCheck
 from eventpipe.sinks.ratelimit import Sleep, TokenBucket
 from eventpipe.spool.records import S_BODY, S_EVENT_TIME, S_OBSERVED_AT, S_SEQ, StoredRow
 from eventpipe.watch.backoff import exponential_backoff
+
+if TYPE_CHECKING:
+    from eventpipe.enrich import Enricher
 
 log = logging.getLogger("eventpipe.delivery")
 
@@ -68,9 +72,10 @@ class Delivery:
 
     def __init__(self, sink: Sink, *, router: EventRouter | None, settings: DeliverySettings,
                  metrics: Metrics, stopping: asyncio.Event | None = None,
-                 clock: Callable[[], float] = time.monotonic, sleep: Sleep | None = None
-                 ) -> None:
-        """`clock` and `sleep` pace the rate limit (tests pass fake time)."""
+                 clock: Callable[[], float] = time.monotonic, sleep: Sleep | None = None,
+                 enricher: Enricher | None = None) -> None:
+        """`clock` and `sleep` pace the rate limit (tests pass fake time). With an
+        `enricher` every event is parsed and enriched from its cache before routing."""
         self.sink = sink
         self.name = sink.name
         self._router = router
@@ -78,7 +83,9 @@ class Delivery:
         self._metrics = metrics
         self._stopping = stopping or asyncio.Event()
         routed_by_event = router is not None and router.needs_event
-        self._parse = sink.needs_event or routed_by_event
+        self._enricher = enricher
+        self._parse = sink.needs_event or routed_by_event or enricher is not None
+        self._prepared: dict[int, dict[str, Any]] = {}  # seq -> event parsed by prepare()
         # A route without conditions sends every event to the same receivers: decide once.
         self._never_routed = (router is not None and not router.needs_event
                               and self.name not in router.static_receivers)
@@ -111,10 +118,34 @@ class Delivery:
                     event = orjson.loads(row[S_BODY])
                 except orjson.JSONDecodeError:
                     continue
+                if self._enricher is not None:
+                    event = self._enricher.enrich(event, count=False)
                 if self.name not in router.receivers_for(event):
                     continue
             kept.append(row)
         return kept
+
+    async def prepare(self, rows: Sequence[StoredRow]) -> None:
+        """Before `encode`, with enrichment: parse the rows this receiver may send (kept for
+        `encode`, so each is parsed once) and let the enricher fetch what they need, within its
+        deadline. Without an enricher: nothing."""
+        if self._enricher is None or self._never_routed:
+            return
+        max_age = self._settings.max_event_age
+        filters = self._settings.filters
+        prepared: dict[int, dict[str, Any]] = {}
+        for row in rows:
+            if max_age and row[S_EVENT_TIME] is not None and (
+                    row[S_OBSERVED_AT] - row[S_EVENT_TIME] > max_age):
+                continue
+            if filters is not None and not filters(row):
+                continue
+            with contextlib.suppress(orjson.JSONDecodeError):
+                event = orjson.loads(row[S_BODY])
+                if isinstance(event, dict):
+                    prepared[row[S_SEQ]] = event
+        self._prepared = prepared  # only the latest batch: bounded, and a miss just parses
+        await self._enricher.prefetch(prepared.values())
 
     def encode(self, rows: Sequence[StoredRow], *, route: bool = True,
                admit: Callable[[StoredRow], bool] | None = None
@@ -131,6 +162,8 @@ class Delivery:
         max_age = self._settings.max_event_age if route else 0.0
         filters = self._settings.filters if route else None
         name = self.name
+        enricher = self._enricher
+        prepared = self._prepared
         for row in rows:
             if max_age and row[S_EVENT_TIME] is not None and (
                     row[S_OBSERVED_AT] - row[S_EVENT_TIME] > max_age):
@@ -140,7 +173,9 @@ class Delivery:
             event: dict[str, Any] | None = None
             try:
                 if self._parse:
-                    event = orjson.loads(row[S_BODY])
+                    event = prepared.pop(row[S_SEQ], None) or orjson.loads(row[S_BODY])
+                if enricher is not None and event is not None:
+                    event = enricher.enrich(event)
                 if router is not None and router.needs_event and (
                         name not in router.receivers_for(event or {})):
                     continue

@@ -17,6 +17,16 @@ from kubernetes_asyncio import client, config
 class EventsApi(Protocol):
     """The one call the watcher needs, for one API group and namespace."""
 
+    @property
+    def api_group(self) -> str:
+        """"core" or "events.k8s.io"."""
+        ...
+
+    @property
+    def namespace(self) -> str:
+        """The namespace watched; "" for all namespaces."""
+        ...
+
     async def request(self, **params: Any) -> aiohttp.ClientResponse:
         """List (or watch, with watch=True) Events; returns the raw response."""
         ...
@@ -28,11 +38,22 @@ class KubeEventsApi:
     def __init__(self, api_client: client.ApiClient, *, api_group: str, namespace: str) -> None:
         api: Any = (client.EventsV1Api(api_client) if api_group == "events.k8s.io"
                     else client.CoreV1Api(api_client))
+        self._api_group = api_group
         self._namespace = namespace
         if namespace:
             self._call = (api.list_namespaced_event)
         else:
             self._call = api.list_event_for_all_namespaces
+
+    @property
+    def api_group(self) -> str:
+        """"core" or "events.k8s.io"."""
+        return self._api_group
+
+    @property
+    def namespace(self) -> str:
+        """The namespace watched; "" for all namespaces."""
+        return self._namespace
 
     async def request(self, **params: Any) -> aiohttp.ClientResponse:
         """Issue the list/watch call and return the unread aiohttp response."""
@@ -41,6 +62,18 @@ class KubeEventsApi:
         else:
             resp = await self._call(_preload_content=False, **params)
         return resp  # type: ignore[no-any-return]
+
+
+def forbidden_reason(api_group: str, namespace: str) -> str:
+    """What a 403 on the Event list/watch means, naming the namespace and the permission the
+    service account lacks, so an operator can fix the Role without reading API server logs."""
+    resource = "events.events.k8s.io" if api_group == "events.k8s.io" else "events"
+    if namespace:
+        return (f"cannot list/watch {resource} in namespace {namespace}: RBAC forbids it "
+                f"(need get/list/watch on {resource} in {namespace})")
+    return (f"cannot list/watch {resource} in all namespaces: RBAC forbids it (need "
+            f"get/list/watch on {resource} cluster-wide in a ClusterRole, or set "
+            f"watch.namespaces to watch only namespaces a Role allows)")
 
 
 def kubeconfig_path(explicit: str | None) -> str:

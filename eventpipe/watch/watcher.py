@@ -5,7 +5,10 @@ bookmarks and a jittered timeout. The resume point is the resourceVersion of the
 writer commits, so a restart picks up exactly where the spool ends. 410 Gone, as HTTP status
 or as an in-stream ERROR, and an expired continue token mean the resume point is too old: relist
 (the spool skips versions it already has). 429/5xx/connection errors back off and re-watch
-without relisting; a clean end of stream re-watches at once.
+without relisting; a clean end of stream re-watches at once. 403 (RBAC) is retried with
+the same backoff, since a Role may be granted later, but it is an error that names the namespace
+and the missing permission: logged once when the stream becomes forbidden (not on every retry),
+shown by /readyz as `forbidden: ...`, and logged again when the stream is allowed.
 
 Watch lines are parsed as plain dicts with orjson: no model objects on the hot path.
 """
@@ -23,7 +26,7 @@ import orjson
 
 from eventpipe.metrics import Metrics
 from eventpipe.watch.backoff import exponential_backoff, watch_timeout
-from eventpipe.watch.kube import EventsApi
+from eventpipe.watch.kube import EventsApi, forbidden_reason
 from eventpipe.watch.normalize import MalformedEvent, to_record
 from eventpipe.watch.writer import SpoolWriter
 
@@ -75,8 +78,22 @@ class Watcher:
         """Set once a watch stream is open; readiness reports it."""
         self.last_error = ""
         """Why the last request failed, for /readyz."""
+        self.forbidden = False
+        """True from a 403 until a watch is established again (RBAC allowed it)."""
         self._rv: str | None = None
         self._event_counters: dict[object, Any] = {}
+
+    @property
+    def namespace(self) -> str:
+        """The namespace this stream watches; "" for all namespaces."""
+        return self._api.namespace
+
+    @property
+    def status(self) -> str:
+        """For /readyz: "watching", "connecting", or why not (`forbidden: cannot ...`)."""
+        if self.established.is_set():
+            return "watching"
+        return self.last_error or "connecting"
 
     async def run(self, resume_rv: str | None) -> None:
         """Run until cancelled, starting from a saved resume point or a fresh list."""
@@ -107,8 +124,9 @@ class Watcher:
                 delay = next(delays)
                 if isinstance(exc, ApiError) and exc.retry_after is not None:
                     delay = max(delay, exc.retry_after)
-                log.warning("watch failed, retrying", extra={
-                    "stream": self.stream, "error": str(exc), "delay": round(delay, 2)})
+                if not (isinstance(exc, ApiError) and exc.status == 403):
+                    log.warning("watch failed, retrying", extra={
+                        "stream": self.stream, "error": str(exc), "delay": round(delay, 2)})
                 await asyncio.sleep(delay)
 
     def _new_backoff(self) -> Any:
@@ -118,7 +136,26 @@ class Watcher:
     def _not_established(self, exc: BaseException) -> None:
         self.established.clear()
         self._metrics.watch_up.labels(self.stream).set(0)
-        self.last_error = str(exc) or type(exc).__name__
+        if not (isinstance(exc, ApiError) and exc.status == 403):
+            self.last_error = str(exc) or type(exc).__name__
+            return
+        reason = forbidden_reason(self._api.api_group, self._api.namespace)
+        self.last_error = f"forbidden: {reason} ({exc})"
+        if self.forbidden:  # still forbidden: the retry is counted, not logged again
+            log.debug("watch still forbidden, retrying", extra={"stream": self.stream})
+            return
+        self.forbidden = True
+        log.error(reason, extra={"stream": self.stream, "namespace": self._api.namespace or "*",
+                                 "error": str(exc)})
+
+    def _established(self) -> None:
+        self.established.set()
+        self._metrics.watch_up.labels(self.stream).set(1)
+        self.last_error = ""
+        if self.forbidden:
+            self.forbidden = False
+            log.info("RBAC allows the watch now; stream established", extra={
+                "stream": self.stream, "namespace": self._api.namespace or "*"})
 
     async def _relist(self) -> str:
         """Paged LIST of every current Event; returns the list's resourceVersion."""
@@ -162,9 +199,7 @@ class Watcher:
             _request_timeout=aiohttp.ClientTimeout(total=timeout + 60, sock_connect=15))
         try:
             await _check_status(resp)
-            self.established.set()
-            self._metrics.watch_up.labels(self.stream).set(1)
-            self.last_error = ""
+            self._established()
             pending = b""
             async for chunk in resp.content.iter_any():
                 if pending:

@@ -23,6 +23,7 @@ from tests.fakeapi import discovery
 from tests.fakeapi.controls import Controls
 from tests.fakeapi.convert import Obj, status, too_old
 from tests.fakeapi.faults import Faults, RequestRecord, json_response
+from tests.fakeapi.leases import LeaseStore
 from tests.fakeapi.listing import list_events
 from tests.fakeapi.store import EventStore
 from tests.fakeapi.watch import WatchStream, error_line, run_stream
@@ -54,6 +55,8 @@ class FakeApiServer(Controls):
         """Seconds between periodic BOOKMARKs on streams that allow them; None = on demand only."""
         self.store = EventStore(on_change=self._wake_streams)
         self.faults = Faults()
+        self.leases = LeaseStore(on_change=self._signal)
+        """coordination.k8s.io/v1 Leases (leader election); see tests/fakeapi/leases.py."""
         self.set_gone_mode(gone_mode)
         self.requests: list[RequestRecord] = []
         """Every request received, in arrival order."""
@@ -82,6 +85,7 @@ class FakeApiServer(Controls):
         for base, view in ((_CORE, "core"), (_GROUP, "events")):
             app.router.add_get(f"{base}/events", self._events_handler(view))
             app.router.add_get(f"{base}/namespaces/{{ns}}/events", self._events_handler(view))
+        self.leases.add_routes(app)
         self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.host, self.port)

@@ -1,0 +1,122 @@
+"""What enrichment adds to an Event, and the marker that says it added something.
+
+Enrichment only adds keys to the involved-object reference (`involvedObject`, or `regarding` in
+events.k8s.io/v1); a key the API served is never replaced. The keys (documented in README):
+
+- `labels`, `annotations`: the object's own maps (resmo's names, read by route rules);
+- `ownerReferences`: the object's `metadata.ownerReferences` as served;
+- `owner`: the top controller `{kind, name}`, following `controller: true` references up
+  (Pod → ReplicaSet → Deployment, Pod → Job → CronJob); absent when there is no controller;
+- `node`: a Pod's `spec.nodeName`;
+- `deleted: true`: the object no longer exists (404, or its name now belongs to a new uid).
+
+The result is an `EnrichedEvent`, a dict subclass: encoders see by its type that the served
+bytes no longer tell the whole story and serialise the dict instead (eventpipe.sinks.encoding).
+The input dict is never changed (copy-on-write: the top level and the reference are copied).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+Event = Mapping[str, Any]
+_MAX_CHAIN = 8  # owner chains are 2-3 deep; a cycle in broken data must not loop forever
+
+
+class EnrichedEvent(dict[str, Any]):
+    """An Event dict to which enrichment added at least one key."""
+
+    __slots__ = ()
+
+
+@dataclass(slots=True)
+class ObjectInfo:
+    """What the cache keeps about one object (never the whole object)."""
+
+    uid: str
+    resource_version: str
+    kind: str
+    name: str
+    labels: dict[str, Any] | None = None
+    annotations: dict[str, Any] | None = None
+    owner_references: list[Any] | None = None
+    node: str | None = None
+    deleted: bool = False
+    served: bool = True
+    """False when the API server does not serve the kind (nothing to look up)."""
+    fetched_at: float = 0.0
+
+    @property
+    def controller(self) -> Mapping[str, Any] | None:
+        """The ownerReference with `controller: true`, if any."""
+        for ref in self.owner_references or ():
+            if isinstance(ref, dict) and ref.get("controller") is True:
+                return ref
+        return None
+
+
+def object_info(obj: Mapping[str, Any], *, fetched_at: float) -> ObjectInfo:
+    """Keep the parts of a served object that enrichment uses."""
+    meta = obj.get("metadata") or {}
+    spec = obj.get("spec") or {}
+    node = spec.get("nodeName") if obj.get("kind") == "Pod" else None
+    return ObjectInfo(
+        uid=str(meta.get("uid") or ""), resource_version=str(meta.get("resourceVersion") or ""),
+        kind=str(obj.get("kind") or ""), name=str(meta.get("name") or ""),
+        labels=meta.get("labels") or None, annotations=meta.get("annotations") or None,
+        owner_references=meta.get("ownerReferences") or None,
+        node=node if isinstance(node, str) and node else None, fetched_at=fetched_at)
+
+
+def reference(event: Event) -> tuple[str, Mapping[str, Any]] | None:
+    """(key, involved-object reference) of an Event, whichever API served it."""
+    for key in ("involvedObject", "regarding"):
+        ref = event.get(key)
+        if isinstance(ref, dict):
+            return key, ref
+    return None
+
+
+def top_owner(info: ObjectInfo, lookup: Callable[[str], ObjectInfo | None]
+              ) -> dict[str, str] | None:
+    """The topmost controller reachable from `info` through cached owners; as far as the
+    cache knows (an owner not cached yet is the top as far as we can tell)."""
+    ref = info.controller
+    top: dict[str, str] | None = None
+    for _ in range(_MAX_CHAIN):
+        if ref is None:
+            break
+        top = {"kind": str(ref.get("kind", "")), "name": str(ref.get("name", ""))}
+        owner = lookup(str(ref.get("uid", "")))
+        ref = owner.controller if owner is not None and not owner.deleted else None
+    return top
+
+
+def apply(event: dict[str, Any], section: str, ref: Mapping[str, Any], info: ObjectInfo,
+          lookup: Callable[[str], ObjectInfo | None]) -> dict[str, Any]:
+    """`event` with `info` added under `section` (only keys the reference lacks); the same
+    object when there is nothing to add."""
+    add: dict[str, Any] = {}
+    if info.deleted:
+        add["deleted"] = True
+    else:
+        if info.labels:
+            add["labels"] = info.labels
+        if info.annotations:
+            add["annotations"] = info.annotations
+        if info.owner_references:
+            add["ownerReferences"] = info.owner_references
+            owner = top_owner(info, lookup)
+            if owner is not None:
+                add["owner"] = owner
+        if info.node:
+            add["node"] = info.node
+    for key in [k for k in add if k in ref]:
+        del add[key]  # the API served it: its value stands
+    if not add:
+        return event
+    out = EnrichedEvent(event)
+    out[section] = {**ref, **add}
+    return out

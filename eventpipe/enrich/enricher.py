@@ -1,0 +1,230 @@
+"""Adds the involved object's labels, annotations, owners and node to Events at delivery time.
+
+Two halves, so the send path never waits on the API beyond one short, bounded pause a batch:
+- `prefetch(events)` (async, once per batch): starts the lookups the batch needs — objects not
+  cached, or stale by eventpipe.enrich.cache's rules, and their controller owners — concurrently,
+  each paid for from the kubeQPS/kubeBurst budget, and waits for the ones it started at most
+  `deadline` seconds. Lookups still running then finish in the background and fill the cache.
+- `enrich(event)` (sync, per event): cache only. An event whose object is not cached goes on
+  unenriched and is counted in `eventpipe_enrich_skipped_total{reason}`: `timeout` (lookup still
+  running), `rate_limited` (budget spent), `api_error` (429/5xx/403/connection error, retried
+  after `retry_after`), `uncached` (never fetched, e.g. evicted by a cache smaller than a batch).
+Lookups are single-flight per object; results are counted in `eventpipe_enrich_lookups_total`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from prometheus_client import CollectorRegistry, Counter, Gauge
+
+from eventpipe.enrich.apply import Event, ObjectInfo, apply, object_info, reference
+from eventpipe.enrich.cache import ObjectCache
+from eventpipe.enrich.client import LookupBudget, ObjectClient
+from eventpipe.enrich.discovery import ResourceMap
+
+log = logging.getLogger("eventpipe.enrich")
+_MAX_CHAIN = 8
+
+
+@dataclass(frozen=True, slots=True)
+class EnrichSettings:
+    """How much enrichment may cost."""
+
+    cache_size: int = 1024
+    """Objects kept (config `cacheSize`)."""
+    qps: float = 0.0
+    """Lookups a second (config `kubeQPS`; 0: 5)."""
+    burst: int = 0
+    """Lookups that may be made at once after a quiet spell (config `kubeBurst`; 0: 10)."""
+    deadline: float = 0.25
+    """Longest a batch waits for the lookups it started."""
+    request_timeout: float = 5.0
+    """One lookup's timeout; a lookup still running after `deadline` finishes in background."""
+    refresh_after: float = 10.0
+    """Least seconds between two refreshes of one object (an Event names a newer version)."""
+    max_age: float = 600.0
+    """Entries older than this are fetched again."""
+    retry_after: float = 10.0
+    """After a failed lookup, seconds before that object is asked for again."""
+    discovery_refresh: float = 600.0
+    """Seconds between discovery refreshes of one group version."""
+
+
+def ref_key(ref: Mapping[str, Any]) -> str:
+    """Cache key of a reference: its uid, else apiVersion/kind/namespace/name."""
+    uid = ref.get("uid")
+    if uid:
+        return str(uid)
+    return f"{ref.get('apiVersion', '')}/{ref.get('kind', '')}/{ref.get('namespace', '')}/" \
+           f"{ref.get('name', '')}"
+
+
+class Enricher:
+    """One per process, shared by every receiver (one cache, one budget)."""
+
+    def __init__(self, client: ObjectClient, *, settings: EnrichSettings,
+                 registry: CollectorRegistry, clock: Callable[[], float] = time.monotonic
+                 ) -> None:
+        self.settings = settings
+        self._client = client
+        self._clock = clock
+        self._cache = ObjectCache(size=settings.cache_size, refresh_after=settings.refresh_after,
+                                  max_age=settings.max_age, retry_after=settings.retry_after)
+        self._budget = LookupBudget(qps=settings.qps, burst=settings.burst, clock=clock)
+        self.resources = ResourceMap(client, refresh=settings.discovery_refresh,
+                                     retry_after=settings.retry_after, clock=clock)
+        self._inflight: dict[str, asyncio.Task[None]] = {}
+        self._refused: dict[str, None] = {}  # keys the budget turned away, for the skip reason
+        self.skipped = Counter("eventpipe_enrich_skipped", "Events delivered without "
+                               "enrichment, by reason.", ["reason"], registry=registry)
+        self.lookups = Counter("eventpipe_enrich_lookups", "Object lookups made, by result.",
+                               ["result"], registry=registry)
+        self._entries = Gauge("eventpipe_enrich_cache_entries", "Objects in the enrichment "
+                              "cache.", registry=registry)
+
+    async def prefetch(self, events: Iterable[Event]) -> None:
+        """Start the lookups `events` need and wait for them at most `deadline` seconds."""
+        now = self._clock()
+        started: dict[str, asyncio.Task[None]] = {}
+        for event in events:
+            found = reference(event)
+            if found is None:
+                continue
+            ref = found[1]
+            key = ref_key(ref)
+            if key in started or key in self._inflight:
+                continue
+            if self._cache.wants_fetch(key, str(ref.get("resourceVersion") or ""), now):
+                task = self._start(key, ref, str(ref.get("namespace") or ""), 0)
+                if task is not None:
+                    started[key] = task
+                continue
+            self._owners_missing(key, ref, now, started)
+        if started:
+            await asyncio.wait(started.values(), timeout=self.settings.deadline)
+
+    def enrich(self, event: dict[str, Any], *, count: bool = True) -> dict[str, Any]:
+        """`event` with what the cache knows added (an `EnrichedEvent`), or `event` itself."""
+        found = reference(event)
+        if found is None:
+            return event
+        section, ref = found
+        key = ref_key(ref)
+        info = self._cache.get(key)
+        if info is None:
+            if count:
+                self.skipped.labels(self._why(key)).inc()
+            return event
+        return apply(event, section, ref, info, self._cache.get)
+
+    async def close(self) -> None:
+        """Cancel lookups still running (at shutdown, before the API client closes)."""
+        tasks = list(self._inflight.values())
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    def _why(self, key: str) -> str:
+        if key in self._inflight:
+            return "timeout"
+        if self._cache.failing(key, self._clock()):
+            return "api_error"
+        return "rate_limited" if key in self._refused else "uncached"
+
+    def _owners_missing(self, key: str, ref: Mapping[str, Any], now: float,
+                        started: dict[str, asyncio.Task[None]]) -> None:
+        """A cached object whose owner chain is not cached yet (the budget ran out while
+        following it, or the owner was evicted): continue the chain."""
+        namespace = str(ref.get("namespace") or "")
+        info = self._cache.get(key)
+        for _ in range(_MAX_CHAIN):
+            owner = info.controller if info is not None and not info.deleted else None
+            if owner is None:
+                return
+            owner_key = ref_key(owner)
+            if owner_key in started or owner_key in self._inflight:
+                return
+            if self._cache.wants_fetch(owner_key, "", now):
+                task = self._start(owner_key, owner, namespace, 1)
+                if task is not None:
+                    started[owner_key] = task
+                return
+            info = self._cache.get(owner_key)
+
+    def _start(self, key: str, ref: Mapping[str, Any], namespace: str, depth: int
+               ) -> asyncio.Task[None] | None:
+        """Start one lookup if the budget allows (an unserved kind costs nothing)."""
+        api_version, kind = str(ref.get("apiVersion") or "v1"), str(ref.get("kind") or "")
+        if self.resources.served(api_version, kind) is False:
+            self._put(key, ObjectInfo(uid="", resource_version="", kind=kind, name="",
+                                      served=False, fetched_at=self._clock()))
+            return None
+        if not self._budget.try_take():
+            if len(self._refused) >= self._cache.size:
+                self._refused.clear()
+            self._refused[key] = None
+            return None
+        self._refused.pop(key, None)
+        task = asyncio.create_task(self._lookup(key, ref, namespace, depth),
+                                   name=f"enrich {kind}")
+        self._inflight[key] = task
+        task.add_done_callback(lambda _t: self._inflight.pop(key, None))
+        return task
+
+    async def _lookup(self, key: str, ref: Mapping[str, Any], namespace: str,
+                      depth: int) -> None:
+        """Fetch one object, cache what enrichment needs, then follow its controller."""
+        api_version, kind = str(ref.get("apiVersion") or "v1"), str(ref.get("kind") or "")
+        name, uid = str(ref.get("name") or ""), str(ref.get("uid") or "")
+        try:
+            path = await self.resources.path(api_version, kind, namespace, name)
+            if path is None:
+                self._put(key, ObjectInfo(uid="", resource_version="", kind=kind, name=name,
+                                          served=False, fetched_at=self._clock()))
+                return
+            status, body = await self._client.get(path)
+        except Exception as exc:  # connection error or timeout: like a 5xx
+            self._failed(key, kind, repr(exc))
+            return
+        now = self._clock()
+        if status == 404:
+            self.lookups.labels("not_found").inc()
+            self._put(key, ObjectInfo(uid=uid, resource_version="", kind=kind, name=name,
+                                      deleted=True, fetched_at=now))
+            return
+        if not isinstance(body, dict):
+            self._failed(key, kind, f"HTTP {status}")
+            return
+        self.lookups.labels("found").inc()
+        info = object_info(body, fetched_at=now)
+        if uid and uid != name and info.uid and info.uid != uid:
+            # The name now belongs to a new object: the one the Event is about is gone.
+            self._put(info.uid, info)
+            info = ObjectInfo(uid=uid, resource_version="", kind=kind, name=name,
+                              deleted=True, fetched_at=now)
+        self._put(key, info)
+        owner = info.controller
+        if owner is not None and depth < _MAX_CHAIN:
+            owner_key = ref_key(owner)
+            running = self._inflight.get(owner_key)
+            if running is None and self._cache.wants_fetch(owner_key, "", now):
+                running = self._start(owner_key, owner, namespace, depth + 1)
+            if running is not None:
+                with contextlib.suppress(Exception):
+                    await asyncio.shield(running)
+
+    def _put(self, key: str, info: ObjectInfo) -> None:
+        self._cache.put(key, info)
+        self._entries.set(len(self._cache))
+
+    def _failed(self, key: str, kind: str, error: str) -> None:
+        self.lookups.labels("error").inc()
+        self._cache.failed(key, self._clock())
+        log.debug("lookup failed", extra={"kind": kind, "error": error})

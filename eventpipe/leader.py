@@ -1,0 +1,268 @@
+"""Leader election on a coordination.k8s.io/v1 Lease, the way client-go's leaderelection does it.
+
+Only the Lease holder watches and sends. The record is the Lease's spec: `holderIdentity`,
+`leaseDurationSeconds`, `acquireTime`, `renewTime`, `leaseTransitions`. Writes are optimistic:
+a PUT carries the `metadata.resourceVersion` it read, and 409 Conflict means another replica
+wrote first and won.
+
+The subtle part is time. Like client-go, a standby never compares `renewTime` with its own
+clock (nodes' clocks differ): it notes, on its own monotonic clock, when it last saw the record
+change, and takes over once it has seen no change for `leaseDurationSeconds`. The leader counts
+from the moment it *sent* its last successful renewal (the write happened after that, so every
+standby saw it after that too) and gives up at `renewDeadline`; since renewDeadline <
+leaseDuration, it has stopped before any standby may take over.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import os
+import socket
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import orjson
+from kubernetes_asyncio import client
+
+from eventpipe.config.models import LeaderElectionConfig
+
+log = logging.getLogger("eventpipe.leader")
+
+Obj = dict[str, Any]
+_NAMESPACE_FILE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
+
+
+class LeaseError(Exception):
+    """The API server answered a Lease request with something other than success or 409."""
+
+
+@dataclass(frozen=True, slots=True)
+class LeaseSettings:
+    """Which Lease, who we are, and the three timings (seconds)."""
+
+    name: str
+    namespace: str
+    identity: str
+    lease_duration: float = 15.0
+    renew_deadline: float = 10.0
+    retry_period: float = 2.0
+
+    @classmethod
+    def from_config(cls, config: LeaderElectionConfig) -> LeaseSettings:
+        """Settings with the pod's namespace and name filled in where the config left them."""
+        return cls(name=config.leader_election_id,
+                   namespace=config.namespace or default_namespace(),
+                   identity=config.identity or default_identity(),
+                   lease_duration=config.lease_duration, renew_deadline=config.renew_deadline,
+                   retry_period=config.retry_period)
+
+
+def default_namespace() -> str:
+    """$POD_NAMESPACE, else the service account's namespace file, else "default"."""
+    if namespace := os.environ.get("POD_NAMESPACE", "").strip():
+        return namespace
+    try:
+        return _NAMESPACE_FILE.read_text().strip() or "default"
+    except OSError:
+        return "default"
+
+
+def default_identity() -> str:
+    """$POD_NAME, else hostname-pid (unique per process, as two replicas need)."""
+    return os.environ.get("POD_NAME", "").strip() or f"{socket.gethostname()}-{os.getpid()}"
+
+
+class KubeLeaseApi:
+    """get / create / replace of one Lease through kubernetes-asyncio, as plain dicts."""
+
+    def __init__(self, api_client: client.ApiClient, *, name: str, namespace: str,
+                 request_timeout: float = 10.0) -> None:
+        self._api: Any = client.CoordinationV1Api(api_client)
+        self._name = name
+        self._namespace = namespace
+        self._timeout = request_timeout
+
+    async def get(self) -> Obj | None:
+        """The Lease, or None when there is none."""
+        resp = await self._api.read_namespaced_lease(
+            self._name, self._namespace, _preload_content=False, _request_timeout=self._timeout)
+        return await _answer(resp, missing=404)
+
+    async def create(self, body: Obj) -> Obj | None:
+        """The created Lease, or None when another replica created it first (409)."""
+        resp = await self._api.create_namespaced_lease(
+            self._namespace, body, _preload_content=False, _request_timeout=self._timeout)
+        return await _answer(resp, missing=409)
+
+    async def replace(self, body: Obj) -> Obj | None:
+        """The updated Lease, or None when its resourceVersion was stale (409)."""
+        resp = await self._api.replace_namespaced_lease(
+            self._name, self._namespace, body, _preload_content=False,
+            _request_timeout=self._timeout)
+        return await _answer(resp, missing=409)
+
+
+async def _answer(resp: aiohttp.ClientResponse, *, missing: int) -> Obj | None:
+    try:
+        body = await resp.read()
+    finally:
+        resp.release()
+    if resp.status == missing:
+        return None
+    if not 200 <= resp.status < 300:
+        try:
+            message = str(orjson.loads(body).get("message", ""))
+        except (orjson.JSONDecodeError, AttributeError):
+            message = body[:200].decode(errors="replace")
+        raise LeaseError(f"HTTP {resp.status}: {message}")
+    lease: Obj = orjson.loads(body)
+    return lease
+
+
+def _micro_time(moment: datetime | None = None) -> str:
+    """A metav1.MicroTime, as the Lease's acquireTime/renewTime are written."""
+    return (moment or datetime.now(UTC)).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+class LeaderElector:
+    """Acquire, renew and release one Lease. `on_change(True/False)` hears every change."""
+
+    def __init__(self, api: KubeLeaseApi, settings: LeaseSettings, *,
+                 on_change: Callable[[bool], None] | None = None,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self._api = api
+        self.settings = settings
+        self._on_change = on_change
+        self._clock = clock
+        self.is_leader = False
+        self.holder = ""
+        """The holder seen in the Lease last read ("" = none or released)."""
+        self._observed: Obj | None = None
+        self._observed_at = 0.0
+        self._renewed_at = 0.0  # when the last successful write was sent (leader only)
+
+    async def try_acquire_or_renew(self) -> bool:
+        """One round: read the Lease and take or renew it if we may. True = we hold it now."""
+        s = self.settings
+        sent = self._clock()
+        lease = await self._api.get()
+        now = _micro_time()
+        spec: Obj = {"holderIdentity": s.identity,
+                     "leaseDurationSeconds": max(1, math.ceil(s.lease_duration)),
+                     "acquireTime": now, "renewTime": now, "leaseTransitions": 0}
+        if lease is None:
+            body = {"apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
+                    "metadata": {"name": s.name, "namespace": s.namespace}, "spec": spec}
+            written = await self._api.create(body)
+        else:
+            old: Obj = lease.get("spec") or {}
+            if old != self._observed:
+                self._observed, self._observed_at = old, self._clock()
+            self.holder = str(old.get("holderIdentity") or "")
+            ours = self.holder == s.identity
+            duration = float(old.get("leaseDurationSeconds") or s.lease_duration)
+            if self.holder and not ours and self._clock() < self._observed_at + duration:
+                self._set_leader(False)
+                return False
+            transitions = int(old.get("leaseTransitions") or 0)
+            if ours:
+                spec["acquireTime"] = old.get("acquireTime") or now
+            spec["leaseTransitions"] = transitions if ours else transitions + 1
+            written = await self._api.replace({**lease, "spec": spec})
+        if written is None:
+            log.debug("lost the race for the Lease (409 Conflict)", extra={"lease": s.name})
+            self._set_leader(False)
+            return False
+        self._observed, self._observed_at = written.get("spec") or {}, self._clock()
+        self.holder, self._renewed_at = s.identity, sent
+        self._set_leader(True)
+        return True
+
+    async def acquire(self) -> None:
+        """Return once this replica holds the Lease, trying every retryPeriod."""
+        s = self.settings
+        log.info("standing by for the Lease", extra={
+            "lease": f"{s.namespace}/{s.name}", "identity": s.identity})
+        while True:
+            if await self._attempt():
+                return
+            await asyncio.sleep(s.retry_period)
+
+    async def hold(self) -> None:
+        """Renew every retryPeriod; return when leadership is lost: no renewal got through
+        within renewDeadline, or another replica holds the Lease."""
+        s = self.settings
+        while True:
+            await asyncio.sleep(s.retry_period)
+            renewed = False
+            while True:
+                left = self._renewed_at + s.renew_deadline - self._clock()
+                if left <= 0:
+                    log.error("could not renew the Lease within renewDeadline",
+                              extra={"lease": s.name, "renew_deadline": s.renew_deadline})
+                    break
+                try:
+                    renewed = await asyncio.wait_for(self._attempt(), left)
+                except TimeoutError:
+                    renewed = False
+                if renewed:
+                    break
+                if self.holder and self.holder != s.identity:
+                    break
+                await asyncio.sleep(min(s.retry_period,
+                                        max(0.0, self._renewed_at + s.renew_deadline
+                                            - self._clock())))
+            if not renewed:
+                self._set_leader(False)
+                return
+
+    async def release(self) -> None:
+        """Give the Lease up (holder "" and 1 s), so a standby need not wait leaseDuration."""
+        if not self.is_leader:
+            return
+        self._set_leader(False, released=True)
+        try:
+            lease = await self._api.get()
+            if lease is None or (lease.get("spec") or {}).get("holderIdentity") != \
+                    self.settings.identity:
+                return
+            now = _micro_time()
+            spec = {**lease["spec"], "holderIdentity": "", "leaseDurationSeconds": 1,
+                    "acquireTime": now, "renewTime": now}
+            await self._api.replace({**lease, "spec": spec})
+            log.info("released the Lease", extra={"lease": self.settings.name})
+        except (LeaseError, aiohttp.ClientError, TimeoutError) as exc:
+            log.warning("could not release the Lease; a standby takes over after "
+                        "leaseDuration", extra={"error": str(exc)})
+
+    async def _attempt(self) -> bool:
+        try:
+            return await self.try_acquire_or_renew()
+        except (LeaseError, aiohttp.ClientError, TimeoutError) as exc:
+            log.warning("Lease request failed", extra={"lease": self.settings.name,
+                                                       "error": str(exc) or type(exc).__name__})
+            return False
+
+    def _set_leader(self, leader: bool, *, released: bool = False) -> None:
+        if leader == self.is_leader:
+            return
+        self.is_leader = leader
+        s = self.settings
+        if leader:
+            log.info("became leader", extra={"lease": f"{s.namespace}/{s.name}",
+                                             "identity": s.identity})
+        elif released:
+            log.info("stepping down", extra={"lease": f"{s.namespace}/{s.name}",
+                                             "identity": s.identity})
+        else:
+            log.warning("leadership lost", extra={"lease": f"{s.namespace}/{s.name}",
+                                                  "identity": s.identity, "holder": self.holder})
+        if self._on_change is not None:
+            self._on_change(leader)
