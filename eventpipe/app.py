@@ -212,7 +212,8 @@ class Pipeline:
     async def _readiness(self) -> tuple[bool, dict[str, object]]:
         """Ready when every stream watches and the spool is writable. `namespaces` says, per
         namespace ("*" = all), "watching" or why not (`forbidden: cannot list/watch ...`):
-        a namespace RBAC refuses is a visible not-ready, never a silent gap."""
+        a namespace RBAC refuses is a visible not-ready, never a silent gap. A standby
+        replica (leader election) watches nothing and is ready."""
         if self.elector is not None and not self.elector.is_leader:
             # A standby is ready: it is doing its job (waiting), and an unready standby would
             # stall every rolling update of a StatefulSet behind it.

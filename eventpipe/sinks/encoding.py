@@ -4,7 +4,9 @@ Both receivers write one JSON document per line, as resmoio/kubernetes-event-exp
 the rules for what a line holds live here once:
 
 - No layout, no deDot: the line is the Event exactly as the API served it — the spooled `body`
-  bytes, untouched, key order kept. When `clusterName` is configured it is spliced in before the
+  bytes, untouched, key order kept — unless enrichment added to it (an `EnrichedEvent`, see
+  eventpipe.enrich): then the enriched dict is serialised (served keys keep their order and
+  values; the added ones follow). When `clusterName` is configured it is spliced in before the
   final `}` instead of parsing and re-serialising ~1 kB per event; only a body that already has a
   top-level `clusterName` (or does not look like an orjson object) is re-serialised.
 - deDot: dots in label and annotation keys become underscores (resmo's `EnhancedEvent.DeDot`:
@@ -27,6 +29,7 @@ from typing import TYPE_CHECKING
 
 import orjson
 
+from eventpipe.enrich.apply import EnrichedEvent
 from eventpipe.sinks.base import PermanentSinkError
 
 if TYPE_CHECKING:
@@ -63,7 +66,7 @@ class LineEncoder:
 
     def encode(self, event: dict[str, object] | None, body: bytes) -> bytes:
         """Return the line for one event; raises `PermanentSinkError` if it cannot render."""
-        if not self.needs_event:
+        if not self.needs_event and not isinstance(event, EnrichedEvent):
             return self._splice(body)
         if event is None:
             # The driver should have parsed it (needs_event); stay correct if it did not.
