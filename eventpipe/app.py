@@ -26,6 +26,8 @@ from typing import Any
 from prometheus_client import Gauge
 
 from eventpipe.config import Config
+from eventpipe.enrich import build_enricher
+from eventpipe.enrich.reader import PreparingReader
 from eventpipe.leader import KubeLeaseApi, LeaderElector, LeaseSettings
 from eventpipe.memory import Malloc
 from eventpipe.metrics import Metrics
@@ -58,9 +60,6 @@ def warn_unimplemented(config: Config) -> None:
     """resmo keys this version accepts (so configs load) but does not act on yet: say so."""
     if config.throttle_period is not None:
         log.warning("throttlePeriod is deprecated in resmo and ignored by eventpipe")
-    if not config.omit_lookup:
-        log.info("involved-object enrichment (labels, owners) is not implemented in this "
-                 "version; label/annotation route rules only see what the Event carries")
 
 
 @dataclass
@@ -155,10 +154,16 @@ class Pipeline:
                              batch_max_wait=cfg.spool.batch_max_wait,
                              full_errors=(SpoolFullError,), on_commit=new_data.notify)
         self._stopping = asyncio.Event()
+        enricher = build_enricher(omit_lookup=cfg.omit_lookup, cache_size=cfg.cache_size,
+                                  kube_qps=cfg.kube_qps, kube_burst=cfg.kube_burst,
+                                  api_client=api_client, registry=self.metrics.registry)
+        if enricher is not None:
+            opened.push_async_callback(enricher.close)  # before the API client closes
         for sink, settings in sinks:
             delivery = Delivery(sink, router=router, settings=settings, metrics=self.metrics,
-                                stopping=self._stopping)
-            self.workers.append(SinkWorker(delivery, spool=spool, new_data=new_data,
+                                stopping=self._stopping, enricher=enricher)
+            reader = spool if enricher is None else PreparingReader(spool, delivery.prepare)
+            self.workers.append(SinkWorker(delivery, spool=reader, new_data=new_data,
                                            settings=settings, metrics=self.metrics,
                                            stopping=self._stopping))
         watch_settings = WatchSettings(

@@ -8,6 +8,7 @@ they see the same LIST and the same watch versions."""
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -114,7 +115,7 @@ async def test_both_api_groups_route_render_and_count_alike(api: FakeApiServer,
         api.add(scheduled)
         total = listed + 8
         for pipeline in (core, v1):
-            await wait_until(lambda p=pipeline: settled(p, total), within=30,  # type: ignore[misc]
+            await wait_until(partial(settled, pipeline, total), within=30,
                              what=f"{total} versions delivered by every receiver")
         core_series, v1_series = series(core), series(v1)
         core_sent, v1_sent = sent(core), sent(v1)

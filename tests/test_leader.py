@@ -21,8 +21,15 @@ from eventpipe.leader import KubeLeaseApi, LeaderElector, LeaseSettings
 from eventpipe.watch.kube import connect
 from tests.fakeapi import FakeApiServer
 from tests.fakeapi.leases import BASE
-from tests.pipeline_harness import http_get, k8s_event, read_lines, scrape, sample_values
-from tests.pipeline_harness import wait_until, write_config
+from tests.pipeline_harness import (
+    http_get,
+    k8s_event,
+    read_lines,
+    sample_values,
+    scrape,
+    wait_until,
+    write_config,
+)
 
 LEASE = "eventpipe"
 

@@ -28,22 +28,12 @@ from eventpipe.metrics import Metrics
 from eventpipe.watch.backoff import exponential_backoff, watch_timeout
 from eventpipe.watch.kube import EventsApi, forbidden_reason
 from eventpipe.watch.normalize import MalformedEvent, to_record
+from eventpipe.watch.status import ApiError, ResourceGone, check_status
 from eventpipe.watch.writer import SpoolWriter
 
+__all__ = ["ApiError", "ResourceGone", "WatchSettings", "Watcher"]
+
 log = logging.getLogger("eventpipe.watcher")
-
-
-class ResourceGone(Exception):
-    """The resume resourceVersion or continue token is older than the API server keeps."""
-
-
-class ApiError(Exception):
-    """A non-2xx answer other than 410; `status` 0 means an in-stream ERROR without code."""
-
-    def __init__(self, status: int, message: str, retry_after: float | None = None) -> None:
-        super().__init__(f"HTTP {status}: {message}")
-        self.status = status
-        self.retry_after = retry_after
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,7 +157,7 @@ class Watcher:
                 params["_continue"] = token
             resp = await self._api.request(**params)
             try:
-                await _check_status(resp)
+                await check_status(resp)
                 page = orjson.loads(await resp.read())
             finally:
                 resp.release()
@@ -198,7 +188,7 @@ class Watcher:
             timeout_seconds=timeout,
             _request_timeout=aiohttp.ClientTimeout(total=timeout + 60, sock_connect=15))
         try:
-            await _check_status(resp)
+            await check_status(resp)
             self._established()
             pending = b""
             async for chunk in resp.content.iter_any():
@@ -274,19 +264,3 @@ def _resource_version(obj: Any) -> str | None:
             if isinstance(rv, str) and rv:
                 return rv
     return None
-
-
-async def _check_status(resp: aiohttp.ClientResponse) -> None:
-    if 200 <= resp.status < 300:
-        return
-    body = await resp.read()
-    try:
-        status: Any = orjson.loads(body)
-        message = status.get("message", "") if isinstance(status, dict) else ""
-    except orjson.JSONDecodeError:
-        message = body[:200].decode("utf-8", "replace")
-    if resp.status == 410:
-        raise ResourceGone(message or "410 Gone")
-    retry_after = resp.headers.get("Retry-After")
-    raise ApiError(resp.status, message,
-                   float(retry_after) if retry_after and retry_after.isdigit() else None)

@@ -25,6 +25,7 @@ from tests.fakeapi.convert import Obj, status, too_old
 from tests.fakeapi.faults import Faults, RequestRecord, json_response
 from tests.fakeapi.leases import LeaseStore
 from tests.fakeapi.listing import list_events
+from tests.fakeapi.objects import FakeObjects
 from tests.fakeapi.store import EventStore
 from tests.fakeapi.watch import WatchStream, error_line, run_stream
 
@@ -55,6 +56,8 @@ class FakeApiServer(Controls):
         """Seconds between periodic BOOKMARKs on streams that allow them; None = on demand only."""
         self.store = EventStore(on_change=self._wake_streams)
         self.faults = Faults()
+        self.objects = FakeObjects()
+        """Pods, owners and Nodes for enrichment lookups (tests.fakeapi.objects)."""
         self.leases = LeaseStore(on_change=self._signal)
         """coordination.k8s.io/v1 Leases (leader election); see tests/fakeapi/leases.py."""
         self.set_gone_mode(gone_mode)
@@ -78,13 +81,16 @@ class FakeApiServer(Controls):
         for health in ("/healthz", "/livez", "/readyz"):
             app.router.add_get(health, _ok)
         app.router.add_get("/api", self._static(lambda: discovery.api_versions(self.url[7:])))
-        app.router.add_get("/apis", self._static(discovery.api_groups))
-        app.router.add_get(_CORE, self._static(lambda: discovery.resource_list("v1")))
+        app.router.add_get("/apis", self._static(
+            lambda: self.objects.api_groups(discovery.api_groups())))
+        app.router.add_get(_CORE, self._static(
+            lambda: self.objects.resource_list("v1", discovery.resource_list("v1"))))
         group_list = self._static(lambda: discovery.resource_list("events.k8s.io/v1"))
         app.router.add_get(_GROUP, group_list)
         for base, view in ((_CORE, "core"), (_GROUP, "events")):
             app.router.add_get(f"{base}/events", self._events_handler(view))
             app.router.add_get(f"{base}/namespaces/{{ns}}/events", self._events_handler(view))
+        self.objects.register(app)
         self.leases.add_routes(app)
         self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
         await self._runner.setup()

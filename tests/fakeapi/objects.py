@@ -1,0 +1,171 @@
+"""The objects Events are about, served by the fake API server for enrichment lookups.
+
+Pods, ReplicaSets, Deployments, Jobs, CronJobs, StatefulSets, DaemonSets and Nodes (plus any
+custom kind a test declares) are served at their real paths — `/api/v1/namespaces/{ns}/pods/
+{name}`, `/apis/apps/v1/namespaces/{ns}/replicasets/{name}`, `/api/v1/nodes/{name}` — with
+GET by name only, the way eventpipe's enricher asks. Discovery (`/api/v1`, `/apis`,
+`/apis/{group}/{version}`) lists those kinds only once a test has added an object or a kind,
+so tests that never touch objects see the events-only server they always saw.
+
+Tests read `lookups` (object GETs answered, failures included), switch failures on with
+`fail(429)` / `fail(500)`, and delete objects (a later GET is a 404 NotFound).
+"""
+
+from __future__ import annotations
+
+import itertools
+import uuid
+from typing import Any
+
+from aiohttp import web
+
+from tests.fakeapi.convert import Obj, status
+from tests.fakeapi.faults import json_response
+
+# kind -> (group version, plural, namespaced)
+BUILTIN_KINDS: dict[str, tuple[str, str, bool]] = {
+    "Pod": ("v1", "pods", True),
+    "Node": ("v1", "nodes", False),
+    "ReplicaSet": ("apps/v1", "replicasets", True),
+    "Deployment": ("apps/v1", "deployments", True),
+    "StatefulSet": ("apps/v1", "statefulsets", True),
+    "DaemonSet": ("apps/v1", "daemonsets", True),
+    "Job": ("batch/v1", "jobs", True),
+    "CronJob": ("batch/v1", "cronjobs", True),
+}
+Key = tuple[str, str, str, str]  # (group version, plural, namespace, name)
+
+
+class FakeObjects:
+    """The object store behind the lookup routes; `api.objects` on a FakeApiServer."""
+
+    def __init__(self) -> None:
+        self.kinds: dict[str, tuple[str, str, bool]] = dict(BUILTIN_KINDS)
+        self.objects: dict[Key, Obj] = {}
+        self.lookups = 0
+        """Object GETs received (not discovery), whatever the answer."""
+        self.lookup_paths: list[str] = []
+        self.fail_status: int | None = None
+        self.enabled = False
+        """True once a test added an object or a kind: discovery then lists them."""
+        self._rv = itertools.count(5000)
+
+    # ---- what tests call -----------------------------------------------------------------
+    def add(self, kind: str, name: str, *, namespace: str = "default",
+            labels: dict[str, str] | None = None, annotations: dict[str, str] | None = None,
+            owner: Obj | None = None, node: str | None = None) -> Obj:
+        """Create an object; `owner` (another added object) becomes its controller."""
+        self.enabled = True
+        group_version, _plural, namespaced = self.kinds[kind]
+        meta: Obj = {"name": name, "uid": str(uuid.uuid4()),
+                     "resourceVersion": str(next(self._rv))}
+        if namespaced:
+            meta["namespace"] = namespace
+        if labels:
+            meta["labels"] = dict(labels)
+        if annotations:
+            meta["annotations"] = dict(annotations)
+        if owner is not None:
+            meta["ownerReferences"] = [{
+                "apiVersion": owner["apiVersion"], "kind": owner["kind"],
+                "name": owner["metadata"]["name"], "uid": owner["metadata"]["uid"],
+                "controller": True, "blockOwnerDeletion": True}]
+        obj: Obj = {"apiVersion": group_version, "kind": kind, "metadata": meta}
+        if node is not None:
+            obj["spec"] = {"nodeName": node, "containers": [{"name": "app", "image": "x"}]}
+        self.objects[self._key(obj)] = obj
+        return obj
+
+    def set_labels(self, obj: Obj, labels: dict[str, str]) -> Obj:
+        """Replace an object's labels; its resourceVersion moves on."""
+        meta = obj["metadata"]
+        meta["labels"] = dict(labels)
+        meta["resourceVersion"] = str(next(self._rv))
+        return obj
+
+    def delete(self, obj: Obj) -> None:
+        """Remove an object: GETs answer 404 from now on."""
+        self.objects.pop(self._key(obj), None)
+
+    def add_kind(self, api_version: str, kind: str, plural: str, *,
+                 namespaced: bool = True) -> None:
+        """Serve a custom resource kind (listed in discovery under its group)."""
+        self.enabled = True
+        self.kinds[kind] = (api_version, plural, namespaced)
+
+    def fail(self, status_code: int | None) -> None:
+        """Answer every object GET with this status (429, 500, ...); None: stop failing."""
+        self.fail_status = status_code
+
+    @staticmethod
+    def reference(obj: Obj) -> Obj:
+        """The ObjectReference an Event about `obj` carries as involvedObject."""
+        meta = obj["metadata"]
+        ref: Obj = {"kind": obj["kind"], "name": meta["name"], "uid": meta["uid"],
+                    "apiVersion": obj["apiVersion"], "resourceVersion": meta["resourceVersion"]}
+        if "namespace" in meta:
+            ref["namespace"] = meta["namespace"]
+        return ref
+
+    # ---- what the server calls -----------------------------------------------------------
+    def register(self, app: web.Application) -> None:
+        """Add the object and discovery routes (after the server's own static routes)."""
+        app.router.add_get("/api/v1/namespaces/{ns}/{plural}/{name}", self._get)
+        app.router.add_get("/api/v1/{plural}/{name}", self._get)
+        app.router.add_get("/apis/{group}/{version}", self._discovery)
+        app.router.add_get("/apis/{group}/{version}/namespaces/{ns}/{plural}/{name}", self._get)
+        app.router.add_get("/apis/{group}/{version}/{plural}/{name}", self._get)
+
+    def resource_list(self, group_version: str, base: Obj) -> Obj:
+        """`base` (the server's own APIResourceList) plus the kinds served in that version."""
+        if not self.enabled:
+            return base
+        extra = [{"name": plural, "singularName": kind.lower(), "namespaced": namespaced,
+                  "kind": kind, "verbs": ["get", "list", "watch"]}
+                 for kind, (gv, plural, namespaced) in self.kinds.items() if gv == group_version]
+        return {**base, "resources": [*base.get("resources", []), *extra]}
+
+    def api_groups(self, base: Obj) -> Obj:
+        """`base` (the server's APIGroupList) plus the groups of the served kinds."""
+        if not self.enabled:
+            return base
+        groups = list(base["groups"])
+        known = {g["name"] for g in groups}
+        for group_version in sorted({gv for gv, _, _ in self.kinds.values() if "/" in gv}):
+            name, version = group_version.split("/")
+            if name not in known:
+                known.add(name)
+                entry = {"groupVersion": group_version, "version": version}
+                groups.append({"name": name, "versions": [entry], "preferredVersion": entry})
+        return {**base, "groups": groups}
+
+    async def _discovery(self, request: web.Request) -> web.StreamResponse:
+        group_version = f"{request.match_info['group']}/{request.match_info['version']}"
+        if not self.enabled or all(gv != group_version for gv, _, _ in self.kinds.values()):
+            return json_response(status(404, "the server could not find the requested "
+                                        "resource"), 404)
+        base: Obj = {"kind": "APIResourceList", "apiVersion": "v1",
+                     "groupVersion": group_version, "resources": []}
+        return json_response(self.resource_list(group_version, base), 200)
+
+    async def _get(self, request: web.Request) -> web.StreamResponse:
+        self.lookups += 1
+        self.lookup_paths.append(request.path)
+        info = request.match_info
+        if self.fail_status is not None:
+            code = self.fail_status
+            return json_response(status(code, "lookup refused by the test"), code,
+                                 {"Retry-After": "1"})
+        group = info.get("group")
+        group_version = f"{group}/{info['version']}" if group else "v1"
+        obj = self.objects.get((group_version, info["plural"], info.get("ns", ""), info["name"]))
+        if obj is None:
+            details: dict[str, Any] = {"name": info["name"], "kind": info["plural"]}
+            return json_response(status(404, f'{info["plural"]} "{info["name"]}" not found',
+                                        details=details), 404)
+        return json_response(obj, 200)
+
+    def _key(self, obj: Obj) -> Key:
+        group_version, plural, _ = self.kinds[obj["kind"]]
+        meta = obj["metadata"]
+        return group_version, plural, meta.get("namespace", ""), meta["name"]
