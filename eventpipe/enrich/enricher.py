@@ -43,8 +43,8 @@ class EnrichSettings:
     """Lookups a second (config `kubeQPS`; 0: 5)."""
     burst: int = 0
     """Lookups that may be made at once after a quiet spell (config `kubeBurst`; 0: 10)."""
-    deadline: float = 0.25
-    """Longest a batch waits for the lookups it started."""
+    deadline: float = 0.5
+    """Longest a batch waits for a lookup (from when that lookup started)."""
     request_timeout: float = 5.0
     """One lookup's timeout; a lookup still running after `deadline` finishes in background."""
     refresh_after: float = 10.0
@@ -81,6 +81,7 @@ class Enricher:
         self.resources = ResourceMap(client, refresh=settings.discovery_refresh,
                                      retry_after=settings.retry_after, clock=clock)
         self._inflight: dict[str, asyncio.Task[None]] = {}
+        self._started_at: dict[str, float] = {}  # key of an in-flight lookup -> its start
         self._refused: dict[str, None] = {}  # keys the budget turned away, for the skip reason
         self.skipped = Counter("eventpipe_enrich_skipped", "Events delivered without "
                                "enrichment, by reason.", ["reason"], registry=registry)
@@ -90,7 +91,8 @@ class Enricher:
                               "cache.", registry=registry)
 
     async def prefetch(self, events: Iterable[Event]) -> None:
-        """Start the lookups `events` need and wait for them at most `deadline` seconds."""
+        """Start the lookups `events` need and wait for them (and for those another receiver
+        started for the same objects) until `deadline` seconds after each began."""
         now = self._clock()
         started: dict[str, asyncio.Task[None]] = {}
         for event in events:
@@ -99,7 +101,11 @@ class Enricher:
                 continue
             ref = found[1]
             key = ref_key(ref)
-            if key in started or key in self._inflight:
+            if key in started:
+                continue
+            running = self._inflight.get(key)
+            if running is not None:
+                started[key] = running
                 continue
             if self._cache.wants_fetch(key, str(ref.get("resourceVersion") or ""), now):
                 task = self._start(key, ref, str(ref.get("namespace") or ""), 0)
@@ -108,7 +114,9 @@ class Enricher:
                 continue
             self._owners_missing(key, ref, now, started)
         if started:
-            await asyncio.wait(started.values(), timeout=self.settings.deadline)
+            # A lookup still running from an earlier batch had its deadline: not again.
+            until = max(self._started_at.get(k, now) for k in started) + self.settings.deadline
+            await asyncio.wait(started.values(), timeout=max(0.0, until - self._clock()))
 
     def enrich(self, event: dict[str, Any], *, count: bool = True) -> dict[str, Any]:
         """`event` with what the cache knows added (an `EnrichedEvent`), or `event` itself."""
@@ -149,7 +157,11 @@ class Enricher:
             if owner is None:
                 return
             owner_key = ref_key(owner)
-            if owner_key in started or owner_key in self._inflight:
+            running = self._inflight.get(owner_key)
+            if running is not None:
+                started[owner_key] = running
+                return
+            if owner_key in started:
                 return
             if self._cache.wants_fetch(owner_key, "", now):
                 task = self._start(owner_key, owner, namespace, 1)
@@ -175,7 +187,8 @@ class Enricher:
         task = asyncio.create_task(self._lookup(key, ref, namespace, depth),
                                    name=f"enrich {kind}")
         self._inflight[key] = task
-        task.add_done_callback(lambda _t: self._inflight.pop(key, None))
+        self._started_at[key] = self._clock()
+        task.add_done_callback(lambda _t: self._done(key))
         return task
 
     async def _lookup(self, key: str, ref: Mapping[str, Any], namespace: str,
@@ -219,6 +232,10 @@ class Enricher:
             if running is not None:
                 with contextlib.suppress(Exception):
                     await asyncio.shield(running)
+
+    def _done(self, key: str) -> None:
+        self._inflight.pop(key, None)
+        self._started_at.pop(key, None)
 
     def _put(self, key: str, info: ObjectInfo) -> None:
         self._cache.put(key, info)
