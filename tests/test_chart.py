@@ -19,7 +19,7 @@ import json
 import shutil
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -38,7 +38,8 @@ PROMTOOL = ROOT / ".tools" / "bin" / "promtool"
 EXAMPLE_RULES = ROOT / "examples" / "prometheus" / "rules.yaml"
 KUBE_VERSIONS = ("1.25.0", "1.32.0")
 CASES = ("defaults", "persistence-off", "namespaced", "monitoring", "leader-election",
-         "env-from-secret")
+         "env-from-secret", "ha")
+LEASE_CASES = {"leader-election", "ha"}
 CRD_KINDS = {"ServiceMonitor", "PrometheusRule"}
 # What the env-from-secret case's Secret and extraEnv provide, for `config validate`.
 CASE_ENV = {"WEBHOOK_TOKEN": "s3cret", "CLUSTER_NAME": "prod-eu-1"}
@@ -155,7 +156,7 @@ def test_rbac_grants_only_what_is_used(rendered: dict[tuple[str, str], list[dict
             assert rule["apiGroups"] == ["", "events.k8s.io"]
             assert rule["verbs"] == ["get", "list", "watch"]
         else:
-            assert rule["resources"] == ["leases"] and case == "leader-election"
+            assert rule["resources"] == ["leases"] and case in LEASE_CASES
             assert rule["apiGroups"] == ["coordination.k8s.io"] and namespace == "obs"
             assert set(rule["verbs"]) <= {"get", "create", "update"}
     kinds = [doc["kind"] for doc in docs]
@@ -235,25 +236,107 @@ def test_config_checksum_follows_the_config(
     assert checksum("defaults") == checksum("persistence-off")  # same config, same pod
 
 
+@pytest.fixture(scope="module")
+def notes(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], str]:
+    """NOTES.txt of a case. helm template does not render NOTES.txt; a copy of the chart
+    includes it in a ConfigMap."""
+    chart = shutil.copytree(CHART, tmp_path_factory.mktemp("notes") / "eventpipe")
+    (chart / "templates" / "zz-notes.yaml").write_text(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: notes}\ndata:\n  notes: |\n"
+        '    {{- include (print $.Template.BasePath "/NOTES.txt") . | nindent 4 }}\n')
+    def render_notes(case: str) -> str:
+        out = helm("template", "rel", str(chart), "--namespace", "obs",
+                   "--show-only", "templates/zz-notes.yaml", *values_args(case))
+        text: str = yaml.safe_load(out)["data"]["notes"]
+        return text
+    return render_notes
+
+
 def test_persistence_off_uses_an_empty_dir_and_warns(
-        rendered: dict[tuple[str, str], list[dict[str, Any]]], tmp_path: Path) -> None:
+        rendered: dict[tuple[str, str], list[dict[str, Any]]],
+        notes: Callable[[str], str]) -> None:
     sts = only(rendered["persistence-off", KUBE_VERSIONS[-1]], "StatefulSet")["spec"]
     assert "volumeClaimTemplates" not in sts
     volumes = {v["name"]: v for v in sts["template"]["spec"]["volumes"]}
     assert volumes["spool"] == {"name": "spool", "emptyDir": {}}
-    # helm template does not render NOTES.txt; a copy of the chart includes it in a ConfigMap.
-    chart = shutil.copytree(CHART, tmp_path / "eventpipe")
-    (chart / "templates" / "zz-notes.yaml").write_text(
-        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: notes}\ndata:\n  notes: |\n"
-        '    {{- include (print $.Template.BasePath "/NOTES.txt") . | nindent 4 }}\n')
-    def notes(case: str) -> str:
-        out = helm("template", "rel", str(chart), "--show-only", "templates/zz-notes.yaml",
-                   *values_args(case))
-        text: str = yaml.safe_load(out)["data"]["notes"]
-        return text
     assert "WARNING: persistence.enabled=false" in notes("persistence-off")
     assert "WARNING" not in notes("defaults")
     assert "team-a, team-b (namespace-scoped" in notes("namespaced")
+
+
+def test_ha_runs_leader_elected_replicas_with_a_spool_each(
+        rendered: dict[tuple[str, str], list[dict[str, Any]]],
+        notes: Callable[[str], str]) -> None:
+    docs = rendered["ha", KUBE_VERSIONS[-1]]
+    sts = only(docs, "StatefulSet")["spec"]
+    assert sts["replicas"] == 2
+    # One claim template = one PVC per pod (spool-rel-eventpipe-0, -1): a spool per replica.
+    (claim,) = sts["volumeClaimTemplates"]
+    assert claim["metadata"]["name"] == "spool"
+    (container,) = sts["template"]["spec"]["containers"]
+    env = {e["name"]: e.get("valueFrom") for e in container["env"]}
+    assert env["POD_NAME"] == {"fieldRef": {"fieldPath": "metadata.name"}}
+    assert env["POD_NAMESPACE"] == {"fieldRef": {"fieldPath": "metadata.namespace"}}
+    # identity / namespace left empty: eventpipe falls back to POD_NAME / POD_NAMESPACE.
+    election = yaml.safe_load(config_of(docs))["leaderElection"]
+    assert election == {"enabled": True}
+    (term,) = sts["template"]["spec"]["affinity"]["podAntiAffinity"][
+        "preferredDuringSchedulingIgnoredDuringExecution"]
+    assert term["podAffinityTerm"]["topologyKey"] == "kubernetes.io/hostname"
+    assert term["podAffinityTerm"]["labelSelector"]["matchLabels"] == sts["selector"][
+        "matchLabels"]
+    pdb = only(docs, "PodDisruptionBudget")["spec"]
+    assert pdb == {"maxUnavailable": 1, "selector": sts["selector"]}
+    leases = [r for _, ns, r in rbac_rules(docs) if r["resources"] == ["leases"] and ns == "obs"]
+    assert {v for r in leases for v in r["verbs"]} == {"get", "create", "update"}
+    text = notes("ha")
+    assert "2 replica(s) compete for Lease eventpipe in namespace obs" in text
+    assert "at-least-once" in text and "its own spool" in text
+    assert "not implemented" not in text and "not implemented" not in notes("leader-election")
+    assert "One replica." in notes("defaults")
+
+
+def test_several_replicas_without_leader_election_fail_to_render() -> None:
+    with pytest.raises(AssertionError, match=r"replicaCount=2 needs "
+                                             r"config\.leaderElection\.enabled=true"):
+        render("defaults", KUBE_VERSIONS[-1], "--set", "replicaCount=2")
+    with pytest.raises(AssertionError, match="replicaCount=3 needs"):
+        render("leader-election", KUBE_VERSIONS[-1], "--set", "replicaCount=3",
+               "--set", "config.leaderElection.enabled=false")
+    # A literal identity would be shared by every replica; a per-pod reference is fine.
+    with pytest.raises(AssertionError, match="identity=\"me\" would be the same"):
+        render("ha", KUBE_VERSIONS[-1], "--set", "config.leaderElection.identity=me")
+    docs = render("ha", KUBE_VERSIONS[-1],
+                  "--set", "config.leaderElection.identity=${POD_NAME}")
+    assert only(docs, "StatefulSet")["spec"]["replicas"] == 2
+    # One replica needs no leader election, and a literal identity is fine there.
+    docs = render("defaults", KUBE_VERSIONS[-1], "--set", "replicaCount=1",
+                  "--set", "config.leaderElection.enabled=true",
+                  "--set", "config.leaderElection.identity=me")
+    assert only(docs, "StatefulSet")["spec"]["replicas"] == 1
+
+
+def test_pdb_follows_replicas_unless_forced(
+        rendered: dict[tuple[str, str], list[dict[str, Any]]]) -> None:
+    kinds = [d["kind"] for d in rendered["defaults", KUBE_VERSIONS[-1]]]
+    assert "PodDisruptionBudget" not in kinds
+    assert "affinity" not in only(rendered["defaults", KUBE_VERSIONS[-1]],
+                                  "StatefulSet")["spec"]["template"]["spec"]
+    off = render("ha", KUBE_VERSIONS[-1], "--set", "pdb.enabled=false",
+                 "--set-json", 'affinity={"podAffinity": {}}')
+    assert "PodDisruptionBudget" not in [d["kind"] for d in off]
+    # An explicit affinity replaces the default anti-affinity.
+    assert only(off, "StatefulSet")["spec"]["template"]["spec"]["affinity"] == {
+        "podAffinity": {}}
+
+
+def test_lease_rbac_follows_the_lease_namespace() -> None:
+    docs = render("ha", KUBE_VERSIONS[-1], "--set", "config.leaderElection.namespace=leases")
+    lease_namespaces = {ns for _, ns, r in rbac_rules(docs) if r["resources"] == ["leases"]}
+    assert lease_namespaces == {"leases"}
+    binding = [d for d in docs if d["metadata"]["name"].endswith("-leader-election")
+               and d["kind"] == "RoleBinding"]
+    assert [b["metadata"]["namespace"] for b in binding] == ["leases"]
 
 
 def test_env_from_secret_and_extra_env(

@@ -206,9 +206,11 @@ async def test_newer_resource_version_refreshes_labels(api: FakeApiServer, clien
 
 async def test_cache_is_bounded_lru(api: FakeApiServer, client: Any) -> None:
     pods = [api.objects.add("Pod", f"p{i}") for i in range(10)]
-    enricher = make(client, cache_size=4)
+    registry = CollectorRegistry()
+    enricher = make(client, registry, cache_size=4)
     await enricher.prefetch(about(api.objects.reference(p)) for p in pods)
-    assert len(enricher._cache) == 4
+    assert api.objects.lookups == 10
+    assert registry.get_sample_value("eventpipe_enrich_cache_entries") == 4
 
 
 async def test_custom_resources_resolve_through_discovery(api: FakeApiServer,
@@ -259,7 +261,6 @@ async def test_burst_on_50_pods_costs_about_one_lookup_per_object(
     assert api.objects.lookups <= 100, api.objects.lookups
     labelled = [line for line in lines if "labels" in line["involvedObject"]]
     assert len(labelled) >= 9_000
-    print("LOOKUPS", api.objects.lookups, len(labelled))
     assert labelled[-1]["involvedObject"]["owner"]["kind"] == "Deployment"
 
 

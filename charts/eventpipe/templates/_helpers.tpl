@@ -103,3 +103,39 @@ app.kubernetes.io/name: {{ include "eventpipe.name" . }}-test
 app.kubernetes.io/instance: {{ .Release.Name }}
 app.kubernetes.io/component: test
 {{- end }}
+
+{{/*
+replicaCount, after the checks several replicas need: without leader election every replica
+would watch and deliver every event, and a literal Lease identity would be shared by all of them
+(each would take the other's renewals for its own). Empty identity = $POD_NAME; `${POD_NAME}`
+and other references are expanded per pod, so they pass.
+*/}}
+{{- define "eventpipe.replicas" -}}
+{{- $replicas := .Values.replicaCount | int }}
+{{- $le := .Values.config.leaderElection | default dict }}
+{{- if gt $replicas 1 }}
+{{- if not $le.enabled }}
+{{- fail (printf "replicaCount=%d needs config.leaderElection.enabled=true: without leader election every replica watches and delivers every event (set replicaCount: 1, or enable config.leaderElection)" $replicas) }}
+{{- end }}
+{{- with $le.identity }}
+{{- if not (contains "${" .) }}
+{{- fail (printf "replicaCount=%d: config.leaderElection.identity=%q would be the same in every replica; leave it empty (eventpipe uses $POD_NAME) or reference a per-pod variable such as ${POD_NAME}" $replicas .) }}
+{{- end }}
+{{- end }}
+{{- end }}
+{{- $replicas }}
+{{- end }}
+
+{{/* The Lease's namespace: config.leaderElection.namespace, else the pod's (the release's). */}}
+{{- define "eventpipe.leaseNamespace" -}}
+{{- $le := .Values.config.leaderElection | default dict }}
+{{- $le.namespace | default .Release.Namespace }}
+{{- end }}
+
+{{/* "true" when the PodDisruptionBudget is rendered: pdb.enabled, or when null replicaCount > 1. */}}
+{{- define "eventpipe.pdbEnabled" -}}
+{{- if kindIs "bool" .Values.pdb.enabled }}
+{{- if .Values.pdb.enabled }}true{{ end }}
+{{- else if gt (.Values.replicaCount | int) 1 }}true
+{{- end }}
+{{- end }}
