@@ -27,7 +27,6 @@ from prometheus_client import Gauge
 
 from eventpipe.config import Config
 from eventpipe.enrich import build_enricher
-from eventpipe.enrich.reader import PreparingReader
 from eventpipe.leader import KubeLeaseApi, LeaderElector, LeaseSettings
 from eventpipe.memory import Malloc
 from eventpipe.metrics import Metrics
@@ -162,8 +161,7 @@ class Pipeline:
         for sink, settings in sinks:
             delivery = Delivery(sink, router=router, settings=settings, metrics=self.metrics,
                                 stopping=self._stopping, enricher=enricher)
-            reader = spool if enricher is None else PreparingReader(spool, delivery.prepare)
-            self.workers.append(SinkWorker(delivery, spool=reader, new_data=new_data,
+            self.workers.append(SinkWorker(delivery, spool=spool, new_data=new_data,
                                            settings=settings, metrics=self.metrics,
                                            stopping=self._stopping))
         watch_settings = WatchSettings(

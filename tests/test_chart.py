@@ -147,6 +147,17 @@ def rbac_rules(docs: list[dict[str, Any]]) -> Iterator[tuple[str, str, dict[str,
                 yield doc["kind"], doc["metadata"].get("namespace", ""), rule
 
 
+ENRICH_RESOURCES = {"pods", "nodes", "replicasets", "deployments", "statefulsets", "daemonsets",
+                    "jobs", "cronjobs"}
+
+
+def test_omit_lookup_drops_the_enrichment_rules() -> None:
+    docs = render("defaults", KUBE_VERSIONS[-1], "--set", "config.omitLookup=true")
+    assert {tuple(r["resources"]) for _, _, r in rbac_rules(docs)} == {("events",)}
+    docs = render("defaults", KUBE_VERSIONS[-1])
+    assert "pods" in {res for _, _, r in rbac_rules(docs) for res in r["resources"]}
+
+
 @pytest.mark.parametrize("case", CASES)
 def test_rbac_grants_only_what_is_used(rendered: dict[tuple[str, str], list[dict[str, Any]]],
                                        case: str) -> None:
@@ -155,6 +166,11 @@ def test_rbac_grants_only_what_is_used(rendered: dict[tuple[str, str], list[dict
         if rule["resources"] == ["events"]:
             assert rule["apiGroups"] == ["", "events.k8s.io"]
             assert rule["verbs"] == ["get", "list", "watch"]
+        elif rule["apiGroups"] != ["coordination.k8s.io"]:
+            # enrichment: read-only get on the involved objects and their owners
+            assert rule["verbs"] == ["get"]
+            assert set(rule["resources"]) <= ENRICH_RESOURCES
+            assert "nodes" not in rule["resources"] or namespace == ""
         else:
             assert rule["resources"] == ["leases"] and case in LEASE_CASES
             assert rule["apiGroups"] == ["coordination.k8s.io"] and namespace == "obs"

@@ -112,6 +112,8 @@ class SinkWorker:
                     continue
                 if len(rows) == read and await self._should_wait_for_more(rows, token):
                     continue
+                # Enrichment lookups for the batch, gathered once with a deadline (no-op without).
+                await self.delivery.prepare(rows)
                 payloads, kept, dead = self.delivery.encode(
                     rows, admit=throttle.admit if throttle is not None else None)
                 if payloads:

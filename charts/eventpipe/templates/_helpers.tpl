@@ -90,6 +90,22 @@ one per line; empty = all namespaces (ClusterRole mode).
 - apiGroups: ["", "events.k8s.io"]
   resources: ["events"]
   verbs: ["get", "list", "watch"]
+{{- if not .Values.config.omitLookup }}
+{{ include "eventpipe.enrichRules" . }}
+{{- end }}
+{{- end }}
+
+{{/* Enrichment (omitLookup: false) reads the involved objects and their owners: get only. */}}
+{{- define "eventpipe.enrichRules" -}}
+- apiGroups: [""]
+  resources: ["pods"]
+  verbs: ["get"]
+- apiGroups: ["apps"]
+  resources: ["replicasets", "deployments", "statefulsets", "daemonsets"]
+  verbs: ["get"]
+- apiGroups: ["batch"]
+  resources: ["jobs", "cronjobs"]
+  verbs: ["get"]
 {{- end }}
 
 {{/* "true" when a value is a number or a non-empty string (0 counts as set; "" and null do not). */}}
