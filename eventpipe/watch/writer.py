@@ -43,7 +43,7 @@ class SpoolWriter:
 
     def __init__(self, spool: AppendTarget, *, metrics: Metrics, batch_max_events: int = 500,
                  batch_max_wait: float = 0.05, max_buffered: int | None = None,
-                 max_buffered_bytes: int = 8 * 1024 * 1024,
+                 max_buffered_bytes: int = 24 * 1024 * 1024,
                  full_errors: tuple[type[BaseException], ...] = (),
                  on_commit: Callable[[], None] | None = None) -> None:
         self._spool = spool
@@ -57,7 +57,8 @@ class SpoolWriter:
         self._wait = batch_max_wait
         self._max = max_buffered or batch_max_events * 8
         # Bodies range from 0.5 kB to 10+ kB: bound the buffer in bytes too, so a burst of
-        # large Events cannot hold tens of MiB (measured: 4,000 × 9 kB bodies = 35 MiB).
+        # large Events cannot hold unbounded memory (4,000 × 9 kB bodies would be 35 MiB); 24 MiB
+        # still lets a group reach ~2,000 large events, which ingest speed depends on.
         self._max_bytes = max_buffered_bytes
         self._bytes = 0
         self._full_errors = full_errors
