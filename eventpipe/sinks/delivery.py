@@ -108,10 +108,7 @@ class Delivery:
         router = self._router if self._router is not None and self._router.needs_event else None
         kept = []
         for row in rows:
-            if max_age and row[S_EVENT_TIME] is not None and (
-                    row[S_OBSERVED_AT] - row[S_EVENT_TIME] > max_age):
-                continue
-            if filters is not None and not filters(row):
+            if not _passes(row, max_age, filters):
                 continue
             if router is not None:
                 try:
@@ -135,10 +132,7 @@ class Delivery:
         filters = self._settings.filters
         prepared: dict[int, dict[str, Any]] = {}
         for row in rows:
-            if max_age and row[S_EVENT_TIME] is not None and (
-                    row[S_OBSERVED_AT] - row[S_EVENT_TIME] > max_age):
-                continue
-            if filters is not None and not filters(row):
+            if not _passes(row, max_age, filters):
                 continue
             with contextlib.suppress(orjson.JSONDecodeError):
                 event = orjson.loads(row[S_BODY])
@@ -165,10 +159,7 @@ class Delivery:
         enricher = self._enricher
         prepared = self._prepared
         for row in rows:
-            if max_age and row[S_EVENT_TIME] is not None and (
-                    row[S_OBSERVED_AT] - row[S_EVENT_TIME] > max_age):
-                continue
-            if filters is not None and not filters(row):
+            if not _passes(row, max_age, filters):
                 continue
             event: dict[str, Any] | None = None
             try:
@@ -279,3 +270,11 @@ async def _wait_or_stop(stopping: asyncio.Event, delay: float) -> bool:
     with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(stopping.wait(), delay)
     return stopping.is_set()
+
+
+def _passes(row: StoredRow, max_age: float, filters: RowCheck | None) -> bool:
+    """maxEventAgeSeconds (age when observed) and the receiver's `filters`, from row columns."""
+    if max_age and row[S_EVENT_TIME] is not None and (
+            row[S_OBSERVED_AT] - row[S_EVENT_TIME] > max_age):
+        return False
+    return filters is None or filters(row)
