@@ -182,7 +182,6 @@ def test_summary_redraws_on_a_terminal_and_prints_lines_otherwise() -> None:
             assert "demo-file: delivered 7 lag 0" in text
 
 
-@pytest.mark.skipif(not CORPUS.exists(), reason="shared corpus not present")
 def test_sample_is_verbatim_from_permissively_licensed_sources() -> None:
     sources = (CORPUS / "SOURCES.md").read_text()
     for name, licence in LICENSED_SOURCES.items():

@@ -22,6 +22,7 @@ belongs to the driver; nothing here keeps per-event state.
 from __future__ import annotations
 
 import os
+from abc import ABC, abstractmethod
 from collections.abc import Collection, Mapping, Sequence
 from typing import Any, ClassVar
 
@@ -37,7 +38,7 @@ from eventpipe.sinks.im_message import MessageText
 JSON_HEADERS: Mapping[str, str] = {"Content-Type": "application/json; charset=utf-8"}
 
 
-class ImSink:
+class ImSink(ABC):
     """Base of the bot sinks; see the module docstring."""
 
     service: ClassVar[str] = "IM bot"
@@ -71,9 +72,9 @@ class ImSink:
         """Always: the message is rendered from the parsed event."""
         return True
 
+    @abstractmethod
     def message(self, event: dict[str, object]) -> object:
-        """The JSON body (before signing) for one event."""
-        raise NotImplementedError
+        """The JSON body (before signing) for one event; each bot module defines it."""
 
     def prepare(self, payload: bytes) -> tuple[str, bytes]:
         """URL and body of the request for one encoded message (signing goes here)."""
