@@ -81,3 +81,17 @@ async def test_api_errors_back_off_and_recover_without_relisting(api: FakeApiSer
     assert len(api.list_requests()) == 1
     timeouts = [r.timeout_seconds for r in api.watch_requests()]
     assert all(t is not None and 300 <= t < 600 for t in timeouts)
+
+
+def test_served_object_bytes_are_the_line_s_object_exactly() -> None:
+    from eventpipe.watch.watcher import served_object_bytes
+
+    obj = b'{"kind":"Event","metadata":{"uid":"u","resourceVersion":"7"},"message":"a}b \\u003c"}'
+    line = b'{"type":"MODIFIED","object":' + obj + b'}\n'
+    assert served_object_bytes(line, "MODIFIED") == obj
+    assert orjson.loads(served_object_bytes(line, "MODIFIED") or b"") == orjson.loads(obj)
+    # Anything not in the API server's exact layout falls back to re-serialising.
+    assert served_object_bytes(b'{"object":' + obj + b',"type":"ADDED"}', "ADDED") is None
+    assert served_object_bytes(b'{"type": "ADDED", "object": ' + obj + b"}", "ADDED") is None
+    assert served_object_bytes(b'{"type":"ADDED","object":' + obj + b"}", "MODIFIED") is None
+    assert served_object_bytes(b'{"type":"ADDED","object":[1]}', "ADDED") is None
