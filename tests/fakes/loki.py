@@ -37,6 +37,8 @@ from typing import Any, Self
 import orjson
 from aiohttp import web
 
+from tests.fakes.serving import listen
+
 Labels = tuple[tuple[str, str], ...]
 _NAME = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*")
 _MAX_RETURNED_ERRORS = 10
@@ -98,13 +100,8 @@ class FakeLoki:
         app = web.Application(client_max_size=64 << 20)
         app.router.add_post("/loki/api/v1/push", self._push)
         app.router.add_get("/stats", self._stats)
-        runner = web.AppRunner(app, shutdown_timeout=0.5, handler_cancellation=True,
-                               auto_decompress=False)  # check the gzip ourselves
-        await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", self.port, reuse_address=True)
-        await site.start()
-        self.port = int(runner.addresses[0][1])
-        self._runner = runner
+        # auto_decompress off: the fake checks the gzip itself, as Loki does.
+        self._runner, self.port = await listen(app, self.port, auto_decompress=False)
 
     async def stop(self) -> None:
         """Stop listening and close open connections: clients get connection refused."""

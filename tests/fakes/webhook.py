@@ -26,6 +26,8 @@ import orjson
 from aiohttp import web
 from multidict import CIMultiDict
 
+from tests.fakes.serving import listen
+
 
 @dataclass(frozen=True)
 class Recorded:
@@ -79,12 +81,7 @@ class WebhookReceiver:
             return
         app = web.Application(client_max_size=64 << 20)
         app.router.add_route("*", "/{tail:.*}", self._handle)
-        runner = web.AppRunner(app, shutdown_timeout=0.5, handler_cancellation=True)
-        await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", self.port, reuse_address=True)
-        await site.start()
-        self.port = int(runner.addresses[0][1])
-        self._runner = runner
+        self._runner, self.port = await listen(app, self.port)
 
     async def stop(self) -> None:
         """Stop listening and close open connections: clients now get connection refused."""
