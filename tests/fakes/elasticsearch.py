@@ -29,6 +29,8 @@ from typing import Any, Self
 import orjson
 from aiohttp import web
 
+from tests.fakes.serving import listen
+
 Doc = dict[str, Any]
 ItemPredicate = Callable[[str, str, Doc], bool]
 
@@ -107,10 +109,7 @@ class FakeElasticsearch:
         app.router.add_post("/_bulk", self._bulk)
         app.router.add_post("/{index}/_bulk", self._bulk)
         app.router.add_get("/", self._info)
-        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
-        await self._runner.setup()
-        await web.TCPSite(self._runner, "127.0.0.1", self.port, reuse_address=True).start()
-        self.port = self._runner.addresses[0][1]
+        self._runner, self.port = await listen(app, self.port, access_log=None)
 
     async def stop(self) -> None:
         """Stop listening: clients get connection refused until `start`."""
