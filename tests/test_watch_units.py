@@ -95,3 +95,39 @@ def test_served_object_bytes_are_the_line_s_object_exactly() -> None:
     assert served_object_bytes(b'{"type": "ADDED", "object": ' + obj + b"}", "ADDED") is None
     assert served_object_bytes(b'{"type":"ADDED","object":' + obj + b"}", "MODIFIED") is None
     assert served_object_bytes(b'{"type":"ADDED","object":[1]}', "ADDED") is None
+
+
+async def test_watch_responses_buffer_at_most_128_kib(api: FakeApiServer, tmp_path: Path) -> None:
+    # kubernetes-asyncio's own session would buffer 4 MiB of unread stream (read_bufsize 2 MiB).
+    from eventpipe.watch.kube import WATCH_READ_BUFSIZE, KubeEventsApi, connect
+
+    api_client = await connect(str(tmp_path / "kubeconfig"))
+    try:
+        events = KubeEventsApi(api_client, api_group="core", namespace="")
+        resp = await events.request(watch=True, resource_version="0", timeout_seconds=1)
+        try:
+            assert resp.content.get_read_buffer_limits() == (WATCH_READ_BUFSIZE,
+                                                             2 * WATCH_READ_BUFSIZE)
+        finally:
+            resp.release()
+    finally:
+        await api_client.close()
+
+
+async def test_a_watch_line_larger_than_the_read_buffer_arrives_whole(api: FakeApiServer,
+                                                                      tmp_path: Path) -> None:
+    config = write_config(tmp_path, kubeconfig=tmp_path / "kubeconfig")
+    out = tmp_path / "events.jsonl"
+    big_message = "x" * 300_000  # > WATCH_READ_BYTES and > twice the read buffer
+    async with running(config):
+        await api.wait_for_watchers()
+        api.add({"metadata": {"name": "small-1", "namespace": "default"}, "reason": "A",
+                 "involvedObject": {"kind": "Pod", "name": "p"}})
+        api.add({"metadata": {"name": "big", "namespace": "default"}, "reason": "B",
+                 "message": big_message, "involvedObject": {"kind": "Pod", "name": "p"}})
+        api.add({"metadata": {"name": "small-2", "namespace": "default"}, "reason": "C",
+                 "involvedObject": {"kind": "Pod", "name": "p"}})
+        await wait_until(lambda: len(read_lines(out)) == 3, what="three events in the file")
+    lines = read_lines(out)
+    assert [e["metadata"]["name"] for e in lines] == ["small-1", "big", "small-2"]
+    assert lines[1]["message"] == big_message

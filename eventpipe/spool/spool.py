@@ -26,7 +26,7 @@ from typing import Concatenate, ParamSpec, TypeVar
 import aiosqlite
 
 from eventpipe.spool import reading, stats, writing
-from eventpipe.spool.counting import WARM_WINDOW_SECONDS, OccurrenceBook
+from eventpipe.spool.counting import WARM_CHUNK_ROWS, WARM_WINDOW_SECONDS, OccurrenceBook
 from eventpipe.spool.errors import SpoolFullError
 from eventpipe.spool.records import N_BODY, NewRecord, StoredRow
 from eventpipe.spool.schema import open_reader, open_writer, page_size
@@ -105,11 +105,14 @@ class Spool:
         last_observed = float(newest) if isinstance(newest, int | float) else 0.0
         book = OccurrenceBook(now=clock())
         if newest is not None:
-            rows = await writer.execute_fetchall(
+            # In chunks: a busy cluster's two hours can be 100k+ rows, which as one list would
+            # raise the start-up peak for nothing.
+            async with writer.execute(
                 "SELECT uid, occurrences FROM events WHERE observed_at >= ? ORDER BY seq",
                 (last_observed - WARM_WINDOW_SECONDS,),
-            )
-            book.warm((str(uid), int(occurrences)) for uid, occurrences in rows)
+            ) as cursor:
+                while rows := await cursor.fetchmany(WARM_CHUNK_ROWS):
+                    book.warm((str(uid), int(occurrences)) for uid, occurrences in rows)
         return cls(
             writer,
             reader,

@@ -73,7 +73,7 @@ async def insert_batch(
     book: OccurrenceBook,
     observed_at: float,
     check_stored: bool = True,
-) -> tuple[list[tuple[int, int]], dict[str, int]]:
+) -> tuple[list[tuple[int, int]], dict[int, int]]:
     """Insert the records not stored yet and save the resume point; call inside a transaction.
 
     Returns (index, count_delta) of each inserted record and the bookkeeping updates to apply

@@ -95,4 +95,23 @@ async def connect(kubeconfig: str | None) -> client.ApiClient:
     else:
         config.load_incluster_config(  # type: ignore[no-untyped-call]
             client_configuration=configuration)
-    return client.ApiClient(configuration)
+    api_client = client.ApiClient(configuration)
+    limit_read_buffer(api_client)
+    return api_client
+
+
+# kubernetes-asyncio opens its aiohttp session with read_bufsize=2 MiB so that its own Watch
+# (readline-based) can hold a 1.5 MiB object in one line; aiohttp buffers up to twice that before
+# it stops reading the socket, so a watch that outruns the spool held ~4 MiB of unread stream
+# (measured in the burst peak). Our watcher splits lines itself and reads in 64 KiB pieces
+# (watcher.WATCH_READ_BYTES), so it needs no large buffer: 64 KiB → at most 128 KiB buffered.
+WATCH_READ_BUFSIZE = 64 * 1024
+
+
+def limit_read_buffer(api_client: client.ApiClient) -> None:
+    """Lower the session's per-response read buffer; aiohttp has no public setter after the
+    session exists, so this sets the attribute `ClientSession(read_bufsize=...)` stores (a test
+    checks the effect through the response's public `get_read_buffer_limits()`)."""
+    session = getattr(api_client.rest_client, "pool_manager", None)
+    if isinstance(session, aiohttp.ClientSession) and hasattr(session, "_read_bufsize"):
+        session._read_bufsize = WATCH_READ_BUFSIZE
