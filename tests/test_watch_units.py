@@ -97,7 +97,7 @@ def test_served_object_bytes_are_the_line_s_object_exactly() -> None:
     assert served_object_bytes(b'{"type":"ADDED","object":[1]}', "ADDED") is None
 
 
-async def test_watch_responses_buffer_at_most_128_kib(api: FakeApiServer, tmp_path: Path) -> None:
+async def test_watch_responses_buffer_at_most_512_kib(api: FakeApiServer, tmp_path: Path) -> None:
     # kubernetes-asyncio's own session would buffer 4 MiB of unread stream (read_bufsize 2 MiB).
     from eventpipe.watch.kube import WATCH_READ_BUFSIZE, KubeEventsApi, connect
 
@@ -118,7 +118,7 @@ async def test_a_watch_line_larger_than_the_read_buffer_arrives_whole(api: FakeA
                                                                       tmp_path: Path) -> None:
     config = write_config(tmp_path, kubeconfig=tmp_path / "kubeconfig")
     out = tmp_path / "events.jsonl"
-    big_message = "x" * 300_000  # > WATCH_READ_BYTES and > twice the read buffer
+    big_message = "x" * 1_200_000  # > WATCH_READ_BYTES and > twice the read buffer
     async with running(config):
         await api.wait_for_watchers()
         api.add({"metadata": {"name": "small-1", "namespace": "default"}, "reason": "A",

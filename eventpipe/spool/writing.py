@@ -81,8 +81,26 @@ async def insert_batch(
     (the watch only ever shows new versions); a version that was stored after all makes the
     INSERT fail with IntegrityError, and the caller retries with the lookup.
     """
+    # The watch path (check_stored False) costs one book lookup and one row tuple per event: a
+    # version stored before, or twice in this batch, fails the UNIQUE index and the caller
+    # retries with the lookup.
+    indices = await _not_stored(conn, records) if check_stored else range(len(records))
+    fresh = [records[i] for i in indices] if check_stored else records
+    deltas, updates = book.deltas([(r[N_UID], r[N_OCCURRENCES]) for r in fresh])
+    if fresh:
+        await conn.executemany(
+            _INSERT, [(*r, observed_at, d) for r, d in zip(fresh, deltas, strict=True)]
+        )
+    if resource_version is not None:
+        await conn.execute(_SAVE_RESUME, (stream, resource_version))
+    return list(zip(indices, deltas, strict=True)), updates
+
+
+async def _not_stored(conn: aiosqlite.Connection, records: Sequence[NewRecord]) -> list[int]:
+    """Indices of the records whose (resourceVersion, uid) is neither stored nor earlier in
+    `records`."""
     stored: set[tuple[str, str]] = set()
-    for part in chunks(sorted({r[N_RV] for r in records})) if check_stored else ():
+    for part in chunks(sorted({r[N_RV] for r in records})):
         rows = await conn.execute_fetchall(
             "SELECT resource_version, uid FROM events "
             f"WHERE resource_version IN ({placeholders(len(part))})",
@@ -95,15 +113,7 @@ async def insert_batch(
         if key not in stored:
             stored.add(key)  # the same pair twice in one batch is stored once
             indices.append(i)
-    fresh = [records[i] for i in indices]
-    deltas, updates = book.deltas([(r[N_UID], r[N_OCCURRENCES]) for r in fresh])
-    if fresh:
-        await conn.executemany(
-            _INSERT, [(*r, observed_at, d) for r, d in zip(fresh, deltas, strict=True)]
-        )
-    if resource_version is not None:
-        await conn.execute(_SAVE_RESUME, (stream, resource_version))
-    return list(zip(indices, deltas, strict=True)), updates
+    return indices
 
 
 async def delete_resume_point(conn: aiosqlite.Connection, stream: str) -> None:

@@ -103,9 +103,10 @@ async def connect(kubeconfig: str | None) -> client.ApiClient:
 # kubernetes-asyncio opens its aiohttp session with read_bufsize=2 MiB so that its own Watch
 # (readline-based) can hold a 1.5 MiB object in one line; aiohttp buffers up to twice that before
 # it stops reading the socket, so a watch that outruns the spool held ~4 MiB of unread stream
-# (measured in the burst peak). Our watcher splits lines itself and reads in 64 KiB pieces
-# (watcher.WATCH_READ_BYTES), so it needs no large buffer: 64 KiB → at most 128 KiB buffered.
-WATCH_READ_BUFSIZE = 64 * 1024
+# (measured in the burst peak). Our watcher splits lines itself and reads in 256 KiB pieces
+# (watcher.WATCH_READ_BYTES), so it needs no large buffer: 256 KiB → at most 512 KiB buffered
+# (smaller buffers pause and resume the socket more often, for no memory worth having).
+WATCH_READ_BUFSIZE = 256 * 1024
 
 
 def limit_read_buffer(api_client: client.ApiClient) -> None:

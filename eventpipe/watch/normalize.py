@@ -18,15 +18,28 @@ class MalformedEvent(ValueError):
     """The object lacks what every Event has (metadata.uid, metadata.resourceVersion)."""
 
 
+# Events arriving together mostly share their timestamps (second resolution, one burst), so
+# parsing is memoised; cleared when full rather than LRU, which costs nothing per hit.
+_PARSED_TIMES: dict[str, float | None] = {}
+_PARSED_TIMES_MAX = 4096
+
+
 def parse_time(value: object) -> float | None:
     """RFC 3339 (with or without fractional seconds / `Z`) to epoch seconds; None if absent."""
     if not isinstance(value, str) or not value:
         return None
-    text = value.replace("Z", "+00:00") if value.endswith("Z") else value
     try:
-        return datetime.fromisoformat(text).timestamp()
+        return _PARSED_TIMES[value]
+    except KeyError:
+        pass
+    try:
+        parsed: float | None = datetime.fromisoformat(value).timestamp()  # takes "Z" since 3.11
     except ValueError:
-        return None
+        parsed = None
+    if len(_PARSED_TIMES) >= _PARSED_TIMES_MAX:
+        _PARSED_TIMES.clear()
+    _PARSED_TIMES[value] = parsed
+    return parsed
 
 
 def last_seen(obj: dict[str, Any]) -> float | None:
