@@ -12,7 +12,7 @@ Two families:
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import CounterMetricFamily, Metric
@@ -45,20 +45,28 @@ class EventCounter(Collector):
 
     def inc(self, key: EventKey, amount: int) -> None:
         """Add `amount` occurrences for one event label set."""
+        self.inc_many(((key, amount),))
+
+    def inc_many(self, increments: Iterable[tuple[EventKey, int]]) -> None:
+        """Add occurrences for several label sets (a committed group: one clock read)."""
         now = self._clock()
-        if not self._with_name:
-            key = (key[0], key[1], "", key[3], key[4])
-        entry = self._series.get(key)
-        if entry is None:
-            if len(self._series) >= self._max:
-                self._expire(now)
-                if len(self._series) >= self._max:
-                    self.overflow += amount
-                    return
-            self._series[key] = [float(amount), now]
-        else:
-            entry[0] += amount
-            entry[1] = now
+        series = self._series
+        with_name = self._with_name
+        for key, amount in increments:
+            if not with_name:
+                key = (key[0], key[1], "", key[3], key[4])
+            entry = series.get(key)
+            if entry is not None:
+                entry[0] += amount
+                entry[1] = now
+            elif len(series) < self._max or self._made_room(now):
+                series[key] = [float(amount), now]
+            else:
+                self.overflow += amount
+
+    def _made_room(self, now: float) -> bool:
+        self._expire(now)
+        return len(self._series) < self._max
 
     def _expire(self, now: float) -> None:
         if self._ttl <= 0:

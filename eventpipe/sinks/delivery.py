@@ -134,10 +134,12 @@ class Delivery:
         for row in rows:
             if not _passes(row, max_age, filters):
                 continue
-            with contextlib.suppress(orjson.JSONDecodeError):
+            try:  # not contextlib.suppress: this runs per row
                 event = orjson.loads(row[S_BODY])
-                if isinstance(event, dict):
-                    prepared[row[S_SEQ]] = event
+            except orjson.JSONDecodeError:
+                continue
+            if isinstance(event, dict):
+                prepared[row[S_SEQ]] = event
         self._prepared = prepared  # only the latest batch: bounded, and a miss just parses
         await self._enricher.prefetch(prepared.values())
 

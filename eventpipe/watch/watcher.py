@@ -275,6 +275,11 @@ class Watcher:
         self._writer.reject(self.stream, str(exc), line)
 
 
+_SERVED_PREFIXES = {kind: b'{"type":"' + kind.encode() + b'","object":'
+                    for kind in ("ADDED", "MODIFIED")}
+_OPEN_BRACE = ord("{")
+
+
 def served_object_bytes(line: bytes, kind: str) -> bytes | None:
     """The `object` of a watch line exactly as served, without re-serialising it.
 
@@ -283,10 +288,13 @@ def served_object_bytes(line: bytes, kind: str) -> bytes | None:
     is the object's JSON text. Any other layout (spaces, other key order) returns None and the
     caller serialises the parsed object instead. Saves an orjson.dumps per event on the hot path.
     """
-    prefix = b'{"type":"' + kind.encode() + b'","object":'
+    prefix = _SERVED_PREFIXES.get(kind) or b'{"type":"' + kind.encode() + b'","object":'
     if not line.startswith(prefix):
         return None
-    body = line[len(prefix):].rstrip()
+    start = len(prefix)
+    if line.endswith(b"}}") and line[start] == _OPEN_BRACE:  # as served: one slice, no strips
+        return line[start:-1]
+    body = line[start:].rstrip()
     if not body.endswith(b"}}"):
         return None
     body = body[:-1].rstrip()

@@ -183,10 +183,9 @@ class SpoolWriter:
         for stream, (records, rv_box, deleted_uids) in by_stream.items():
             inserted = await self._spool.append_counted(records, stream=stream,
                                                 resource_version=rv_box[0])
-            for index, delta in inserted:
-                if delta:
-                    _, _, namespace, kind, name, reason, event_type, _, _, _ = records[index]
-                    events.inc((namespace, kind, name, reason, event_type), delta)
+            # Label set = (namespace, kind, name, reason, type), record fields 2..6.
+            events.inc_many((records[index][2:7], delta)
+                            for index, delta in inserted if delta)
             self.committed += len(inserted)
             self._metrics.spool_events.inc(len(inserted))
             if len(inserted) != len(records):
