@@ -98,17 +98,6 @@ def apply(event: dict[str, Any], section: str, ref: Mapping[str, Any], info: Obj
           lookup: Callable[[str], ObjectInfo | None]) -> dict[str, Any]:
     """`event` with `info` added under `section` (only keys the reference lacks); the same
     object when there is nothing to add."""
-    extended = extend(ref, info, lookup)
-    if extended is None:
-        return event
-    out = EnrichedEvent(event)
-    out[section] = extended
-    return out
-
-
-def extend(ref: Mapping[str, Any], info: ObjectInfo,
-           lookup: Callable[[str], ObjectInfo | None]) -> dict[str, Any] | None:
-    """The reference with `info` added (only keys it lacks), or None when nothing is added."""
     add: dict[str, Any] = {}
     if info.deleted:
         add["deleted"] = True
@@ -126,4 +115,8 @@ def extend(ref: Mapping[str, Any], info: ObjectInfo,
             add["node"] = info.node
     for key in [k for k in add if k in ref]:
         del add[key]  # the API served it: its value stands
-    return {**ref, **add} if add else None
+    if not add:
+        return event
+    out = EnrichedEvent(event)
+    out[section] = {**ref, **add}
+    return out

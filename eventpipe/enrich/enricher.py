@@ -24,7 +24,7 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
-from eventpipe.enrich.apply import Event, ObjectInfo, apply, extend, object_info, reference
+from eventpipe.enrich.apply import Event, ObjectInfo, apply, object_info, reference
 from eventpipe.enrich.cache import ObjectCache
 from eventpipe.enrich.client import LookupBudget, ObjectClient
 from eventpipe.enrich.discovery import ResourceMap
@@ -124,22 +124,13 @@ class Enricher:
         if found is None:
             return event
         section, ref = found
-        info = self._cached(ref, count)
-        return event if info is None else apply(event, section, ref, info, self._cache.get)
-
-    def extend_reference(self, ref: Mapping[str, Any], *, count: bool = True
-                         ) -> dict[str, Any] | None:
-        """The involved-object reference with what the cache knows added, or None when there is
-        nothing to add (for enriching the stored JSON in place: eventpipe.enrich.inplace)."""
-        info = self._cached(ref, count)
-        return None if info is None else extend(ref, info, self._cache.get)
-
-    def _cached(self, ref: Mapping[str, Any], count: bool) -> ObjectInfo | None:
         key = ref_key(ref)
         info = self._cache.get(key)
-        if info is None and count:
-            self.skipped.labels(self._why(key)).inc()
-        return info
+        if info is None:
+            if count:
+                self.skipped.labels(self._why(key)).inc()
+            return event
+        return apply(event, section, ref, info, self._cache.get)
 
     async def close(self) -> None:
         """Cancel lookups still running (at shutdown, before the API client closes)."""

@@ -18,20 +18,11 @@ from typing import TYPE_CHECKING, Any, Protocol
 import orjson
 
 from eventpipe.config.storm import DEFAULT_KEY
-from eventpipe.enrich.inplace import FoundReference, find_reference, splice
 from eventpipe.metrics import Metrics
 from eventpipe.sinks.base import PermanentSinkError, Sink, SinkError
 from eventpipe.sinks.filters import RowCheck
 from eventpipe.sinks.ratelimit import Sleep, TokenBucket
-from eventpipe.spool.records import (
-    S_BODY,
-    S_EVENT_TIME,
-    S_KIND,
-    S_NAME,
-    S_OBSERVED_AT,
-    S_SEQ,
-    StoredRow,
-)
+from eventpipe.spool.records import S_BODY, S_EVENT_TIME, S_OBSERVED_AT, S_SEQ, StoredRow
 from eventpipe.watch.backoff import exponential_backoff
 
 if TYPE_CHECKING:
@@ -93,12 +84,8 @@ class Delivery:
         self._stopping = stopping or asyncio.Event()
         routed_by_event = router is not None and router.needs_event
         self._enricher = enricher
-        self._parse = sink.needs_event or routed_by_event
-        # Enrichment alone needs only the involved-object reference: it is found and extended
-        # in the stored JSON (eventpipe.enrich.inplace) instead of parsing every event.
-        self._enrich_in_place = enricher is not None and not self._parse
+        self._parse = sink.needs_event or routed_by_event or enricher is not None
         self._prepared: dict[int, dict[str, Any]] = {}  # seq -> event parsed by prepare()
-        self._references: dict[int, FoundReference] = {}  # seq -> found by prepare()
         # A route without conditions sends every event to the same receivers: decide once.
         self._never_routed = (router is not None and not router.needs_event
                               and self.name not in router.static_receivers)
@@ -143,23 +130,17 @@ class Delivery:
             return
         max_age = self._settings.max_event_age
         filters = self._settings.filters
-        passing = [row for row in rows if _passes(row, max_age, filters)]
-        # Only the latest batch is kept (bounded); encode() redoes a miss.
-        if self._enrich_in_place:
-            self._references = {row[S_SEQ]: found for row in passing if (
-                found := find_reference(row[S_BODY], row[S_KIND], row[S_NAME])) is not None}
-            await self._enricher.prefetch(
-                {found.section: found.ref} for found in self._references.values())
-            return
         prepared: dict[int, dict[str, Any]] = {}
-        for row in passing:
+        for row in rows:
+            if not _passes(row, max_age, filters):
+                continue
             try:  # not contextlib.suppress: this runs per row
                 event = orjson.loads(row[S_BODY])
             except orjson.JSONDecodeError:
                 continue
             if isinstance(event, dict):
                 prepared[row[S_SEQ]] = event
-        self._prepared = prepared
+        self._prepared = prepared  # only the latest batch: bounded, and a miss just parses
         await self._enricher.prefetch(prepared.values())
 
     def encode(self, rows: Sequence[StoredRow], *, route: bool = True,
@@ -183,20 +164,17 @@ class Delivery:
             if not _passes(row, max_age, filters):
                 continue
             event: dict[str, Any] | None = None
-            body = row[S_BODY]
             try:
                 if self._parse:
-                    event = prepared.pop(row[S_SEQ], None) or orjson.loads(body)
+                    event = prepared.pop(row[S_SEQ], None) or orjson.loads(row[S_BODY])
                 if enricher is not None and event is not None:
                     event = enricher.enrich(event)
-                elif enricher is not None and self._enrich_in_place:
-                    event, body = self._enriched_in_place(enricher, row)
                 if router is not None and router.needs_event and (
                         name not in router.receivers_for(event or {})):
                     continue
                 if admit is not None and not admit(row):
                     continue
-                payloads.append(self.sink.encode(event, body))
+                payloads.append(self.sink.encode(event, row[S_BODY]))
                 kept.append(row)
             except (PermanentSinkError, orjson.JSONDecodeError) as exc:
                 dead.append((row[S_SEQ], f"encode: {exc}"))
@@ -205,20 +183,6 @@ class Delivery:
             log.error("events dead-lettered", extra={
                 "receiver": self.name, "count": len(dead), "first_error": dead[0][1][:300]})
         return payloads, kept, dead
-
-    def _enriched_in_place(self, enricher: Enricher, row: StoredRow
-                           ) -> tuple[dict[str, Any] | None, bytes]:
-        """(event, body) for `sink.encode`: the stored body with the reference extended in
-        place, or, when the reference cannot be found in the text, the parsed and enriched
-        event (None then means the body was not an object; it goes out as stored)."""
-        body: bytes = row[S_BODY]
-        found = self._references.pop(row[S_SEQ], None) or find_reference(
-            body, row[S_KIND], row[S_NAME])
-        if found is None:
-            event = orjson.loads(body)
-            return (enricher.enrich(event) if isinstance(event, dict) else None), body
-        extended = enricher.extend_reference(found.ref)
-        return None, body if extended is None else splice(body, found, extended)
 
     async def send(self, payloads: list[bytes], rows: list[StoredRow]
                    ) -> tuple[list[tuple[int, str]], bool]:
