@@ -22,11 +22,12 @@ after its last update without per-entry timestamps; `forget` (DELETED seen) drop
 
 Memory: the book is the one structure that grows with traffic (a busy cluster creates 100k+
 Events an hour), so it is keyed by a 60-bit hash of the uid rather than the uid string: a
-two-digit int is 32 bytes against ~88 for a 36-character str (measured: 200k new uids cost
-~24 MiB with str keys, ~9 MiB with hashed keys). Python's str hash is salted per process, which
-is fine: the book is rebuilt from the spool at every start. Two live uids sharing a key (odds
-about N / 2**60 per new uid, ~3e-13 with 300k remembered) would give one event a wrong metric
-delta; the event itself is stored and delivered either way.
+two-digit int is 32 bytes against ~88 for a 36-character str (measured: 200k uids cost
+25.7 MiB with str keys, 16.1 MiB with hashed keys, ~10 MiB of it the dict table itself).
+Python's str hash is salted per process, which is fine: the book is rebuilt from the spool at
+every start. Two live uids sharing a key (odds about N / 2**60 per new uid, ~3e-13 with 300k
+remembered) would give one event a wrong metric delta; the event itself is stored and
+delivered either way.
 """
 
 from __future__ import annotations
@@ -61,9 +62,8 @@ class OccurrenceBook:
     def warm(self, rows: Iterable[tuple[str, int]]) -> None:
         """Load (uid, occurrences) pairs in seq order; a later pair wins."""
         current = self._current
-        mask = _KEY_MASK
         for uid, occurrences in rows:
-            current[hash(uid) & mask] = occurrences
+            current[book_key(uid)] = occurrences
 
     def get(self, uid: str) -> int | None:
         """Occurrences of the last stored version of `uid`, if remembered."""
@@ -85,7 +85,7 @@ class OccurrenceBook:
         previous = self._previous
         mask = _KEY_MASK
         for uid, occurrences in items:
-            key = hash(uid) & mask
+            key = hash(uid) & mask  # book_key(uid), inlined: this runs per event
             prev = pending.get(key)
             if prev is None:
                 prev = current.get(key)

@@ -183,7 +183,8 @@ class SpoolWriter:
         for stream, (records, rv_box, deleted_uids) in by_stream.items():
             inserted = await self._spool.append_counted(records, stream=stream,
                                                 resource_version=rv_box[0])
-            # Label set = (namespace, kind, name, reason, type), record fields 2..6.
+            # The label set (namespace, kind, name, reason, type) is fields N_NAMESPACE..N_TYPE;
+            # a literal slice keeps the tuple's item types for mypy.
             events.inc_many((records[index][2:7], delta)
                             for index, delta in inserted if delta)
             self.committed += len(inserted)
