@@ -23,7 +23,6 @@ the signature checks use (a test may shift it).
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import hashlib
 import hmac
@@ -120,8 +119,7 @@ class BotFake(WebhookReceiver):
         self.requests.append(record)
         if error is None:
             self.delivered.append(record)
-        changed, self.changed = self.changed, asyncio.Event()
-        changed.set()
+        self.changes.notify()
         if isinstance(answer, str):
             return web.Response(status=status, text=answer, headers=headers)
         return web.json_response(answer, status=status, headers=headers)

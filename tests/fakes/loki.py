@@ -37,7 +37,7 @@ from typing import Any, Self
 import orjson
 from aiohttp import web
 
-from tests.fakes.serving import listen
+from tests.fakes.serving import Changes, listen
 
 Labels = tuple[tuple[str, str], ...]
 _NAME = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*")
@@ -78,7 +78,7 @@ class FakeLoki:
         self._fail_after = 0
         self._reject: Callable[[str], bool] | None = None
         self._runner: web.AppRunner | None = None
-        self.changed = asyncio.Event()
+        self.changes = Changes()
 
     async def __aenter__(self) -> Self:
         await self.start()
@@ -137,15 +137,10 @@ class FakeLoki:
     async def wait_for(self, predicate: Callable[[FakeLoki], bool], *, within: float = 30.0,
                        what: str = "condition") -> None:
         """Wait (woken by each push) until `predicate(self)`; AssertionError after `within`."""
-        deadline = time.monotonic() + within
-        while not predicate(self):
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise AssertionError(f"fake Loki: timed out after {within}s waiting for {what} "
-                                     f"({self.stored} stored, {len(self.statuses)} pushes)")
-            changed = self.changed
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(changed.wait(), min(remaining, 0.5))
+        await self.changes.wait_until(
+            lambda: predicate(self), within=within,
+            timed_out=lambda: (f"fake Loki: timed out after {within}s waiting for {what} "
+                               f"({self.stored} stored, {len(self.statuses)} pushes)"))
 
     async def _stats(self, _request: web.Request) -> web.Response:
         return web.json_response({"stored": self.stored, "duplicates": self.duplicates,
@@ -156,8 +151,7 @@ class FakeLoki:
         try:
             status, text, headers = self._answer(request, await request.read())
         finally:
-            changed, self.changed = self.changed, asyncio.Event()
-            changed.set()
+            self.changes.notify()
         self.statuses.append(status)
         return web.Response(status=status, text=text, headers=headers)
 

@@ -14,8 +14,6 @@ Any receiver that POSTs (the webhook, and IM bots built on it) can be tested aga
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -26,7 +24,7 @@ import orjson
 from aiohttp import web
 from multidict import CIMultiDict
 
-from tests.fakes.serving import listen
+from tests.fakes.serving import Changes, listen
 
 
 @dataclass(frozen=True)
@@ -60,7 +58,7 @@ class WebhookReceiver:
         self._reject: Callable[[Recorded], bool] | None = None
         self._reject_answer: tuple[int, int | None] = (400, None)
         self._runner: web.AppRunner | None = None
-        self.changed = asyncio.Event()
+        self.changes = Changes()
         """Set (and replaced) on every request, so waiters need not poll."""
 
     async def __aenter__(self) -> Self:
@@ -120,15 +118,10 @@ class WebhookReceiver:
     async def wait_for(self, predicate: Callable[[WebhookReceiver], bool], *,
                        within: float = 30.0, what: str = "condition") -> None:
         """Wait (without polling) until `predicate(self)` holds; AssertionError after `within`."""
-        deadline = time.monotonic() + within
-        while not predicate(self):
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise AssertionError(f"webhook fake: timed out after {within}s waiting for "
-                                     f"{what} ({len(self.requests)} requests so far)")
-            changed = self.changed
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(changed.wait(), min(remaining, 0.5))
+        await self.changes.wait_until(
+            lambda: predicate(self), within=within,
+            timed_out=lambda: (f"webhook fake: timed out after {within}s waiting for "
+                               f"{what} ({len(self.requests)} requests so far)"))
 
     async def _handle(self, request: web.Request) -> web.Response:
         body = await request.read()
@@ -150,8 +143,7 @@ class WebhookReceiver:
             headers["Retry-After"] = str(retry_after)
         self.requests.append(Recorded(probe.method, probe.path, probe.query, probe.headers,
                                       body, status, probe.at))
-        changed, self.changed = self.changed, asyncio.Event()
-        changed.set()
+        self.changes.notify()
         return web.Response(status=status, text=text, headers=headers)
 
 
