@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from eventpipe.spool import Spool, SpoolFullError, SpoolSchemaError
+from eventpipe.spool import Spool, SpoolFullError, SpoolSchemaError, writing
+from eventpipe.spool.counting import OccurrenceBook
 from eventpipe.spool.records import S_COUNT_DELTA, S_OBSERVED_AT, S_SEQ, NewRecord
 from tests.test_spool_support import corpus_records, synthetic
 
@@ -60,6 +61,56 @@ async def test_append_stores_rows_as_given(spool: Spool, corpus: list[NewRecord]
         )
     assert await spool.head_seq() == 300
     assert await spool.resume_point("all") == "900"
+
+
+async def test_append_keeps_order_and_exact_values_of_a_large_odd_batch(
+    spool: Spool, corpus: list[NewRecord]
+) -> None:
+    # The append passes columns as one JSON array and bodies as one BLOB (eventpipe.spool.
+    # schema): every value must come back exactly, in record order, for a whole burst.
+    odd: list[NewRecord] = [
+        ("uid-é-\"q\"-\\", "7", "", "Kind\u0000x", "name\nline", "Reason 🚀", "Warning",
+         2**62, None, b'{"message":"\xc3\xa9 \\u0000 \\"q\\""}'),
+        ("uid-2", "8", "ns", "Pod", "p", "", "", 1, 1_700_000_000.123456, b"{}"),
+        ("uid-3", "9", "ns", "Pod", "p", "r", "t", 3, 5e-324, b"x" * 70_000),
+    ]
+    unique = {(r[1], r[0]): r for r in corpus}  # the corpus repeats a few versions
+    batch = odd + list(unique.values())
+    assert await spool.append(batch, stream="all", resource_version="42") == list(
+        range(len(batch)))
+    rows = await spool.read_after(0, len(batch) + 1)
+    assert [r[S_SEQ] for r in rows] == list(range(1, len(batch) + 1))
+    for rec, row in zip(batch, rows, strict=True):
+        assert (row[1], row[2], *row[5:11], row[4], row[12]) == (*rec[:8], rec[8], rec[9])
+        assert type(row[12]) is bytes and type(row[10]) is int
+    assert await spool.resume_point("all") == "42"
+
+
+async def test_text_with_nul_on_the_lookup_path(spool: Spool, corpus: list[NewRecord]) -> None:
+    # A repeated version sends the batch down the lookup path, inside its own transaction.
+    nul: NewRecord = ("u\u0000id", "5", "n", "K", "n\u0000m", "r", "t", 1, None, b"{}")
+    assert await spool.append([nul, nul, corpus[0]], stream="s", resource_version="6") == [0, 2]
+    rows = await spool.read_after(0, 10)
+    assert [(r[1], r[7]) for r in rows] == [("u\u0000id", "n\u0000m"), (corpus[0][0], corpus[0][4])]
+    assert await spool.resume_point("s") == "6"
+
+
+async def test_a_failed_append_statement_stores_nothing(
+    spool: Spool, corpus: list[NewRecord]
+) -> None:
+    # The watch path's append is one statement without BEGIN/COMMIT: a duplicate in it must
+    # leave neither rows nor a moved resume point behind (the spool then retries the batch
+    # with the lookup).
+    await spool.append(corpus[:2], stream="s", resource_version="1")
+    book = OccurrenceBook(now=0.0)
+    with pytest.raises(sqlite3.IntegrityError):
+        await writing.insert_batch(spool._writer, [corpus[5], corpus[0]], stream="s",
+                                   resource_version="2", book=book, observed_at=1.0,
+                                   check_stored=False)
+    assert await spool.head_seq() == 2
+    assert await spool.resume_point("s") == "1"
+    assert await spool.append([corpus[5], corpus[0]], stream="s", resource_version="2") == [0]
+    assert await spool.resume_point("s") == "2"
 
 
 async def test_append_skips_stored_pairs_and_in_batch_duplicates(

@@ -180,7 +180,8 @@ class Spool:
             while True:
                 observed_at = max(self._clock(), self._last_observed)
                 try:
-                    async with writing.transaction(self._writer):
+                    # The watch path's append is one statement: no BEGIN/COMMIT round trips.
+                    async with writing.transaction(self._writer, explicit=check_stored):
                         indices, updates = await writing.insert_batch(
                             self._writer,
                             records,
@@ -267,7 +268,10 @@ class Spool:
         self, receiver: str, acked_seq: int, *, dead: Sequence[tuple[int, str]] = ()
     ) -> None:
         """Set the cursor and upsert dead letters (seq, error) in one transaction."""
-        await self._write(writing.save_ack, receiver, acked_seq, dead, now=self._clock())
+        # Without dead letters it is one statement, atomic without BEGIN/COMMIT round trips
+        # (sink workers ack every batch, and appends wait for the lock meanwhile).
+        work = writing.save_ack(self._writer, receiver, acked_seq, dead, now=self._clock())
+        await asyncio.shield(self._locked(work, explicit=bool(dead)))
 
     async def record_dead_letters(self, receiver: str, dead: Sequence[tuple[int, str]]) -> None:
         """Upsert dead letters without moving the cursor (replay must not touch it)."""
@@ -318,6 +322,8 @@ class Spool:
         """Run `fn(writer, ...)` as one locked transaction that cancellation cannot cut short."""
         return await asyncio.shield(self._locked(fn(self._writer, *args, **kwargs)))
 
-    async def _locked(self, work: Awaitable[T]) -> T:
-        async with self._lock, writing.transaction(self._writer):
+    async def _locked(self, work: Awaitable[T], *, explicit: bool = True) -> T:
+        """`work` under the write lock, in a transaction (`explicit=False`: `work` is a single
+        statement, atomic on its own; see `writing.transaction`)."""
+        async with self._lock, writing.transaction(self._writer, explicit=explicit):
             return await work

@@ -10,14 +10,24 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager, suppress
+from typing import Any
 
 import aiosqlite
+import orjson
 
 from eventpipe.spool.counting import OccurrenceBook
 from eventpipe.spool.reading import chunks, placeholders
-from eventpipe.spool.records import N_OCCURRENCES, N_RV, N_UID, NewRecord
+from eventpipe.spool.records import N_BODY, N_OCCURRENCES, N_RV, N_UID, NewRecord
 
-_INSERT = (
+# An append is one INSERT into the `append_batch` view (eventpipe.spool.schema): its trigger
+# stores the events and the resume point, so on the watch path the whole commit is one
+# statement — one trip to SQLite's thread and one step, atomic on its own in autocommit.
+_APPEND = (
+    "INSERT INTO append_batch (columns, bodies, observed_at, stream, resource_version) "
+    "VALUES (:columns, :bodies, :observed_at, :stream, :resource_version)"
+)
+# The same rows bound one by one: only for batches the JSON route cannot carry (`_APPEND_ROWS`).
+_INSERT_ROW = (
     "INSERT INTO events (uid, resource_version, namespace, kind, name, reason, type, "
     "occurrences, event_time, body, observed_at, count_delta) "
     "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
@@ -26,6 +36,9 @@ _SAVE_RESUME = (
     "INSERT INTO watch_state (stream, resource_version) VALUES (?, ?) "
     "ON CONFLICT (stream) DO UPDATE SET resource_version = excluded.resource_version"
 )
+# SQLite's JSON functions end a text value at an escaped U+0000, which the API server may
+# serve inside a reason or name; such a batch is bound row by row, as before this route.
+_NUL_ESCAPE = b"\\u0000"
 _SAVE_CURSOR = (
     "INSERT INTO cursors (receiver, acked_seq) VALUES (?, ?) "
     "ON CONFLICT (receiver) DO UPDATE SET acked_seq = excluded.acked_seq"
@@ -53,8 +66,16 @@ async def rollback_quietly(conn: aiosqlite.Connection) -> None:
 
 
 @asynccontextmanager
-async def transaction(conn: aiosqlite.Connection) -> AsyncIterator[None]:
-    """BEGIN IMMEDIATE ... COMMIT, rolled back on any error (including a failed COMMIT)."""
+async def transaction(conn: aiosqlite.Connection, *, explicit: bool = True
+                      ) -> AsyncIterator[None]:
+    """BEGIN IMMEDIATE ... COMMIT, rolled back on any error (including a failed COMMIT).
+
+    `explicit=False` is for work that is a single statement, atomic on its own: no BEGIN and
+    COMMIT round trips (each waits for the event loop's next turn while a burst keeps it busy).
+    """
+    if not explicit:
+        yield
+        return
     await conn.execute("BEGIN IMMEDIATE")
     try:
         yield
@@ -74,12 +95,14 @@ async def insert_batch(
     observed_at: float,
     check_stored: bool = True,
 ) -> tuple[list[tuple[int, int]], dict[int, int]]:
-    """Insert the records not stored yet and save the resume point; call inside a transaction.
+    """Insert the records not stored yet and save the resume point.
 
     Returns (index, count_delta) of each inserted record and the bookkeeping updates to apply
     after commit. With `check_stored=False` the lookup of already-stored versions is skipped
-    (the watch only ever shows new versions); a version that was stored after all makes the
-    INSERT fail with IntegrityError, and the caller retries with the lookup.
+    (the watch only ever shows new versions) and the work is one statement, which needs no
+    transaction around it; a version that was stored after all makes the INSERT fail with
+    IntegrityError (nothing stored), and the caller retries with the lookup, which must run
+    inside a transaction.
     """
     # The watch path (check_stored False) costs one book lookup and one row tuple per event: a
     # version stored before, or twice in this batch, fails the UNIQUE index and the caller
@@ -87,13 +110,47 @@ async def insert_batch(
     indices = await _not_stored(conn, records) if check_stored else range(len(records))
     fresh = [records[i] for i in indices] if check_stored else records
     deltas, updates = book.deltas([(r[N_UID], r[N_OCCURRENCES]) for r in fresh])
-    if fresh:
-        await conn.executemany(
-            _INSERT, [(*r, observed_at, d) for r, d in zip(fresh, deltas, strict=True)]
-        )
+    parameters = _append_parameters(fresh, deltas, observed_at, stream, resource_version)
+    if _NUL_ESCAPE not in parameters["columns"]:
+        await conn.execute(_APPEND, parameters)
+    elif conn.in_transaction:  # the lookup path: the caller's transaction holds it all
+        await _append_rows(conn, fresh, deltas, observed_at, stream, resource_version)
+    else:
+        async with transaction(conn):
+            await _append_rows(conn, fresh, deltas, observed_at, stream, resource_version)
+    return list(zip(indices, deltas, strict=True)), updates
+
+
+async def _append_rows(
+    conn: aiosqlite.Connection, records: Sequence[NewRecord], deltas: Sequence[int],
+    observed_at: float, stream: str, resource_version: str | None,
+) -> None:
+    """`_APPEND`'s work as one statement per row (see `_NUL_ESCAPE`); inside a transaction."""
+    await conn.executemany(
+        _INSERT_ROW, [(*r, observed_at, d) for r, d in zip(records, deltas, strict=True)])
     if resource_version is not None:
         await conn.execute(_SAVE_RESUME, (stream, resource_version))
-    return list(zip(indices, deltas, strict=True)), updates
+
+
+def _append_parameters(
+    records: Sequence[NewRecord], deltas: Sequence[int], observed_at: float, stream: str,
+    resource_version: str | None,
+) -> dict[str, Any]:
+    """The parameters of `_APPEND`: the records' columns as one JSON array with each body's
+    (offset, length) in one concatenated BLOB (see eventpipe.spool.schema for why)."""
+    columns = []
+    offset = 1  # SQL substr() counts from 1
+    for record, delta in zip(records, deltas, strict=True):
+        size = len(record[N_BODY])
+        columns.append((*record[:N_BODY], offset, size, delta))
+        offset += size
+    return {
+        "columns": orjson.dumps(columns),
+        "bodies": b"".join([record[N_BODY] for record in records]),
+        "observed_at": observed_at,
+        "stream": stream,
+        "resource_version": resource_version,
+    }
 
 
 async def _not_stored(conn: aiosqlite.Connection, records: Sequence[NewRecord]) -> list[int]:
