@@ -163,7 +163,7 @@ class Pipeline:
                                 stopping=self._stopping, enricher=enricher)
             self.workers.append(SinkWorker(delivery, spool=spool, new_data=new_data,
                                            settings=settings, metrics=self.metrics,
-                                           stopping=self._stopping))
+                                           stopping=self._stopping, ingest=writer))
         watch_settings = WatchSettings(
             page_size=cfg.watch.page_size, timeout_min=cfg.watch.timeout_min,
             timeout_max=cfg.watch.timeout_max, backoff_initial=cfg.watch.backoff_initial,

@@ -12,10 +12,19 @@ import orjson
 import pytest
 
 from eventpipe.metrics import Metrics
+from eventpipe.sinks import driver
 from eventpipe.sinks.base import ItemFailure, PermanentSinkError, RetriableSinkError, SinkError
-from eventpipe.sinks.driver import Delivery, DeliverySettings, NewData, SinkWorker
+from eventpipe.sinks.driver import (
+    Delivery,
+    DeliverySettings,
+    IngestBacklog,
+    NewData,
+    SinkWorker,
+)
 from eventpipe.spool import Spool
+from eventpipe.spool.records import NewRecord
 from eventpipe.watch.normalize import to_record
+from eventpipe.watch.writer import SpoolWriter
 from tests.pipeline_harness import wait_until
 
 
@@ -77,8 +86,8 @@ def make_events(n: int, start: int = 0, reason: str = "BackOff") -> list[Any]:
 
 
 @contextlib.asynccontextmanager
-async def workers(spool: Spool, *sinks: MemorySink, **settings: Any
-                  ) -> AsyncIterator[tuple[NewData, list[SinkWorker]]]:
+async def workers(spool: Spool, *sinks: MemorySink, ingest: IngestBacklog | None = None,
+                  **settings: Any) -> AsyncIterator[tuple[NewData, list[SinkWorker]]]:
     stopping = asyncio.Event()
     new_data = NewData()
     metrics = Metrics()
@@ -86,7 +95,7 @@ async def workers(spool: Spool, *sinks: MemorySink, **settings: Any
     made = [SinkWorker(Delivery(s, router=EveryoneRouter(), settings=delivery_settings,
                                 metrics=metrics, stopping=stopping),
                        spool=spool, new_data=new_data, settings=delivery_settings,
-                       metrics=metrics, stopping=stopping) for s in sinks]
+                       metrics=metrics, stopping=stopping, ingest=ingest) for s in sinks]
     tasks = [asyncio.create_task(w.run()) for w in made]
     try:
         yield new_data, made
@@ -176,3 +185,87 @@ async def test_retry_after_is_honoured() -> None:
                                                     1, 1, b"x")])
     assert completed and not dead
     assert loop.time() - started >= 0.3
+
+
+class GatedSpool:
+    """The spool as the writer sees it, with appends held until `gate` opens."""
+
+    def __init__(self, spool: Spool) -> None:
+        self.spool = spool
+        self.gate = asyncio.Event()
+        self.holding = asyncio.Event()
+
+    async def append_counted(self, records: list[NewRecord], *, stream: str,
+                             resource_version: str | None) -> list[tuple[int, int]]:
+        self.holding.set()
+        await self.gate.wait()
+        return await self.spool.append_counted(records, stream=stream,
+                                               resource_version=resource_version)
+
+    async def forget(self, uid: str) -> None:
+        await self.spool.forget(uid)
+
+    async def reject(self, rows: list[tuple[str, str, bytes]]) -> None:
+        await self.spool.reject(rows)
+
+
+class WatchedBacklog:
+    """The writer's backlog signal, recording whether a worker is waiting on it."""
+
+    def __init__(self, writer: SpoolWriter) -> None:
+        self.writer = writer
+        self.waiting = 0
+        self.waited = asyncio.Event()
+
+    async def wait_caught_up(self, within: float) -> None:
+        self.waiting += 1
+        self.waited.set()
+        try:
+            await self.writer.wait_caught_up(within)
+        finally:
+            self.waiting -= 1
+
+
+@contextlib.asynccontextmanager
+async def backlogged_writer(spool: Spool) -> AsyncIterator[tuple[SpoolWriter, GatedSpool]]:
+    """A writer (commits of up to 40) holding 60 events, its first commit held at the gate."""
+    gated = GatedSpool(spool)
+    writer = SpoolWriter(gated, metrics=Metrics(), batch_max_events=10, batch_max_wait=0.01)
+    task = asyncio.create_task(writer.run())
+    try:
+        for record in make_events(60, start=1000):
+            await writer.put("s", record[1], record)
+        await asyncio.wait_for(gated.holding.wait(), 10)
+        yield writer, gated
+    finally:
+        gated.gate.set()
+        await asyncio.wait_for(writer.wait_idle(), 10)
+        task.cancel()
+
+
+async def test_sinks_wait_while_the_spool_writer_is_backlogged(spool: Spool) -> None:
+    # Storing goes first: with more buffered than one commit takes, a worker holds its next
+    # batch until the writer has caught up (eventpipe.watch.writer.wait_caught_up).
+    await spool.append(make_events(5), stream="s", resource_version="5")
+    sink = MemorySink("a")
+    async with backlogged_writer(spool) as (writer, gated):
+        backlog = WatchedBacklog(writer)
+        async with workers(spool, sink, ingest=backlog):
+            await asyncio.wait_for(backlog.waited.wait(), 10)
+            assert backlog.waiting == 1 and sink.received == []  # held, not delivering
+            gated.gate.set()  # the commits go through; 20 left is less than one commit
+            await wait_until(lambda: len(sink.received) == 65, what="delivery after catch-up")
+    assert await spool.cursor("a") == 65
+
+
+async def test_a_backlogged_writer_does_not_starve_the_sinks(
+        spool: Spool, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The wait is bounded: a writer that stays backlogged (here: held for good) still lets
+    # every worker send a batch per INGEST_FIRST_MAX_WAIT.
+    monkeypatch.setattr(driver, "INGEST_FIRST_MAX_WAIT", 0.05)
+    await spool.append(make_events(5), stream="s", resource_version="5")
+    sink = MemorySink("a")
+    async with backlogged_writer(spool) as (writer, _):
+        async with workers(spool, sink, ingest=writer):
+            await wait_until(lambda: len(sink.received) == 5, what="delivery while backlogged")
+        assert await spool.head_seq() == 5  # the writer was still held all along

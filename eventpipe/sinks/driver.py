@@ -31,7 +31,8 @@ log = logging.getLogger("eventpipe.driver")
 
 
 
-__all__ = ["Delivery", "DeliverySettings", "EventRouter", "NewData", "SinkWorker", "SpoolReader"]
+__all__ = ["Delivery", "DeliverySettings", "EventRouter", "IngestBacklog", "NewData", "SinkWorker",
+           "SpoolReader"]
 
 
 class SpoolReader(Protocol):
@@ -45,6 +46,17 @@ class SpoolReader(Protocol):
     async def ack(self, receiver: str, acked_seq: int, *,
                   dead: Sequence[tuple[int, str]] = ()) -> None: ...
     async def head_seq(self) -> int: ...
+
+
+class IngestBacklog(Protocol):
+    """The watch → spool buffer (eventpipe.watch.writer.SpoolWriter), as sinks see it."""
+
+    async def wait_caught_up(self, within: float) -> None: ...
+
+
+# Longest a sink worker defers a batch to a backlogged spool writer: during a burst the spool
+# commits first, yet every receiver still sends at least a batch about every second.
+INGEST_FIRST_MAX_WAIT = 1.0
 
 
 class NewData:
@@ -68,8 +80,10 @@ class SinkWorker:
 
     def __init__(self, delivery: Delivery, *, spool: SpoolReader, new_data: NewData,
                  settings: DeliverySettings, metrics: Metrics, stopping: asyncio.Event,
-                 clock: Callable[[], float] = time.time) -> None:
-        """`clock` is the wall clock the spool stamps `observed_at` with (throttle windows)."""
+                 clock: Callable[[], float] = time.time,
+                 ingest: IngestBacklog | None = None) -> None:
+        """`clock` is the wall clock the spool stamps `observed_at` with (throttle windows).
+        With `ingest`, each batch waits (briefly) while the spool writer is backlogged."""
         self.delivery = delivery
         self.name = delivery.name
         self._spool = spool
@@ -78,6 +92,7 @@ class SinkWorker:
         self._metrics = metrics
         self._stopping = stopping
         self._clock = clock
+        self._ingest = ingest
         self.acked_seq = 0
         self.throttle: Throttle | None = None
         if settings.throttle_window:
@@ -95,6 +110,10 @@ class SinkWorker:
                 await restore_from_spool(throttle, self._spool, acked_seq=self.acked_seq,
                                          now=self._clock(), selected=self.delivery.selected)
             while not self._stopping.is_set():
+                if self._ingest is not None:
+                    await self._ingest.wait_caught_up(INGEST_FIRST_MAX_WAIT)
+                    if self._stopping.is_set():
+                        return
                 token = self._new_data.token()
                 rows = await self._spool.read_after(self.acked_seq,
                                                     self._settings.batch_max_events)
