@@ -26,7 +26,7 @@ _APPEND = (
     "INSERT INTO append_batch (columns, bodies, observed_at, stream, resource_version) "
     "VALUES (:columns, :bodies, :observed_at, :stream, :resource_version)"
 )
-# The same rows bound one by one: only for batches the JSON route cannot carry (`_APPEND_ROWS`).
+# The same work bound row by row, for the batches the JSON route cannot carry (`_NUL_ESCAPE`).
 _INSERT_ROW = (
     "INSERT INTO events (uid, resource_version, namespace, kind, name, reason, type, "
     "occurrences, event_time, body, observed_at, count_delta) "

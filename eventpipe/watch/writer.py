@@ -50,9 +50,9 @@ class SpoolWriter:
         self._metrics = metrics
         self._batch = batch_max_events
         # Under a backlog a transaction takes up to 4 batches: every commit has a fixed cost
-        # (an fsync, a trip to SQLite's thread, event-loop turns), so bigger groups are what lets ingest keep up with a burst (measured: 500 → 2000 per
-        # commit raised watch→spool from ~15k to ~22k events/s). A quiet stream still commits
-        # every `batch_max_wait`.
+        # (an fsync, a trip to SQLite's thread, event-loop turns), so bigger groups are what
+        # lets ingest keep up with a burst (measured: 500 → 2000 per commit raised watch→spool
+        # from ~15k to ~22k events/s). A quiet stream still commits every `batch_max_wait`.
         self._group = batch_max_events * 4
         self._wait = batch_max_wait
         self._max = max_buffered or batch_max_events * 8
