@@ -27,7 +27,6 @@ import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
 
-import aiohttp
 import orjson
 from yarl import URL
 
@@ -36,7 +35,7 @@ from eventpipe.sinks.base import ItemFailure, PermanentSinkError, RetriableSinkE
 from eventpipe.sinks.elasticsearch_bulk import action_line, item_failures, split_by_size
 from eventpipe.sinks.elasticsearch_index import IndexNamer
 from eventpipe.sinks.encoding import LineEncoder
-from eventpipe.sinks.http import new_session, request, status_error
+from eventpipe.sinks.http import ReceiverSession, request, status_error
 from eventpipe.watch.normalize import last_seen
 
 log = logging.getLogger(__name__)
@@ -66,7 +65,6 @@ class ElasticsearchSink:
         self._use_event_id = use_event_id
         self._doc_type = doc_type
         self._max_bytes = max_bulk_bytes
-        self._timeout = timeout
         self._ssl = ssl_context(tls)
         self._urls: list[str] = []
         auth = ""
@@ -84,7 +82,7 @@ class ElasticsearchSink:
             self._headers["Authorization"] = auth
         self._next = 0
         self._auth_failing = False
-        self._session: aiohttp.ClientSession | None = None
+        self._http = ReceiverSession(timeout=timeout, ssl_context=self._ssl)
 
     @property
     def needs_event(self) -> bool:
@@ -110,8 +108,7 @@ class ElasticsearchSink:
 
     async def start(self) -> None:
         """Open the keep-alive session."""
-        if self._session is None:
-            self._session = new_session(timeout=self._timeout, ssl_context=self._ssl)
+        self._http.get()
 
     async def send(self, payloads: Sequence[bytes]) -> Sequence[ItemFailure]:
         """One `_bulk` request per `maxBulkBytes` of items; returns the failed items."""
@@ -130,9 +127,7 @@ class ElasticsearchSink:
 
     async def close(self) -> None:
         """Close the session."""
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
+        await self._http.close()
 
     async def _bulk(self, payloads: Sequence[bytes], start: int, end: int
                     ) -> list[ItemFailure]:
@@ -161,9 +156,7 @@ class ElasticsearchSink:
         return item_failures(body, offset=start, count=end - start)
 
     async def _post(self, data: bytes) -> tuple[int, bytes, Mapping[str, str]]:
-        if self._session is None:
-            await self.start()
-        assert self._session is not None
+        session = self._http.get()
         count = len(self._urls)
         first = self._next
         self._next = (first + 1) % count
@@ -171,7 +164,7 @@ class ElasticsearchSink:
         for attempt in range(count):
             url = self._urls[(first + attempt) % count]
             try:
-                answer = await request(self._session, "POST", url, data=data,
+                answer = await request(session, "POST", url, data=data,
                                        headers=self._headers)
             except RetriableSinkError as exc:
                 failure = exc

@@ -36,6 +36,31 @@ def new_session(*, timeout: float = 30.0, ssl_context: ssl.SSLContext | None = N
                                  headers=dict(headers or {}))
 
 
+class ReceiverSession:
+    """One receiver's keep-alive session: opened on first use (or by the sink's `start`), and
+    again after `close`, so every HTTP sink shares one lifecycle."""
+
+    def __init__(self, *, timeout: float, ssl_context: ssl.SSLContext | None = None,
+                 headers: Mapping[str, str] | None = None) -> None:
+        self._timeout = timeout
+        self._ssl = ssl_context
+        self._headers = dict(headers or {})
+        self._session: aiohttp.ClientSession | None = None
+
+    def get(self) -> aiohttp.ClientSession:
+        """The open session (created here when there is none; call inside the event loop)."""
+        if self._session is None or self._session.closed:
+            self._session = new_session(timeout=self._timeout, ssl_context=self._ssl,
+                                        headers=self._headers)
+        return self._session
+
+    async def close(self) -> None:
+        """Close the session (idempotent); `get` opens a new one."""
+        session, self._session = self._session, None
+        if session is not None:
+            await session.close()
+
+
 def parse_retry_after(value: str | None) -> float | None:
     """Seconds from a Retry-After header (delta-seconds or HTTP date); None if absent/bad."""
     if not value:

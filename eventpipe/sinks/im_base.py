@@ -32,7 +32,7 @@ import orjson
 from eventpipe.config.sink_im import ImSinkConfig
 from eventpipe.config.tls import ssl_context
 from eventpipe.sinks.base import ItemFailure, PermanentSinkError, RetriableSinkError, SinkError
-from eventpipe.sinks.http import new_session, request, status_error
+from eventpipe.sinks.http import ReceiverSession, request, status_error
 from eventpipe.sinks.im_message import MessageText
 
 JSON_HEADERS: Mapping[str, str] = {"Content-Type": "application/json; charset=utf-8"}
@@ -62,10 +62,10 @@ class ImSink(ABC):
         self._text = MessageText(name=name, template=cfg.template, markdown=markdown,
                                  limit=limit, cluster_name=cluster_name, title_template=title,
                                  where=where)
-        self._timeout = cfg.timeout
         self._ssl = ssl_context(cfg.tls)  # bad cert paths: ValueError at startup
         self._headers = {**JSON_HEADERS, **(headers or {})}
-        self._session: aiohttp.ClientSession | None = None
+        self._http = ReceiverSession(timeout=cfg.timeout, ssl_context=self._ssl,
+                                     headers=self._headers)
 
     @property
     def needs_event(self) -> bool:
@@ -99,23 +99,15 @@ class ImSink(ABC):
 
     async def start(self) -> None:
         """Open the keep-alive session."""
-        self._open()
-
-    def _open(self) -> aiohttp.ClientSession:
-        if self._session is None:
-            self._session = new_session(timeout=self._timeout, ssl_context=self._ssl,
-                                        headers=self._headers)
-        return self._session
+        self._http.get()
 
     async def close(self) -> None:
         """Close the session; `start` may open a new one."""
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
+        await self._http.close()
 
     async def send(self, payloads: Sequence[bytes]) -> Sequence[ItemFailure]:
         """Post each message in order; see the module docstring for what fails how."""
-        session = self._open()
+        session = self._http.get()
         failures: list[ItemFailure] = []
         for index, payload in enumerate(payloads):
             error = await self._post(session, payload)

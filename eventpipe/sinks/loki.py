@@ -28,13 +28,12 @@ import base64
 import time
 from collections.abc import Sequence
 
-import aiohttp
 from yarl import URL
 
 from eventpipe.config.sink_loki import LokiSinkConfig, push_url
 from eventpipe.config.tls import ssl_context
 from eventpipe.sinks.base import ItemFailure, RetriableSinkError
-from eventpipe.sinks.http import new_session, request, status_error
+from eventpipe.sinks.http import ReceiverSession, request, status_error
 from eventpipe.sinks.loki_entries import EntryEncoder, split_payload
 from eventpipe.sinks.loki_request import Entry, build_body, gzip_body, plan_chunks
 
@@ -73,9 +72,9 @@ class LokiSink:
             headers["Authorization"] = f"Basic {basic}"
         elif config.bearer_token:
             headers["Authorization"] = f"Bearer {config.bearer_token}"
-        self._headers = headers
         self._token: tuple[float, str] | None = None
-        self._session: aiohttp.ClientSession | None = None
+        self._http = ReceiverSession(timeout=config.timeout, ssl_context=self._ssl,
+                                     headers=headers)
         self.requests = 0
         """Push requests made (the bench reports it)."""
 
@@ -90,15 +89,11 @@ class LokiSink:
 
     async def start(self) -> None:
         """Open the HTTP session (idempotent)."""
-        if self._session is None or self._session.closed:
-            self._session = new_session(timeout=self._config.timeout, ssl_context=self._ssl,
-                                        headers=self._headers)
+        self._http.get()
 
     async def close(self) -> None:
         """Close the session (idempotent)."""
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
+        await self._http.close()
 
     async def send(self, payloads: Sequence[bytes]) -> Sequence[ItemFailure]:
         """Push the batch; see the module doc for what each answer becomes."""
@@ -120,10 +115,8 @@ class LokiSink:
                     ) -> list[ItemFailure]:
         body = build_body(entries, positions)
         data = await gzip_body(body) if self._config.compress else body
-        await self.start()
-        assert self._session is not None
         self.requests += 1
-        status, answer, headers = await request(self._session, "POST", self._url, data=data,
+        status, answer, headers = await request(self._http.get(), "POST", self._url, data=data,
                                                 headers=self._auth())
         error = status_error(status, answer, headers, what="loki push: ")
         if error is None:

@@ -25,7 +25,6 @@ import base64
 import os
 from collections.abc import Mapping, Sequence
 
-import aiohttp
 import orjson
 
 from eventpipe.config.sink_webhook import is_templated
@@ -37,7 +36,7 @@ from eventpipe.sinks.base import (
     SinkError,
 )
 from eventpipe.sinks.encoding import LineEncoder
-from eventpipe.sinks.http import new_session, send_checked
+from eventpipe.sinks.http import ReceiverSession, send_checked
 
 _NL = b"\n"
 
@@ -56,7 +55,6 @@ class WebhookSink:
         self._endpoint = endpoint
         self._method = method
         self._batch = batch
-        self._timeout = timeout
         self._encoder = LineEncoder(name=name, layout=layout, de_dot=False,
                                     cluster_name=cluster_name)
         self._cluster_name = cluster_name
@@ -76,9 +74,8 @@ class WebhookSink:
             fixed["Authorization"] = f"Basic {token}"
         elif bearer_token:
             fixed["Authorization"] = f"Bearer {bearer_token}"
-        self._fixed_headers = fixed
         self._templated = tuple(templated)
-        self._session: aiohttp.ClientSession | None = None
+        self._http = ReceiverSession(timeout=timeout, ssl_context=self._ssl, headers=fixed)
 
     @property
     def needs_event(self) -> bool:
@@ -114,28 +111,21 @@ class WebhookSink:
 
     async def start(self) -> None:
         """Open the keep-alive session (fixed headers, auth, TLS, timeout)."""
-        if self._session is None:
-            self._session = new_session(timeout=self._timeout, ssl_context=self._ssl,
-                                        headers=self._fixed_headers)
+        self._http.get()
 
     async def close(self) -> None:
         """Close the session; `start` may open a new one."""
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
+        await self._http.close()
 
     async def send(self, payloads: Sequence[bytes]) -> Sequence[ItemFailure]:
         """Deliver in order; see the module docstring for what fails how."""
-        if self._session is None:
-            await self.start()
         if self._batch:
             return await self._send_arrays(payloads)
         return await self._send_each(payloads)
 
     async def _post(self, body: bytes, headers: Mapping[str, str] | None = None) -> None:
-        assert self._session is not None
         try:
-            await send_checked(self._session, self._method, self._endpoint, data=body,
+            await send_checked(self._http.get(), self._method, self._endpoint, data=body,
                                headers=headers)
         except RetriableSinkError as exc:
             cause = exc.__cause__
