@@ -20,14 +20,14 @@ import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from typing import Any
 
 from prometheus_client import Gauge
 
 from eventpipe.config import Config
 from eventpipe.enrich import build_enricher
-from eventpipe.leader import KubeLeaseApi, LeaderElector, LeaseSettings
+from eventpipe.leader import LeaderElector
+from eventpipe.lease import KubeLeaseApi, LeaseSettings
 from eventpipe.memory import Malloc
 from eventpipe.metrics import Metrics
 from eventpipe.routing import compile_route
@@ -36,39 +36,19 @@ from eventpipe.sinks.driver import Delivery, NewData, SinkWorker
 from eventpipe.sinks.registry import build_sink, delivery_settings
 from eventpipe.spool import Spool, SpoolFullError
 from eventpipe.spool.from_config import open_spool
+from eventpipe.tasks import PipelineTasks, cancel_all, first_of, supervise, time_left
 from eventpipe.watch.kube import KubeEventsApi, connect
+from eventpipe.watch.streams import stream_name, watch_streams
 from eventpipe.watch.watcher import Watcher, WatchSettings
 from eventpipe.watch.writer import SpoolWriter
 
 log = logging.getLogger("eventpipe.app")
 
 
-def watch_streams(config: Config) -> list[str]:
-    """Namespaces to watch: `watch.namespaces` plus resmo's `namespace`; [""] means all."""
-    namespaces = list(dict.fromkeys([*config.watch.namespaces,
-                                     *([config.namespace] if config.namespace else [])]))
-    return namespaces or [""]
-
-
-def stream_name(api_group: str, namespace: str) -> str:
-    """The key the resume point is saved under, e.g. `core/*` or `events.k8s.io/team-a`."""
-    return f"{api_group}/{namespace or '*'}"
-
-
 def warn_unimplemented(config: Config) -> None:
     """resmo keys this version accepts (so configs load) but does not act on yet: say so."""
     if config.throttle_period is not None:
         log.warning("throttlePeriod is deprecated in resmo and ignored by eventpipe")
-
-
-@dataclass
-class _Tasks:
-    writer: asyncio.Task[None]
-    watchers: list[asyncio.Task[None]]
-    workers: list[asyncio.Task[None]]
-    upkeep: asyncio.Task[None]
-    lag: asyncio.Task[None]
-    trim: asyncio.Task[None]
 
 
 class Pipeline:
@@ -98,25 +78,25 @@ class Pipeline:
         opened is closed again if setup fails half-way (a bad kubeconfig, a port in use)."""
         async with contextlib.AsyncExitStack() as opened:
             writer, spool = await self._start(opened)
-            if self.elector is not None and not await _first(self.elector.acquire(), stop):
+            if self.elector is not None and not await first_of(self.elector.acquire(), stop):
                 log.info("shutting down (standby)")
                 return 0
             tasks = self._launch(writer, spool)
             holding = asyncio.create_task(self._hold(tasks), name="lease-renew")
             try:
-                await _first(asyncio.shield(holding), stop)
+                await first_of(asyncio.shield(holding), stop)
                 if not holding.done():
                     log.info("shutting down")
             finally:
                 await self._shutdown(writer, tasks)
                 lost = holding.done() and not holding.cancelled()
-                await _cancel([holding])
+                await cancel_all([holding])
                 if self.elector is not None and not lost:
                     await self.elector.release()
         log.info("eventpipe stopped", extra={"committed": writer.committed})
         return 1 if lost else 0
 
-    async def _hold(self, tasks: _Tasks) -> None:
+    async def _hold(self, tasks: PipelineTasks) -> None:
         """Renew the Lease while leading; once it is lost, stop sending at once."""
         if self.elector is None:
             await asyncio.Future()  # no election: leader until stopped
@@ -185,32 +165,32 @@ class Pipeline:
             "http_port": http.port})
         return writer, spool
 
-    def _launch(self, writer: SpoolWriter, spool: Spool) -> _Tasks:
+    def _launch(self, writer: SpoolWriter, spool: Spool) -> PipelineTasks:
         """Start watching and sending (at once, or once this replica leads)."""
-        return _Tasks(
+        return PipelineTasks(
             writer=asyncio.create_task(writer.run(), name="spool-writer"),
-            watchers=[asyncio.create_task(_supervise(f"watch {w.stream}", _bind_watch(w, spool)))
+            watchers=[asyncio.create_task(supervise(f"watch {w.stream}", _bind_watch(w, spool)))
                       for w in self.watchers],
-            workers=[asyncio.create_task(_supervise(f"sink {w.name}", w.run))
+            workers=[asyncio.create_task(supervise(f"sink {w.name}", w.run))
                      for w in self.workers],
             upkeep=asyncio.create_task(self._upkeep(spool), name="spool-upkeep"),
             lag=asyncio.create_task(self._lag_gauges(), name="lag-gauges"),
             trim=asyncio.create_task(self._trim_memory(), name="malloc-trim"))
 
-    async def _shutdown(self, writer: SpoolWriter, tasks: _Tasks) -> None:
+    async def _shutdown(self, writer: SpoolWriter, tasks: PipelineTasks) -> None:
         """Stop watching, commit what was read, let workers finish their batch in time."""
         deadline = time.monotonic() + self.config.shutdown_timeout
-        await _cancel(tasks.watchers)
+        await cancel_all(tasks.watchers)
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(writer.wait_idle(), _left(deadline))
-        await _cancel([tasks.writer, tasks.upkeep, tasks.lag, tasks.trim])
+            await asyncio.wait_for(writer.wait_idle(), time_left(deadline))
+        await cancel_all([tasks.writer, tasks.upkeep, tasks.lag, tasks.trim])
         self._stopping.set()
         if tasks.workers:
-            _, late = await asyncio.wait(tasks.workers, timeout=_left(deadline))
+            _, late = await asyncio.wait(tasks.workers, timeout=time_left(deadline))
             if late:
                 log.warning("shutdown deadline hit; unfinished batches repeat on restart",
                             extra={"workers": len(late)})
-            await _cancel(list(late))
+            await cancel_all(list(late))
 
     async def _readiness(self) -> tuple[bool, dict[str, object]]:
         """Ready when every stream watches and the spool is writable. `namespaces` says, per
@@ -262,44 +242,7 @@ class Pipeline:
             await asyncio.sleep(self.config.spool.retention_interval)
 
 
-async def _first(work: Awaitable[Any], stop: asyncio.Event) -> bool:
-    """Await `work` unless `stop` is set first; True when `work` finished."""
-    task = asyncio.ensure_future(work)
-    stopped = asyncio.create_task(stop.wait())
-    try:
-        await asyncio.wait([task, stopped], return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        await _cancel([t for t in (task, stopped) if not t.done()])
-    if task.done() and not task.cancelled():
-        task.result()
-        return True
-    return False
-
-
 def _bind_watch(watcher: Watcher, spool: Spool) -> Callable[[], Awaitable[None]]:
     async def start() -> None:
         await watcher.run(await spool.resume_point(watcher.stream))
     return start
-
-
-async def _supervise(name: str, factory: Callable[[], Awaitable[None]]) -> None:
-    """Run a long-lived task; a bug that escapes it is logged and the task restarted."""
-    while True:
-        try:
-            await factory()
-            return
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            log.exception("task crashed; restarting in 1 s", extra={"task": name})
-            await asyncio.sleep(1.0)
-
-
-async def _cancel(tasks: list[asyncio.Task[Any]]) -> None:
-    for task in tasks:
-        task.cancel()
-    await asyncio.gather(*tasks, return_exceptions=True)
-
-
-def _left(deadline: float) -> float:
-    return max(0.1, deadline - time.monotonic())

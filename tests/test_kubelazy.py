@@ -21,7 +21,7 @@ def run_python(code: str) -> str:
 def test_importing_the_pipeline_loads_a_few_generated_modules_not_all() -> None:
     out = run_python("""
         import sys
-        import eventpipe.app, eventpipe.leader, eventpipe.enrich.client
+        import eventpipe.app, eventpipe.leader, eventpipe.lease, eventpipe.enrich.client
         print(sum(name.startswith("kubernetes_asyncio.client.models.") for name in sys.modules))
         print(sum(name.startswith("kubernetes_asyncio.client.api.") for name in sys.modules))
     """)

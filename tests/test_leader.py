@@ -17,7 +17,8 @@ from kubernetes_asyncio import client
 
 from eventpipe.app import Pipeline
 from eventpipe.config import load_config
-from eventpipe.leader import KubeLeaseApi, LeaderElector, LeaseSettings
+from eventpipe.leader import LeaderElector
+from eventpipe.lease import KubeLeaseApi, LeaseSettings
 from eventpipe.watch.kube import connect
 from tests.fakeapi import FakeApiServer
 from tests.fakeapi.leases import BASE
