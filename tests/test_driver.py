@@ -21,7 +21,7 @@ from eventpipe.sinks.driver import (
     NewData,
     SinkWorker,
 )
-from eventpipe.spool import Spool
+from eventpipe.spool import Spool, SpoolFullError
 from eventpipe.spool.records import NewRecord
 from eventpipe.watch.normalize import to_record
 from eventpipe.watch.writer import SpoolWriter
@@ -256,6 +256,38 @@ async def test_sinks_wait_while_the_spool_writer_is_backlogged(spool: Spool) -> 
             gated.gate.set()  # the commits go through; 20 left is less than one commit
             await wait_until(lambda: len(sink.received) == 65, what="delivery after catch-up")
     assert await spool.cursor("a") == 65
+
+
+class FullSpool(GatedSpool):
+    """A spool at its byte budget under `whenFull: block`: every append is refused."""
+
+    async def append_counted(self, records: list[NewRecord], *, stream: str,
+                             resource_version: str | None) -> list[tuple[int, int]]:
+        self.holding.set()
+        raise SpoolFullError("spool byte budget reached")
+
+
+async def test_a_full_spool_does_not_hold_the_sinks(
+        spool: Spool, monkeypatch: pytest.MonkeyPatch) -> None:
+    # A writer that cannot commit is stuck, not slow: the sinks go on at once (their acks
+    # are what retention needs), not once per INGEST_FIRST_MAX_WAIT.
+    monkeypatch.setattr(driver, "INGEST_FIRST_MAX_WAIT", 3600.0)
+    await spool.append(make_events(5), stream="s", resource_version="5")
+    full = FullSpool(spool)
+    writer = SpoolWriter(full, metrics=Metrics(), batch_max_events=10, batch_max_wait=0.01,
+                         full_errors=(SpoolFullError,))
+    task = asyncio.create_task(writer.run())
+    sink = MemorySink("a")
+    try:
+        for record in make_events(60, start=1000):
+            await writer.put("s", record[1], record)
+        await asyncio.wait_for(full.holding.wait(), 10)
+        async with workers(spool, sink, ingest=writer):
+            await wait_until(lambda: len(sink.received) == 5, within=10,
+                             what="delivery while the spool is full")
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
 
 
 async def test_a_backlogged_writer_does_not_starve_the_sinks(

@@ -157,6 +157,9 @@ class SpoolWriter:
                             extra={"buffered": len(self._items)})
             except Exception:  # a database error must not lose the group: keep retrying it
                 log.exception("spool append failed; retrying the same group")
+            # Stuck rather than slow (full, or failing): holding the sinks back cannot help
+            # the commits, while their acks are what lets retention free room.
+            self._caught_up.set()
             await asyncio.sleep(next(delays))
 
     async def _commit_too_large(self, group: list[Item]) -> None:
