@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from eventpipe.spool import Spool, SpoolFullError, SpoolSchemaError, writing
+from eventpipe.spool import Spool, SpoolFullError, SpoolSchemaError, schema, writing
 from eventpipe.spool.counting import OccurrenceBook
 from eventpipe.spool.records import S_COUNT_DELTA, S_OBSERVED_AT, S_SEQ, NewRecord
 from tests.test_spool_support import corpus_records, synthetic
@@ -351,3 +351,11 @@ async def test_bad_options(tmp_path: Path) -> None:
         await Spool.open(tmp_path / "x.db", when_full="panic")
     with pytest.raises(ValueError):
         await Spool.open(tmp_path / "x.db", synchronous="SOMETIMES")
+
+
+async def test_sqlite_without_json_functions_is_named_at_open(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # SQLite before 3.38 may be built without them; the append needs them, so say so at once.
+    monkeypatch.setattr(schema, "_JSON_PROBE", "SELECT json_no_such_function('[1]')")
+    with pytest.raises(SpoolSchemaError, match="lacks the JSON functions"):
+        await Spool.open(tmp_path / "spool.db")

@@ -4,7 +4,8 @@ Error tree::
 
     SpoolError
      ├── SpoolFullError    the byte budget is reached and the policy is `block`
-     └── SpoolSchemaError  the file was written by a newer eventpipe (unknown schema version)
+     └── SpoolSchemaError  the file was written by a newer eventpipe (unknown schema version),
+                           or this SQLite lacks the JSON functions the spool needs
 """
 
 from __future__ import annotations
@@ -28,4 +29,5 @@ class SpoolFullError(SpoolError):
 
 
 class SpoolSchemaError(SpoolError):
-    """The spool file carries a schema version this code does not know."""
+    """The spool file carries a schema version this code does not know, or the SQLite library
+    lacks what the schema needs (the JSON functions, built in since 3.38)."""

@@ -34,6 +34,7 @@ measurements of a 200k-event burst:
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 
 import aiosqlite
@@ -130,6 +131,9 @@ _APPEND_DDL = (
     "END",
 )
 
+# The JSON functions `append_batch` uses: built into SQLite since 3.38 (2022), optional before.
+_JSON_PROBE = "SELECT json_extract(value, '$[0]') FROM json_each('[[1]]')"
+
 # Column order of StoredRow (eventpipe.spool.records); every read selects exactly this.
 ROW_COLUMNS = (
     "seq, uid, resource_version, observed_at, event_time, namespace, kind, name, reason, "
@@ -163,12 +167,22 @@ async def open_writer(path: Path, *, synchronous: str) -> aiosqlite.Connection:
         await conn.execute(f"PRAGMA synchronous = {mode}")
         await conn.execute(f"PRAGMA journal_size_limit = {JOURNAL_SIZE_LIMIT}")
         await _ensure_schema(conn)
+        await _check_json_functions(conn)
         for statement in _APPEND_DDL:
             await conn.execute(statement)
     except BaseException:
         await conn.close()
         raise
     return conn
+
+
+async def _check_json_functions(conn: aiosqlite.Connection) -> None:
+    try:
+        await conn.execute(_JSON_PROBE)
+    except sqlite3.OperationalError as exc:
+        raise SpoolSchemaError(
+            f"SQLite {sqlite3.sqlite_version} lacks the JSON functions the spool appends with "
+            f"(json_each, json_extract; built in since SQLite 3.38): {exc}") from exc
 
 
 async def open_reader(path: Path) -> aiosqlite.Connection:
