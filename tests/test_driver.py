@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Coroutine, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -258,6 +258,16 @@ async def test_sinks_wait_while_the_spool_writer_is_backlogged(spool: Spool) -> 
     assert await spool.cursor("a") == 65
 
 
+def returns_without_waiting(coro: Coroutine[Any, Any, None]) -> bool:
+    """Whether `coro` finishes without suspending once."""
+    try:
+        coro.send(None)
+    except StopIteration:
+        return True
+    coro.close()
+    return False
+
+
 class FullSpool(GatedSpool):
     """A spool at its byte budget under `whenFull: block`: every append is refused."""
 
@@ -282,6 +292,11 @@ async def test_a_full_spool_does_not_hold_the_sinks(
         for record in make_events(60, start=1000):
             await writer.put("s", record[1], record)
         await asyncio.wait_for(full.holding.wait(), 10)
+        for record in make_events(15, start=2000):  # the watch goes on filling the buffer
+            await writer.put("s", record[1], record)
+        # ... and that does not make the writer look merely slow again (no loop turn since
+        # the failure, so this is the state the workers will see).
+        assert returns_without_waiting(writer.wait_caught_up(3600.0))
         async with workers(spool, sink, ingest=writer):
             await wait_until(lambda: len(sink.received) == 5, within=10,
                              what="delivery while the spool is full")

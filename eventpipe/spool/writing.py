@@ -139,14 +139,17 @@ def _append_parameters(
     """The parameters of `_APPEND`: the records' columns as one JSON array with each body's
     (offset, length) in one concatenated BLOB (see eventpipe.spool.schema for why)."""
     columns = []
+    bodies = []
     offset = 1  # SQL substr() counts from 1
     for record, delta in zip(records, deltas, strict=True):
-        size = len(record[N_BODY])
+        body = record[N_BODY]
+        size = len(body)
         columns.append((*record[:N_BODY], offset, size, delta))
+        bodies.append(body)
         offset += size
     return {
         "columns": orjson.dumps(columns),
-        "bodies": b"".join([record[N_BODY] for record in records]),
+        "bodies": b"".join(bodies),
         "observed_at": observed_at,
         "stream": stream,
         "resource_version": resource_version,

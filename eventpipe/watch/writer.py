@@ -72,6 +72,7 @@ class SpoolWriter:
         self._idle.set()
         self._caught_up = asyncio.Event()  # no more buffered than one commit takes
         self._caught_up.set()
+        self._stuck = False  # the last commit failed (spool full or erroring)
         self._rejects: list[tuple[str, str, bytes]] = []
         self.committed = 0
         """Records committed since start (inserted ones, duplicates excluded)."""
@@ -89,7 +90,7 @@ class SpoolWriter:
         self._has_items.set()
         if len(self._items) >= self._batch:
             self._batch_ready.set()
-            if len(self._items) > self._group:
+            if len(self._items) > self._group and not self._stuck:
                 self._caught_up.clear()
 
     async def wait_caught_up(self, within: float) -> None:
@@ -147,6 +148,7 @@ class SpoolWriter:
         while True:
             try:
                 await self._commit(group)
+                self._stuck = False
                 return
             except self._full_errors as exc:
                 if getattr(exc, "batch_too_large", False):
@@ -159,6 +161,7 @@ class SpoolWriter:
                 log.exception("spool append failed; retrying the same group")
             # Stuck rather than slow (full, or failing): holding the sinks back cannot help
             # the commits, while their acks are what lets retention free room.
+            self._stuck = True
             self._caught_up.set()
             await asyncio.sleep(next(delays))
 
