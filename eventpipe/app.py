@@ -20,14 +20,17 @@ import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 
 from prometheus_client import Gauge
 
 from eventpipe.config import Config
+from eventpipe.core.tasks import cancel_all, first_of, supervise, time_left
 from eventpipe.enrich import build_enricher
-from eventpipe.leader import LeaderElector
-from eventpipe.lease import KubeLeaseApi, LeaseSettings
+from eventpipe.kube.client import connect
+from eventpipe.leader.elector import LeaderElector
+from eventpipe.leader.lease import KubeLeaseApi, LeaseSettings
 from eventpipe.memory import Malloc
 from eventpipe.metrics import Metrics
 from eventpipe.routing import compile_route
@@ -36,13 +39,24 @@ from eventpipe.sinks.driver import Delivery, NewData, SinkWorker
 from eventpipe.sinks.registry import build_sink, delivery_settings
 from eventpipe.spool import Spool, SpoolFullError
 from eventpipe.spool.from_config import open_spool
-from eventpipe.tasks import PipelineTasks, cancel_all, first_of, supervise, time_left
-from eventpipe.watch.kube import KubeEventsApi, connect
-from eventpipe.watch.streams import stream_name, watch_streams
+from eventpipe.watch.api import KubeEventsApi
+from eventpipe.watch.streams import stream_name
 from eventpipe.watch.watcher import Watcher, WatchSettings
 from eventpipe.watch.writer import SpoolWriter
 
 log = logging.getLogger("eventpipe.app")
+
+
+@dataclass
+class PipelineTasks:
+    """The tasks a running pipeline owns (see the module doc for the shutdown order)."""
+
+    writer: asyncio.Task[None]
+    watchers: list[asyncio.Task[None]]
+    workers: list[asyncio.Task[None]]
+    upkeep: asyncio.Task[None]
+    lag: asyncio.Task[None]
+    trim: asyncio.Task[None]
 
 
 def warn_unimplemented(config: Config) -> None:
@@ -148,7 +162,7 @@ class Pipeline:
             page_size=cfg.watch.page_size, timeout_min=cfg.watch.timeout_min,
             timeout_max=cfg.watch.timeout_max, backoff_initial=cfg.watch.backoff_initial,
             backoff_max=cfg.watch.backoff_max)
-        for namespace in watch_streams(cfg):
+        for namespace in cfg.watch_namespaces or ("",):  # "": all namespaces
             api = KubeEventsApi(api_client, api_group=cfg.watch.api_group, namespace=namespace)
             self.watchers.append(Watcher(api=api, stream=stream_name(cfg.watch.api_group,
                                                                      namespace),

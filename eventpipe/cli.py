@@ -82,11 +82,12 @@ def run(config_path: str | None, sinks: tuple[str, ...], kubeconfig: str | None,
 def _with_sinks(config: Config | None, sinks: Sequence[str], kubeconfig: str | None) -> Config:
     """`config` plus the receivers and routes of kube-eventer `--sink` flags (exit 2 if bad)."""
     from eventpipe.config import kube_eventer as ke
+    from eventpipe.configmap_bodies import read_configmap_bodies
 
     try:
         flags = [ke.parse_sink_flag(text, index=i) for i, text in enumerate(sinks, 1)]
         source = kubeconfig or (config.kubeconfig if config else None)
-        flags = asyncio.run(ke.read_configmap_bodies(flags, source))
+        flags = asyncio.run(read_configmap_bodies(flags, source))
         return ke.apply_sink_flags(config, flags, environ=os.environ)
     except ke.SinkFlagError as exc:
         raise click.UsageError(str(exc)) from exc

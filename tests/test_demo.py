@@ -21,8 +21,9 @@ from eventpipe.config import ConfigError, load_config
 from eventpipe.demo import DemoOptions, Scenario, SimulatedCluster, demo_config, run_demo
 from eventpipe.demo.sample import LICENSED_SOURCES, load_sample
 from eventpipe.demo.summary import Summary
+from eventpipe.kube.client import connect
 from eventpipe.metrics import Metrics
-from eventpipe.watch.kube import KubeEventsApi, connect
+from eventpipe.watch.api import KubeEventsApi
 from tests.pipeline_harness import CORPUS, REPO
 
 

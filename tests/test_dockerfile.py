@@ -15,7 +15,8 @@ import yaml
 from click.testing import CliRunner
 
 from eventpipe.cli import cli, translate_resmo_args
-from eventpipe.config.models import HttpConfig, SpoolConfig
+from eventpipe.server.config import HttpConfig
+from eventpipe.spool.config import SpoolConfig
 
 ROOT = Path(__file__).resolve().parents[1]
 CHART = ROOT / "charts" / "eventpipe"

@@ -15,8 +15,8 @@ from prometheus_client import CollectorRegistry
 
 from eventpipe.enrich import EnrichedEvent, Enricher, EnrichSettings
 from eventpipe.enrich.client import KubeObjectClient
+from eventpipe.kube.client import connect
 from eventpipe.sinks.encoding import LineEncoder
-from eventpipe.watch.kube import connect
 from tests.fakeapi import FakeApiServer
 from tests.pipeline_harness import read_lines, running, wait_until, write_config
 

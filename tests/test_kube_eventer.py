@@ -20,8 +20,8 @@ from eventpipe.config.kube_eventer import (
     SinkFlagError,
     apply_sink_flags,
     parse_sink_flag,
-    read_configmap_bodies,
 )
+from eventpipe.configmap_bodies import read_configmap_bodies
 from eventpipe.layout import compile_layout
 from eventpipe.routing import compile_route
 from tests.fakeapi import FakeApiServer

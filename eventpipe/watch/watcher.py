@@ -24,9 +24,9 @@ from typing import Any
 import aiohttp
 import orjson
 
+from eventpipe.core.backoff import exponential_backoff, watch_timeout
 from eventpipe.metrics import Metrics
-from eventpipe.watch.backoff import exponential_backoff, watch_timeout
-from eventpipe.watch.kube import EventsApi, forbidden_reason
+from eventpipe.watch.api import EventsApi, forbidden_reason
 from eventpipe.watch.normalize import MalformedEvent, to_record
 from eventpipe.watch.status import ApiError, ResourceGone, check_status
 from eventpipe.watch.writer import SpoolWriter

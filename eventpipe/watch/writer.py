@@ -17,9 +17,9 @@ from collections import deque
 from collections.abc import Callable
 from typing import Protocol
 
+from eventpipe.core.backoff import exponential_backoff
 from eventpipe.metrics import Metrics
 from eventpipe.spool.records import NewRecord
-from eventpipe.watch.backoff import exponential_backoff
 
 log = logging.getLogger("eventpipe.writer")
 

@@ -24,7 +24,7 @@ from datetime import UTC, datetime
 
 import aiohttp
 
-from eventpipe.lease import KubeLeaseApi, LeaseError, LeaseSettings, Obj
+from eventpipe.leader.lease import KubeLeaseApi, LeaseError, LeaseSettings, Obj
 
 log = logging.getLogger("eventpipe.leader")
 

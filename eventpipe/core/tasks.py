@@ -1,4 +1,5 @@
-"""Small asyncio helpers for the long-lived tasks of `eventpipe run` (eventpipe.app)."""
+"""Small asyncio helpers for long-lived tasks: race against a stop event, restart on a bug,
+cancel and wait, time left to a deadline (used by `eventpipe run`, eventpipe.app)."""
 
 from __future__ import annotations
 
@@ -6,22 +7,10 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from typing import Any
 
+# Logged under the app's name: these tasks are the running pipeline's.
 log = logging.getLogger("eventpipe.app")
-
-
-@dataclass
-class PipelineTasks:
-    """The tasks a running pipeline owns (see eventpipe.app for the shutdown order)."""
-
-    writer: asyncio.Task[None]
-    watchers: list[asyncio.Task[None]]
-    workers: list[asyncio.Task[None]]
-    upkeep: asyncio.Task[None]
-    lag: asyncio.Task[None]
-    trim: asyncio.Task[None]
 
 
 async def first_of(work: Awaitable[Any], stop: asyncio.Event) -> bool:
