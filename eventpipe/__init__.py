@@ -4,5 +4,6 @@ from eventpipe import kubelazy
 
 __version__ = "0.1.0"
 
-# Before anything imports kubernetes_asyncio: its eager client import costs ~36 MiB (kubelazy.py).
+# Before anything imports kubernetes_asyncio: its eager client import is most of our start-up
+# memory (kubelazy.py).
 kubelazy.install()

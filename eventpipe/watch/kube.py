@@ -2,7 +2,8 @@
 
 kubernetes-asyncio handles kubeconfig, in-cluster config, exec plugins and token refresh; we only
 use its generated list calls with `_preload_content=False` so the hot path gets the raw aiohttp
-response and parses lines itself (model objects decode ~30x slower than dicts).
+response and parses lines itself (decoding into model objects is far slower than into dicts;
+see docs/performance.md).
 """
 
 from __future__ import annotations
@@ -101,11 +102,11 @@ async def connect(kubeconfig: str | None) -> client.ApiClient:
 
 
 # kubernetes-asyncio opens its aiohttp session with read_bufsize=2 MiB so that its own Watch
-# (readline-based) can hold a 1.5 MiB object in one line; aiohttp buffers up to twice that before
-# it stops reading the socket, so a watch that outruns the spool held ~4 MiB of unread stream
-# (measured in the burst peak). Our watcher splits lines itself and reads in 256 KiB pieces
-# (watcher.WATCH_READ_BYTES), so it needs no large buffer: 256 KiB → at most 512 KiB buffered
-# (smaller buffers pause and resume the socket more often, for no memory worth having).
+# (readline-based) can hold a 1.5 MiB object in one line, and aiohttp buffers up to twice that
+# before it stops reading the socket. Our watcher splits lines itself and reads in
+# WATCH_READ_BYTES pieces, so a buffer of that size bounds unread stream to twice it (smaller
+# buffers pause and resume the socket more often, for no memory worth having; the measured
+# effect is in docs/performance.md).
 WATCH_READ_BUFSIZE = 256 * 1024
 
 

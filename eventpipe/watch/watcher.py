@@ -195,8 +195,8 @@ class Watcher:
             self._established()
             pending = b""
             # Bounded reads: iter_any() hands over everything aiohttp has buffered, which in a
-            # burst is megabytes, copied again by the join and the split (measured ~16 MiB of
-            # the burst peak); 256 KiB is still ~200 lines a read.
+            # burst is megabytes, copied again by the join and the split; a bounded read still
+            # holds hundreds of lines (docs/performance.md).
             async for chunk in resp.content.iter_chunked(WATCH_READ_BYTES):
                 if pending:
                     chunk = pending + chunk
