@@ -1,14 +1,17 @@
 """The docs stay true: the configuration reference is the one the models generate, README.md
-gives the two set-up commands, and every relative link in the docs reaches a file (and a
-heading, when it names one)."""
+gives the two set-up commands and its examples load, and every relative link in the docs
+reaches a file (and a heading, when it names one)."""
 
 from __future__ import annotations
 
 import re
+import textwrap
 from pathlib import Path
 
 import pytest
+import yaml
 
+from eventpipe.config import load_config_text
 from eventpipe.config.reference import BEGIN, END, render_reference, with_reference
 from tests.pipeline_harness import REPO
 
@@ -21,6 +24,9 @@ _FENCE = re.compile(r"^```.*?^```", re.MULTILINE | re.DOTALL)
 _CODE_SPAN = re.compile(r"`[^`\n]*`")
 _LINK = re.compile(r"\[[^\]]*\]\(([^)\s]+)\)")
 _HEADING = re.compile(r"^#{1,6}\s+(.+?)\s*$", re.MULTILINE)
+_YAML_BLOCK = re.compile(r"^```yaml\n(.*?)^```", re.MULTILINE | re.DOTALL)
+# What the README's snippets reference without a default.
+SNIPPET_ENV = {"WECOM_KEY": "key"}
 
 
 def test_configuration_reference_matches_the_models() -> None:
@@ -43,6 +49,39 @@ def test_regenerating_keeps_the_hand_written_text() -> None:
 def test_readme_gives_the_two_setup_commands() -> None:
     text = (REPO / "README.md").read_text()
     assert "make install" in text and "make test" in text
+
+
+def _readme_yaml() -> list[str]:
+    return _YAML_BLOCK.findall((REPO / "README.md").read_text())
+
+
+def test_readme_configs_load() -> None:
+    configs = [block for block in _readme_yaml() if "receivers:" in block]
+    assert configs, "README.md has no complete config"
+    for block in configs:
+        load_config_text(block, source="README.md", environ=SNIPPET_ENV)
+
+
+def test_readme_receiver_snippets_load() -> None:
+    snippets = [block for block in _readme_yaml() if block.startswith("- name:")]
+    # file, Loki, Kafka, Elasticsearch, webhook, IM bot
+    assert len(snippets) >= 6, "README.md lost its per-use receiver examples"
+    for block in snippets:
+        name = block.split()[2]
+        config = (f"route:\n  routes:\n    - match:\n        - receiver: {name}\n"
+                  f"receivers:\n{textwrap.indent(block, '  ')}")
+        load_config_text(config, source=f"README.md receiver {name}", environ=SNIPPET_ENV)
+
+
+def test_readme_alert_example_is_a_shipped_rule() -> None:
+    shipped = yaml.safe_load((REPO / "examples" / "prometheus" / "rules.yaml").read_text())
+    rules = {rule["alert"]: rule["expr"] for group in shipped["groups"]
+             for rule in group["rules"]}
+    alerts = [yaml.safe_load(block)[0] for block in _readme_yaml()
+              if block.startswith("- alert:")]
+    assert alerts, "README.md lost its Prometheus alerting example"
+    for alert in alerts:
+        assert rules.get(alert["alert"]) == alert["expr"], alert["alert"]
 
 
 def _slug(heading: str) -> str:
