@@ -3,7 +3,7 @@
     python -m bench.run [--runs 3] [--events 200000] [--only raw,ingest,latency,rss,loki,...]
 
 Each measurement runs `--runs` times and the median of every figure is quoted (the single
-runs are kept in the JSON). Targets come from DESIGN and the issues; a missed one is flagged
+runs are kept in the JSON). Targets are the ones docs/performance.md lists; a missed one is flagged
 but does not fail the command, since a benchmark reports, it does not gate.
 """
 

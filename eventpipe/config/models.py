@@ -1,6 +1,6 @@
 """The whole configuration file: resmo's top-level keys plus eventpipe's own sections.
 
-resmo keys keep resmo's names and meaning, with two deliberate differences:
+resmo keys keep resmo's names and meaning, with two deliberate differences (docs/migrating.md):
 `maxEventAgeSeconds` defaults to 0 (off) and an old event is still spooled, only not routed;
 the deprecated `throttlePeriod` is accepted and ignored. eventpipe adds `spool`, `watch`,
 `http`, `metrics`, `shutdownTimeout` and per-receiver `retry`/`batch`.

@@ -12,7 +12,7 @@ receiver:
 - `rateLimit`: never post faster than the peer allows; what waits stays in the spool
   (eventpipe.sinks.ratelimit).
 
-Field descriptions are the reference docs (README config table, chart schema).
+Field descriptions are the reference docs (docs/configuration.md, chart schema).
 """
 
 from __future__ import annotations

@@ -75,7 +75,7 @@ class EntryEncoder:
             (sanitize_label_name(k), compile_template(v, where=f"receivers.{name}.loki.labels.{k}"))
             for k, v in templates.items()]
         self._max_entry = max_entry_bytes
-        # Copying the event to add clusterName costs ~1 µs: only when a template reads it.
+        # Copying the event to add clusterName is per-event work: only when a template reads it.
         self._with_cluster = any("lusterName" in v for v in templates.values())
         # Label values repeat (a few namespaces, reasons, kinds): serialise each set once.
         self._streams: dict[tuple[str, ...], bytes] = {}

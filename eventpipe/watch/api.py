@@ -2,7 +2,8 @@
 (`eventpipe.kube.client.connect`).
 
 We only use its generated list calls with `_preload_content=False` so the hot path gets the raw
-aiohttp response and parses lines itself (model objects decode ~30x slower than dicts).
+aiohttp response and parses lines itself (decoding into model objects is far slower than into
+dicts; see docs/performance.md).
 """
 
 from __future__ import annotations
