@@ -20,6 +20,7 @@ import orjson
 from eventpipe import __version__
 from eventpipe.config import Config, ConfigError, config_json_schema, load_config, parse_duration
 from eventpipe.logs import setup_logging
+from eventpipe.tasks import EXIT_CONFIG
 
 
 def _load(path: str) -> Config:
@@ -63,15 +64,22 @@ def run(config_path: str | None, sinks: tuple[str, ...], kubeconfig: str | None,
     """Watch Events, spool them, deliver them to every receiver until SIGTERM."""
     if not config_path and not sinks:
         raise click.UsageError("give --config FILE, or kube-eventer style --sink flags")
-    config = _load(config_path) if config_path else None
-    if sinks:
-        config = _with_sinks(config, sinks, kubeconfig)
-    assert config is not None
-    # Layouts compile when sinks are built; do it before the spool is opened, so a bad one
-    # stops startup with the same message as `config validate` (not a traceback).
-    _check_receivers(config, config_path or "--sink")
+    try:
+        config = _load(config_path) if config_path else None
+        if sinks:
+            config = _with_sinks(config, sinks, kubeconfig)
+        assert config is not None
+        # Layouts compile when sinks are built; do it before the spool is opened, so a bad one
+        # stops startup with the same message as `config validate` (not a traceback).
+        _check_receivers(config, config_path or "--sink")
+    except click.ClickException as exc:
+        exc.exit_code = EXIT_CONFIG  # as for every start-up problem (docs/exit-codes.md)
+        raise
     if metrics_address:
         host, _, port = metrics_address.rpartition(":")
+        if not port.isdigit():
+            raise click.BadParameter(f"{metrics_address!r} is not HOST:PORT or :PORT",
+                                     param_hint="--metrics-address")
         http = config.http.model_copy(update={"port": int(port),
                                               "address": host or config.http.address})
         config = config.model_copy(update={"http": http})
