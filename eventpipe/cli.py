@@ -43,6 +43,13 @@ def _check_receivers(config: Config, path: str) -> None:
         raise click.ClickException(f"invalid config: {path}: {exc}") from exc
 
 
+class CannotStart(click.ClickException):
+    """`run` stops before starting: exit 2, as for every start-up problem (docs/exit-codes.md);
+    `config validate` keeps exit 1 for the same finding."""
+
+    exit_code = EXIT_CONFIG
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 def cli() -> None:
     """eventpipe: every version of every Kubernetes Event, spooled durably, delivered."""
@@ -72,9 +79,10 @@ def run(config_path: str | None, sinks: tuple[str, ...], kubeconfig: str | None,
         # Layouts compile when sinks are built; do it before the spool is opened, so a bad one
         # stops startup with the same message as `config validate` (not a traceback).
         _check_receivers(config, config_path or "--sink")
+    except click.UsageError:
+        raise  # exits 2 already
     except click.ClickException as exc:
-        exc.exit_code = EXIT_CONFIG  # as for every start-up problem (docs/exit-codes.md)
-        raise
+        raise CannotStart(exc.message) from exc
     if metrics_address:
         host, _, port = metrics_address.rpartition(":")
         if not port.isdigit():
