@@ -110,12 +110,15 @@ def _with_sinks(config: Config | None, sinks: Sequence[str], kubeconfig: str | N
 
 async def _run(config: Config, kubeconfig: str | None) -> int:
     from eventpipe.app import Pipeline  # heavy imports only for `run`
+    from eventpipe.fatal import exit_backstop
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    return await Pipeline(config, kubeconfig=kubeconfig).run(stop)
+    code = await Pipeline(config, kubeconfig=kubeconfig).run(stop)
+    exit_backstop(code)
+    return code
 
 
 @cli.command()

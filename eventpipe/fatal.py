@@ -10,8 +10,10 @@ instead of a 50-line traceback ending in "unable to open database file".
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import sqlite3
+import threading
 from pathlib import Path
 
 import yaml
@@ -35,6 +37,8 @@ from eventpipe.tasks import (
 )
 from eventpipe.watch.kube import connect, kubeconfig_path
 
+EXIT_GRACE = 5.0
+"""Seconds the interpreter gets to exit once the pipeline has stopped (see `exit_backstop`)."""
 SPOOL_CHECK_INTERVAL = 1.0
 """Seconds between two checks that the spool path is still the file this process writes."""
 
@@ -124,6 +128,24 @@ async def watch_spool_file(path: str | Path, opened: tuple[int, int] | None, *,
             what = "deleted" if now is None else "replaced by another file"
             raise FatalError(f"the spool {path} was {what} while running; exiting so the "
                              "restart opens it anew", exit_code=EXIT_SPOOL_LOST)
+
+
+def exit_backstop(code: int, *, grace: float = EXIT_GRACE) -> threading.Timer:
+    """Once the pipeline has stopped, end the process with `code` after `grace` seconds even
+    if a thread would keep the interpreter alive (a call stuck in SQLite or on a hung disk):
+    a supervisor must see the exit, not a process that only looks alive."""
+    def force() -> None:
+        logging.getLogger("eventpipe.app").error(
+            "still running %gs after the pipeline stopped (a thread did not end); exiting %d",
+            grace, code)
+        for handler in logging.getLogger().handlers:
+            handler.flush()
+        os._exit(code)
+
+    timer = threading.Timer(grace, force)
+    timer.daemon = True
+    timer.start()
+    return timer
 
 
 async def until_fatal(tasks: PipelineTasks, elector: LeaderElector | None) -> FatalError:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import os
 import socket
+import subprocess
 import sys
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -234,3 +235,17 @@ async def test_start_up_problems_are_one_line_and_exit_2(
     error = the_error(tmp_path / "stderr.log", *fragments)
     assert seconds_since(error) <= MARGIN, "the process lingered after the error"
     assert not api.watch_requests()
+
+
+def test_a_thread_that_never_ends_cannot_keep_the_process_alive() -> None:
+    """The backstop `run` arms once the pipeline returned: a non-daemon thread stuck for good
+    (as in a call to a hung disk) would otherwise hold the interpreter at exit forever."""
+    script = ("import threading\n"
+              "from eventpipe.fatal import exit_backstop\n"
+              "threading.Thread(target=threading.Event().wait, name='stuck').start()\n"
+              "exit_backstop(3, grace=0.5)\n")
+    result = subprocess.run([sys.executable, "-c", script], cwd=REPO, capture_output=True,
+                            text=True, timeout=20)
+    assert result.returncode == 3, result
+    assert "still running 0.5s after the pipeline stopped (a thread did not end); exiting 3" \
+        in result.stderr
