@@ -12,9 +12,8 @@ flight repeats later) and exits 1, so Kubernetes restarts it as a standby: resta
 pipeline in-process would buy nothing a container restart does not. On SIGTERM the leader keeps
 renewing through the normal shutdown, then releases the Lease so a standby need not wait.
 
-Anything else that ends a run for good is a `FatalError` (eventpipe.fatal): at start nothing
-runs yet and the exit stack closes what was opened; later the normal shutdown runs within
-`shutdownTimeout`. One error line names the problem; the exit code says which kind it was.
+Anything else that ends a run for good is a `FatalError` (eventpipe.fatal): one error line
+names it, the shutdown is the same, and the exit code says which kind it was.
 """
 
 from __future__ import annotations
@@ -90,16 +89,13 @@ class Pipeline:
         """Run until `stop` is set or something fatal happens; returns the exit code (see
         eventpipe.tasks.EXIT_*). Whatever was opened is closed again if setup fails half-way
         (a bad kubeconfig, a port in use), which then is one error line, not a traceback."""
-        try:
-            return await self._run(stop)
-        except FatalError as exc:
-            log.error(str(exc), extra={"exit_code": exc.exit_code})
-            return exc.exit_code
-
-    async def _run(self, stop: asyncio.Event) -> int:
         ended: FatalError | None = None
         async with contextlib.AsyncExitStack() as opened:
-            writer, spool = await self._start(opened)
+            try:
+                writer, spool = await self._start(opened)
+            except FatalError as exc:
+                log.error(str(exc), extra={"exit_code": exc.exit_code})
+                return exc.exit_code
             if self.elector is not None and not await first_of(self.elector.acquire(), stop):
                 log.info("shutting down (standby)")
                 return EXIT_STOPPED

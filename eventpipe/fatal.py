@@ -98,7 +98,7 @@ async def start_http(server: HttpServer, address: str, port: int) -> None:
     try:
         await server.start()
     except OSError as exc:
-        reason = exc.strerror or str(exc)
+        reason = os.strerror(exc.errno) if exc.errno else str(exc)
         raise FatalError(f"cannot listen on {address}:{port} (http.address, http.port): "
                          f"{reason}", exit_code=EXIT_CONFIG) from exc
 
