@@ -1,9 +1,8 @@
-"""The real `eventpipe run` process against the fake API server ends on every fatal path: a
-start-up problem found after the spool opened (the HTTP port in use), a receiver that cannot
-start, the Lease taken by another replica or not renewable within renewDeadline, the spool file
-deleted or replaced while running. Each exits with its code (docs/exit-codes.md), writes one
-error line naming the problem and no traceback, and is gone within shutdownTimeout (plus a
-margin for the interpreter to exit)."""
+"""The real `eventpipe run` against the fake API server ends on every fatal path: a start-up
+problem found after the spool opened (HTTP port in use), a receiver that cannot start, the
+Lease taken or not renewable within renewDeadline, the spool file deleted or replaced. Each
+exits with its code (docs/exit-codes.md), writes one error line naming the problem and no
+traceback, and is gone within shutdownTimeout (plus a margin for the interpreter to exit)."""
 
 from __future__ import annotations
 
