@@ -299,11 +299,12 @@ async def test_custom_body_configmap_is_read_from_the_api(tmp_path: Path) -> Non
     app.router.add_get("/api/v1/namespaces/{ns}/configmaps/{name}", configmap)
     runner = web.AppRunner(app)
     await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = runner.addresses[0][1]
-    kubeconfig = write_kubeconfig(tmp_path / "kc", server=f"http://127.0.0.1:{port}", token="t")
     try:
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        port = runner.addresses[0][1]
+        kubeconfig = write_kubeconfig(tmp_path / "kc", server=f"http://127.0.0.1:{port}",
+                                      token="t")
         flags = [parse_sink_flag("webhook:http://h/x?custom_body_configmap=custom-body"
                                  "&custom_body_configmap_namespace=kube-system"),
                  parse_sink_flag("kafka:?brokers=a:1", index=2)]

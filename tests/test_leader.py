@@ -36,13 +36,6 @@ LEASE = "eventpipe"
 
 
 @pytest.fixture
-async def api(tmp_path: Path) -> AsyncIterator[FakeApiServer]:
-    async with FakeApiServer() as server:
-        server.write_kubeconfig(tmp_path / "kubeconfig")
-        yield server
-
-
-@pytest.fixture
 async def kube(api: FakeApiServer, tmp_path: Path) -> AsyncIterator[client.ApiClient]:
     api_client = await connect(str(tmp_path / "kubeconfig"))
     yield api_client
