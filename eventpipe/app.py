@@ -36,11 +36,11 @@ from eventpipe.sinks.driver import Delivery, NewData, SinkWorker
 from eventpipe.sinks.registry import build_sink, delivery_settings
 from eventpipe.spool import Spool, SpoolFullError
 from eventpipe.spool.from_config import open_spool
+from eventpipe.spool.writer import SpoolWriter
 from eventpipe.tasks import PipelineTasks, cancel_all, first_of, supervise, time_left
 from eventpipe.watch.kube import KubeEventsApi, connect
 from eventpipe.watch.streams import stream_name, watch_streams
 from eventpipe.watch.watcher import Watcher, WatchSettings
-from eventpipe.watch.writer import SpoolWriter
 
 log = logging.getLogger("eventpipe.app")
 
