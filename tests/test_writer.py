@@ -39,7 +39,7 @@ async def test_groups_commit_with_their_resume_point(open_spool: OpenSpool) -> N
     await run_writer(spool, [big_record(i, 10) for i in range(1200)], metrics)
     assert await spool.head_seq() == 1200
     assert await spool.resume_point("s") == "1200"
-    commits = list(metrics.spool_commit_seconds.collect())[0].samples
+    commits = next(iter(metrics.spool_commit_seconds.collect())).samples
     count = next(s.value for s in commits if s.name.endswith("_count"))
     assert 1 <= count <= 20  # grouped: not one commit per event
 

@@ -122,11 +122,10 @@ SELECT_COLUMNS: Final = ", ".join(StoredRow._fields)
 """What every read selects, so that rows come back in `StoredRow` order."""
 
 
-def create_table(table: str = "events", constraints: Sequence[str] = ()) -> str:
-    """`CREATE TABLE IF NOT EXISTS` for the declared columns plus table constraints."""
+def create_table(constraints: Sequence[str]) -> str:
+    """`CREATE TABLE IF NOT EXISTS events` with the declared columns and `constraints`."""
     lines = [f"{name} {column.sql}" for name, column in COLUMNS] + list(constraints)
-    body = ",\n    ".join(lines)
-    return f"CREATE TABLE IF NOT EXISTS {table} (\n    {body}\n)"
+    return "CREATE TABLE IF NOT EXISTS events ({})".format(", ".join(lines))
 
 
 # tuple.__new__ builds the NamedTuple in C: no Python frame per row, unlike StoredRow(*row).

@@ -41,9 +41,10 @@ and saves the stream's resume point in one statement:
 - Order: seq follows the records, because json_each walks an array's elements in array order
   (its `key` column, the element's index, comes out ascending) and a lone table-valued scan
   feeding an INSERT keeps that order. SQLite's documentation does not promise this in so many
-  words, so the spool relies on it only with a test that fails if it stops holding
-  (tests/test_spool_unit.py, `..._in_record_order`). No ORDER BY key: it adds a sort of
-  every row and its body (docs/performance.md).
+  words, so the spool relies on it only with tests that fail if it stops holding
+  (tests/test_spool_unit.py: `test_a_batch_is_stored_in_record_order`,
+  `test_json_each_walks_an_array_in_order`). No ORDER BY key: it adds a sort of every row and
+  its body (docs/performance.md).
 """
 
 from __future__ import annotations
@@ -76,7 +77,7 @@ JOURNAL_SIZE_LIMIT = 64 * 1024 * 1024
 
 _DDL = (
     "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
-    rows.create_table(constraints=["UNIQUE (resource_version, uid)"]),
+    rows.create_table(["UNIQUE (resource_version, uid)"]),
     "CREATE INDEX IF NOT EXISTS events_observed_at ON events (observed_at)",
     "CREATE TABLE IF NOT EXISTS cursors (receiver TEXT PRIMARY KEY, acked_seq INTEGER NOT NULL)",
     "CREATE TABLE IF NOT EXISTS dead_letters (receiver TEXT NOT NULL, seq INTEGER NOT NULL, "
