@@ -27,7 +27,7 @@ from pathlib import Path
 import aiohttp
 
 from bench.common import REPO, _stop, free_port
-from bench.events import spool_records
+from bench.events import INSERT_ROW, insert_values, spool_records
 from eventpipe.config.sink_loki import LokiSinkConfig
 from eventpipe.metrics import Metrics
 from eventpipe.sinks.driver import Delivery, DeliverySettings, NewData, SinkWorker
@@ -36,11 +36,6 @@ from eventpipe.spool import Spool
 
 RECEIVER = "loki"
 BATCH = 500
-_INSERT = (
-    "INSERT INTO events (uid, resource_version, namespace, kind, name, reason, type, "
-    "occurrences, event_time, body, observed_at, count_delta) "
-    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-)
 
 
 def prefill(path: Path, n: int) -> None:
@@ -54,7 +49,7 @@ def prefill(path: Path, n: int) -> None:
     now = time.time()
     for chunk in spool_records(n):
         conn.execute("BEGIN")
-        conn.executemany(_INSERT, [(*r, now, r[7]) for r in chunk])
+        conn.executemany(INSERT_ROW, [insert_values(r, now) for r in chunk])
         conn.execute("COMMIT")
     conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     conn.close()

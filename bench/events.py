@@ -10,12 +10,24 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from eventpipe.spool.records import NewRecord
+from eventpipe.spool.rows import NewRecord
 from eventpipe.watch.normalize import to_record
 from tests.fakeapi.corpus import corpus_paths, synthetic, templates_from
 from tests.fakeapi.store import EventStore
 
 _CHUNK = 10_000
+
+# A plain row-by-row INSERT of one record with its observed_at and count_delta, for filling a
+# spool without the pipeline; the columns are the record's fields, named as declared.
+INSERT_ROW = (f"INSERT INTO events ({', '.join(NewRecord._fields)}, observed_at, "
+              "count_delta) "
+              f"VALUES ({', '.join('?' * (len(NewRecord._fields) + 2))})")
+
+
+def insert_values(record: NewRecord, observed_at: float) -> tuple[object, ...]:
+    """INSERT_ROW's parameters: `record` first seen at `observed_at` (count_delta: all of its
+    occurrences)."""
+    return (*record, observed_at, record.occurrences)
 
 
 def watch_lines(n: int, *, start_rv: int = 0) -> list[bytes]:

@@ -19,15 +19,11 @@ from pathlib import Path
 import orjson
 
 from bench.common import WORK
+from bench.events import INSERT_ROW, insert_values
 from eventpipe.spool import Spool
 from eventpipe.watch.normalize import to_record
 
 BATCH = 500
-_INSERT = (
-    "INSERT INTO events (uid, resource_version, namespace, kind, name, reason, type, "
-    "occurrences, event_time, body, observed_at, count_delta) "
-    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-)
 
 
 async def _create(path: Path) -> None:
@@ -52,10 +48,10 @@ def run_once(lines: list[bytes], folder: Path) -> dict[str, float]:
         for line in lines[i : i + BATCH]:
             obj = orjson.loads(line)["object"]
             record = to_record(obj, orjson.dumps(obj))
-            rows.append((*record, now, record[7]))
+            rows.append(insert_values(record, now))
         t1 = time.perf_counter()
         conn.execute("BEGIN IMMEDIATE")
-        conn.executemany(_INSERT, rows)
+        conn.executemany(INSERT_ROW, rows)
         conn.execute("COMMIT")
         parse_s += t1 - t0
         insert_s += time.perf_counter() - t1

@@ -28,17 +28,12 @@ from bench.common import (
     wait_until,
     write_config,
 )
-from bench.events import spool_records
+from bench.events import INSERT_ROW, insert_values, spool_records
 from eventpipe.spool import Spool
 
 BACKLOG = 1_000
 RECEIVER = "dump"
 SPREAD_S = 86_400.0
-_INSERT = (
-    "INSERT INTO events (uid, resource_version, namespace, kind, name, reason, type, "
-    "occurrences, event_time, body, observed_at, count_delta) "
-    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-)
 
 
 async def _create(path: Path) -> None:
@@ -62,10 +57,10 @@ def prefill(path: Path, n: int) -> float:
     for chunk in spool_records(n, start=10_000_000):
         rows = []
         for record in chunk:
-            rows.append((*record, first + seq * SPREAD_S / n, record[7]))
+            rows.append(insert_values(record, first + seq * SPREAD_S / n))
             seq += 1
         conn.execute("BEGIN")
-        conn.executemany(_INSERT, rows)
+        conn.executemany(INSERT_ROW, rows)
         conn.execute("COMMIT")
     conn.execute("INSERT INTO cursors (receiver, acked_seq) VALUES (?, ?)",
                  (RECEIVER, max(0, seq - BACKLOG)))
@@ -90,7 +85,8 @@ def run_once(pristine: Path, spool_events: int, events: int, folder: Path,
     start_rv = str(spool_events + 1_000_000)  # above every pre-filled resourceVersion
     if steady:
         events = STEADY_RATE * STEADY_SECONDS
-        load: tuple[str, ...] = ("--after-watch", "--rate", str(STEADY_RATE), "--rate-total", str(events))
+        load: tuple[str, ...] = ("--after-watch", "--rate", str(STEADY_RATE),
+                                 "--rate-total", str(events))
         mark = "rate-start"
     else:
         load = ("--watch-burst", str(events))

@@ -49,10 +49,10 @@ from eventpipe.server.http import HttpServer
 from eventpipe.sinks.driver import Delivery, NewData, SinkWorker
 from eventpipe.sinks.registry import build_sink, delivery_settings
 from eventpipe.spool import Spool, SpoolFullError
+from eventpipe.spool.writer import SpoolWriter
 from eventpipe.watch.api import KubeEventsApi
 from eventpipe.watch.streams import stream_name
 from eventpipe.watch.watcher import Watcher, WatchSettings
-from eventpipe.watch.writer import SpoolWriter
 
 log = logging.getLogger("eventpipe.app")
 

@@ -18,7 +18,7 @@ from eventpipe.sinks.driver import Delivery
 from eventpipe.sinks.registry import build_sink, delivery_settings
 from eventpipe.spool import Spool
 from eventpipe.spool.from_config import open_spool
-from eventpipe.spool.records import S_SEQ, StoredRow
+from eventpipe.spool.rows import StoredRow
 
 
 @dataclass
@@ -69,11 +69,11 @@ async def _replay_range(spool: Spool, delivery: Delivery, receiver: str, batch: 
     while after < last:
         rows = await spool.read_since(since=window_start, from_seq=from_seq, after_seq=after,
                                       limit=batch)
-        rows = [row for row in rows if row[S_SEQ] <= last]
+        rows = [row for row in rows if row.seq <= last]
         if not rows:
             break
         await _send(spool, delivery, receiver, rows, result, route=True)
-        after = rows[-1][S_SEQ]
+        after = rows[-1].seq
 
 
 async def _replay_dead_letters(spool: Spool, delivery: Delivery, receiver: str, batch: int,
@@ -94,7 +94,7 @@ async def _send(spool: Spool, delivery: Delivery, receiver: str, rows: list[Stor
             raise asyncio.CancelledError("replay interrupted")
         dead.extend(more_dead)
     failed = {seq for seq, _ in dead}
-    delivered = [row[S_SEQ] for row in kept if row[S_SEQ] not in failed]
+    delivered = [row.seq for row in kept if row.seq not in failed]
     result.sent += len(delivered)
     result.dead += len(dead)
     if dead:

@@ -22,9 +22,9 @@ from eventpipe.sinks.driver import (
     SinkWorker,
 )
 from eventpipe.spool import Spool, SpoolFullError
-from eventpipe.spool.records import NewRecord
+from eventpipe.spool.rows import NewRecord, StoredRow
+from eventpipe.spool.writer import SpoolWriter
 from eventpipe.watch.normalize import to_record
-from eventpipe.watch.writer import SpoolWriter
 from tests.pipeline_harness import wait_until
 
 
@@ -181,8 +181,8 @@ async def test_retry_after_is_honoured() -> None:
                         settings=DeliverySettings(initial_backoff=0.001, max_backoff=0.001))
     loop = asyncio.get_running_loop()
     started = loop.time()
-    dead, completed = await delivery.send([b"x"], [(1, "u", "1", 0.0, None, "", "", "", "", "",
-                                                    1, 1, b"x")])
+    dead, completed = await delivery.send([b"x"], [StoredRow(1, "u", "1", 0.0, None, "", "", "",
+                                                             "", "", 1, 1, b"x")])
     assert completed and not dead
     assert loop.time() - started >= 0.3
 
@@ -234,7 +234,7 @@ async def backlogged_writer(spool: Spool) -> AsyncIterator[tuple[SpoolWriter, Ga
     task = asyncio.create_task(writer.run())
     try:
         for record in make_events(60, start=1000):
-            await writer.put("s", record[1], record)
+            await writer.put("s", record.resource_version, record)
         await asyncio.wait_for(gated.holding.wait(), 10)
         yield writer, gated
     finally:
@@ -245,7 +245,7 @@ async def backlogged_writer(spool: Spool) -> AsyncIterator[tuple[SpoolWriter, Ga
 
 async def test_sinks_wait_while_the_spool_writer_is_backlogged(spool: Spool) -> None:
     # Storing goes first: with more buffered than one commit takes, a worker holds its next
-    # batch until the writer has caught up (eventpipe.watch.writer.wait_caught_up).
+    # batch until the writer has caught up (eventpipe.spool.writer.wait_caught_up).
     await spool.append(make_events(5), stream="s", resource_version="5")
     sink = MemorySink("a")
     async with backlogged_writer(spool) as (writer, gated):
@@ -290,10 +290,10 @@ async def test_a_full_spool_does_not_hold_the_sinks(
     sink = MemorySink("a")
     try:
         for record in make_events(60, start=1000):
-            await writer.put("s", record[1], record)
+            await writer.put("s", record.resource_version, record)
         await asyncio.wait_for(full.holding.wait(), 10)
         for record in make_events(15, start=2000):  # the watch goes on filling the buffer
-            await writer.put("s", record[1], record)
+            await writer.put("s", record.resource_version, record)
         # ... and that does not make the writer look merely slow again (no loop turn since
         # the failure, so this is the state the workers will see).
         assert returns_without_waiting(writer.wait_caught_up(3600.0))

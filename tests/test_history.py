@@ -25,8 +25,9 @@ from eventpipe.core.occurrences import occurrences
 from eventpipe.history import Filters, show
 from eventpipe.history.render import human_age
 from eventpipe.spool import Spool
-from eventpipe.spool.records import NewRecord
+from eventpipe.spool.rows import NewRecord
 from eventpipe.watch.normalize import MalformedEvent, to_record
+from tests.conftest import OpenSpool
 from tests.fakeapi.corpus import corpus_paths, read_events
 
 NOW = time.time()  # --since counts back from the real clock
@@ -43,7 +44,7 @@ def _records() -> list[tuple[NewRecord, dict[str, Any]]]:
         except MalformedEvent:
             continue
     # Two more versions of the first Pod event: what a merged event's MODIFIED looks like.
-    first = next(obj for rec, obj in out if rec[3] == "Pod")
+    first = next(obj for rec, obj in out if rec.kind == "Pod")
     for bump in (1, 2):
         later = copy.deepcopy(first)
         later["metadata"]["resourceVersion"] = f"{first['metadata']['resourceVersion']}{bump}"
@@ -62,8 +63,8 @@ class Model:
                versions: bool = False, limit: int | None = None) -> list[dict[str, Any]]:
         rows = [(rec, obj) for rec, obj, at in self.stored if keep(rec, at)]
         if not versions:
-            latest = {rec[0]: i for i, (rec, _) in enumerate(rows)}
-            rows = [row for i, row in enumerate(rows) if latest[row[0][0]] == i]
+            latest = {rec.uid: i for i, (rec, _) in enumerate(rows)}
+            rows = [(rec, obj) for i, (rec, obj) in enumerate(rows) if latest[rec.uid] == i]
         if limit is not None:
             rows = rows[-limit:]
         return [obj for _, obj in rows]
@@ -77,14 +78,18 @@ def spool(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Model]:
     stored: list[tuple[NewRecord, dict[str, Any], float]] = []
 
     async def build() -> None:
-        now = [OLD]
-        spool = await Spool.open(path, clock=lambda: now[0])
+        now = OLD
+
+        def clock() -> float:
+            return now
+
+        spool = await Spool.open(path, clock=clock)
         try:
             for start in range(0, len(pairs), BATCH):
-                now[0] = OLD if start < half else RECENT
+                now = OLD if start < half else RECENT
                 part = pairs[start:start + BATCH]
                 done = await spool.append([r for r, _ in part], stream="t", resource_version=None)
-                stored.extend((part[i][0], part[i][1], now[0]) for i in done)
+                stored.extend((*part[i], now) for i in done)
         finally:
             await spool.close()
 
@@ -131,27 +136,29 @@ def test_versions_shows_every_stored_version(spool: tuple[Path, Model]) -> None:
     counts = [e.get("count") or 1 for e in versions if e["metadata"]["uid"] == uid]
     assert counts == [counts[0], counts[0] + 1, counts[0] + 2]
     assert len(versions) == len(latest) + 2
-    assert versions == model.select(lambda r, t: r[3] == "Pod" and r[4] == name, versions=True)
+    assert versions == model.select(lambda r, t: r.kind == "Pod" and r.name == name,
+                                        versions=True)
 
 
-@pytest.mark.parametrize("option,column", [("--namespace", 2), ("-n", 2), ("--kind", 3),
-                                           ("--name", 4), ("--reason", 5), ("--type", 6)])
+@pytest.mark.parametrize("option,column", [("--namespace", "namespace"), ("-n", "namespace"),
+                                           ("--kind", "kind"), ("--name", "name"),
+                                           ("--reason", "reason"), ("--type", "type")])
 def test_each_filter_selects_its_column(spool: tuple[Path, Model], option: str,
-                                        column: int) -> None:
+                                        column: str) -> None:
     path, model = spool
-    value = next(rec[column] for rec, _, _ in model.stored[len(model.stored) // 3:]
-                 if all(rec[2:7]))
-    expected = model.select(lambda r, t: r[column] == value)
+    value = next(getattr(rec, column) for rec, _, _ in model.stored[len(model.stored) // 3:]
+                 if all((rec.namespace, rec.kind, rec.name, rec.reason, rec.type)))
+    expected = model.select(lambda r, t: getattr(r, column) == value)
     assert expected
     assert as_json(path, option, str(value), "--limit", "0") == expected
 
 
 def test_kind_and_type_ignore_case_and_short_names(spool: tuple[Path, Model]) -> None:
     path, model = spool
-    pods = model.select(lambda r, t: r[3] == "Pod")
+    pods = model.select(lambda r, t: r.kind == "Pod")
     assert as_json(path, "--kind", "po", "--limit", "0") == pods
     assert as_json(path, "--kind", "pods", "--limit", "0") == pods
-    warnings = model.select(lambda r, t: r[6] == "Warning")
+    warnings = model.select(lambda r, t: r.type == "Warning")
     assert warnings and as_json(path, "--type", "warning", "--limit", "0") == warnings
 
 
@@ -161,8 +168,8 @@ def test_kind_and_type_ignore_case_and_short_names(spool: tuple[Path, Model]) ->
 def test_for_accepts_kubectl_short_names(spool: tuple[Path, Model], kind: str,
                                          short: str) -> None:
     path, model = spool
-    name = next(rec[4] for rec, _, _ in model.stored if rec[3] == kind)
-    expected = model.select(lambda r, t: r[3] == kind and r[4] == name)
+    name = next(rec.name for rec, _, _ in model.stored if rec.kind == kind)
+    expected = model.select(lambda r, t: r.kind == kind and r.name == name)
     assert expected
     for spelling in (short, kind, kind.lower(), kind.upper()):
         assert as_json(path, "--for", f"{spelling}/{name}", "--limit", "0") == expected
@@ -213,11 +220,11 @@ def test_nothing_found_is_said(spool: tuple[Path, Model]) -> None:
     assert as_json(path, "--reason", "NoSuchReason") == []
 
 
-async def test_watch_prints_appended_versions(tmp_path: Path, spool: tuple[Path, Model]
-                                              ) -> None:
+async def test_watch_prints_appended_versions(tmp_path: Path, open_spool: OpenSpool,
+                                              spool: tuple[Path, Model]) -> None:
     path = tmp_path / "live.db"
     pairs = _records()[:50]
-    writer = await Spool.open(path)
+    writer = await open_spool(path.name)
     printed: list[str] = []
     listed, grown = asyncio.Event(), asyncio.Event()
 
@@ -225,18 +232,17 @@ async def test_watch_prints_appended_versions(tmp_path: Path, spool: tuple[Path,
         printed.append(text)
         (grown if listed.is_set() else listed).set()
 
+    await writer.append([r for r, _ in pairs[:10]], stream="t", resource_version=None)
+    task = asyncio.create_task(show(path, Filters(), output="json", watch=True, echo=echo,
+                                    interval=0.01, iterations=10_000))
     try:
-        await writer.append([r for r, _ in pairs[:10]], stream="t", resource_version=None)
-        task = asyncio.create_task(show(path, Filters(), output="json", watch=True, echo=echo,
-                                        interval=0.01, iterations=10_000))
         await asyncio.wait_for(listed.wait(), 10)
         await writer.append([r for r, _ in pairs[10:]], stream="t", resource_version=None)
         await asyncio.wait_for(grown.wait(), 10)
+    finally:
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task
-    finally:
-        await writer.close()
     assert documents(printed[0]) == [obj for _, obj in pairs[:10]]
     assert documents("\n".join(printed[1:])) == [obj for _, obj in pairs[10:]]
 

@@ -23,7 +23,6 @@ from eventpipe.sinks.kafka_options import producer_options
 from eventpipe.sinks.kafka_partition import KeyPartitioner
 from eventpipe.sinks.kafka_partition import murmur2 as fast_murmur2
 from eventpipe.spool import Spool
-from eventpipe.spool.records import S_RV, S_SEQ, S_UID
 from tests.fakeapi import FakeApiServer
 from tests.kafka_broker import TansuBroker, consume, free_port, kafka_broker
 from tests.pipeline_harness import (
@@ -310,7 +309,7 @@ async def spool_seqs(path: Path) -> dict[tuple[str, str], int]:
         rows = await spool.read_after(0, 10**7)
     finally:
         await spool.close()
-    return {(r[S_UID], r[S_RV]): r[S_SEQ] for r in rows}
+    return {(r.uid, r.resource_version): r.seq for r in rows}
 
 
 def check_records(records: list[Any], served: dict[tuple[str, str], Any]) -> set[tuple[str, str]]:

@@ -21,7 +21,7 @@ from eventpipe.sinks.loki import LokiSink
 from eventpipe.sinks.loki_entries import entry_timestamp, split_payload
 from eventpipe.sinks.loki_request import build_body, plan_chunks
 from eventpipe.spool import Spool
-from eventpipe.spool.records import StoredRow
+from eventpipe.spool.rows import StoredRow
 from tests.fakeapi import FakeApiServer
 from tests.fakes.loki import FakeLoki
 from tests.pipeline_harness import (
@@ -53,8 +53,8 @@ def event(name: str, *, rv: str = "1000", reason: str = "BackOff", **fields: Any
 
 def stored_rows(events: list[dict[str, Any]]) -> list[StoredRow]:
     now = time.time()
-    return [(i + 1, e["metadata"]["uid"], e["metadata"]["resourceVersion"], now, None, "", "",
-             "", "", "", 1, 1, orjson.dumps(e)) for i, e in enumerate(events)]
+    return [StoredRow(i + 1, e["metadata"]["uid"], e["metadata"]["resourceVersion"], now, None,
+                      "", "", "", "", "", 1, 1, orjson.dumps(e)) for i, e in enumerate(events)]
 
 
 @pytest.fixture

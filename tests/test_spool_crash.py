@@ -12,8 +12,8 @@ import signal
 import sys
 from pathlib import Path
 
-from eventpipe.spool import Spool
-from eventpipe.spool.records import S_COUNT_DELTA, S_RV, S_UID, NewRecord
+from eventpipe.spool.rows import NewRecord
+from tests.conftest import OpenSpool
 
 WIDTH = 50
 REPO = Path(__file__).resolve().parents[1]
@@ -40,12 +40,15 @@ def batch(k: int) -> list[NewRecord]:
     """Batch k: a new version of each of WIDTH Events, whose count is now k."""
     body = b'{"kind":"Event","message":"' + b"x" * 900 + b'"}'
     return [
-        (f"uid-{j}", f"{k}-{j}", "ns", "Pod", f"pod-{j}", "BackOff", "Warning", k, None, body)
+        NewRecord(uid=f"uid-{j}", resource_version=f"{k}-{j}", event_time=None, namespace="ns",
+                  kind="Pod", name=f"pod-{j}", reason="BackOff", type="Warning", occurrences=k,
+                  body=body)
         for j in range(WIDTH)
     ]
 
 
-async def test_committed_batches_survive_sigkill(tmp_path: Path) -> None:
+async def test_committed_batches_survive_sigkill(tmp_path: Path,
+                                                 open_spool: OpenSpool) -> None:
     path = tmp_path / "spool.db"
     child = await asyncio.create_subprocess_exec(
         sys.executable, "-c", CHILD, str(path), str(REPO), stdout=asyncio.subprocess.PIPE
@@ -59,21 +62,18 @@ async def test_committed_batches_survive_sigkill(tmp_path: Path) -> None:
     child.send_signal(signal.SIGKILL)  # mid-stream: it keeps appending until the signal lands
     await child.wait()
 
-    spool = await Spool.open(path)
-    try:
-        resume = await spool.resume_point("all")
-        assert resume is not None
-        last = int(resume)
-        assert last >= reported
-        assert await spool.head_seq() == last * WIDTH  # whole batches only
-        rows = await spool.read_after(0, last * WIDTH + 10)
-        assert [(r[S_UID], r[S_RV]) for r in rows] == [
-            (f"uid-{j}", f"{k}-{j}") for k in range(1, last + 1) for j in range(WIDTH)
-        ]
-        assert {r[S_COUNT_DELTA] for r in rows} == {1}
-        nxt = [(*r[:7], last + 3, *r[8:]) for r in batch(last + 1)]
-        await spool.append(nxt, stream="all", resource_version=str(last + 1))
-        fresh = await spool.read_after(last * WIDTH, WIDTH + 1)
-        assert [r[S_COUNT_DELTA] for r in fresh] == [3] * WIDTH
-    finally:
-        await spool.close()
+    spool = await open_spool(path.name)
+    resume = await spool.resume_point("all")
+    assert resume is not None
+    last = int(resume)
+    assert last >= reported
+    assert await spool.head_seq() == last * WIDTH  # whole batches only
+    rows = await spool.read_after(0, last * WIDTH + 10)
+    assert [(r.uid, r.resource_version) for r in rows] == [
+        (f"uid-{j}", f"{k}-{j}") for k in range(1, last + 1) for j in range(WIDTH)
+    ]
+    assert {r.count_delta for r in rows} == {1}
+    nxt = [r._replace(occurrences=last + 3) for r in batch(last + 1)]
+    await spool.append(nxt, stream="all", resource_version=str(last + 1))
+    fresh = await spool.read_after(last * WIDTH, WIDTH + 1)
+    assert [r.count_delta for r in fresh] == [3] * WIDTH

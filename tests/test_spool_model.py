@@ -24,7 +24,7 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, pr
 
 from eventpipe.spool import Spool, SpoolFullError
 from eventpipe.spool.counting import WARM_WINDOW_SECONDS
-from eventpipe.spool.records import NewRecord
+from eventpipe.spool.rows import NewRecord
 from eventpipe.spool.schema import PAGE_SIZE
 
 T = TypeVar("T")
@@ -110,14 +110,14 @@ class SpoolModel(RuleBasedStateMachine):
         pending: dict[str, int] = {}
         inserted: list[int] = []
         for i, rec in enumerate(records):
-            uid, rvs, occ = rec[0], rec[1], rec[7]
+            uid, rvs, occ = rec.uid, rec.resource_version, rec.occurrences
             if (rvs, uid) in stored:
                 continue
             stored.add((rvs, uid))
             prev = pending.get(uid, self.book.get(uid))
             delta = occ if prev is None or occ < prev else occ - prev
             pending[uid] = occ
-            self.rows.append((self.next_seq, uid, rvs, observed, occ, delta, rec[9]))
+            self.rows.append((self.next_seq, uid, rvs, observed, occ, delta, rec.body))
             self.next_seq += 1
             inserted.append(i)
         self.book.update(pending)
@@ -151,18 +151,9 @@ class SpoolModel(RuleBasedStateMachine):
                 continue  # DELETED is final: an expired Event has no new versions
             rv = str(self.next_rv)
             self.next_rv += 1
-            rec: NewRecord = (
-                uid,
-                rv,
-                "ns",
-                "Pod",
-                "p",
-                "BackOff",
-                "Warning",
-                occ,
-                None,
-                bytes([65 + u]) * size,
-            )
+            rec = NewRecord(uid=uid, resource_version=rv, event_time=None, namespace="ns",
+                            kind="Pod", name="p", reason="BackOff", type="Warning",
+                            occurrences=occ, body=bytes([65 + u]) * size)
             self.pairs[(rv, uid)] = rec
             records.append(rec)
         watch_rv = f"w{self.next_rv}" if save_rv else None
@@ -216,7 +207,7 @@ class SpoolModel(RuleBasedStateMachine):
     @rule(after=st.integers(0, 60), limit=st.integers(1, 20))
     def read_after(self, after: int, limit: int) -> None:
         got = self.run(self.spool.read_after(after, limit))
-        assert [r[0] for r in got] == [r[0] for r in self.rows if r[0] > after][:limit]
+        assert [r.seq for r in got] == [r[0] for r in self.rows if r[0] > after][:limit]
 
     @rule(receivers=st.sets(st.sampled_from(RECEIVERS)), later=st.sampled_from([0.0, 100.0]))
     def retention(self, receivers: set[str], later: float) -> None:
@@ -262,10 +253,11 @@ class SpoolModel(RuleBasedStateMachine):
         if not hasattr(self, "spool"):
             return
         got = self.run(self.spool.read_after(0, 10_000))
-        assert [(r[0], r[1], r[2], r[3], r[10], r[11], r[12]) for r in got] == self.rows
-        seqs = [r[0] for r in got]
+        assert [(r.seq, r.uid, r.resource_version, r.observed_at, r.occurrences, r.count_delta,
+                 r.body) for r in got] == self.rows
+        seqs = [r.seq for r in got]
         assert all(a < b for a, b in itertools.pairwise(seqs))
-        assert len({(r[2], r[1]) for r in got}) == len(got)
+        assert len({(r.resource_version, r.uid) for r in got}) == len(got)
         assert self.run(self.spool.head_seq()) == (seqs[-1] if seqs else 0)
 
     @invariant()

@@ -1,4 +1,4 @@
-"""Shared helpers for the spool tests: corpus Events turned into `NewRecord` tuples.
+"""Shared helpers for the spool tests: corpus Events turned into `NewRecord`s.
 
 No tests here. The normalisation is a minimal stand-in for the watcher's (see docs/architecture.md):
 occurrences from series.count → count/deprecatedCount → 1, last-seen time from
@@ -13,7 +13,7 @@ from typing import Any
 
 import orjson
 
-from eventpipe.spool.records import NewRecord
+from eventpipe.spool.rows import NewRecord
 
 CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus" / "events"
 
@@ -41,17 +41,17 @@ def to_record(obj: dict[str, Any]) -> NewRecord:
         seen = _epoch(value)
         if seen is not None:
             break
-    return (
-        str(meta.get("uid", "")),
-        str(meta.get("resourceVersion", "")),
-        str(meta.get("namespace", "")),
-        str(involved.get("kind", "")),
-        str(involved.get("name", "")),
-        str(obj.get("reason") or ""),
-        str(obj.get("type") or ""),
-        int(occurrences),
-        seen,
-        orjson.dumps(obj),
+    return NewRecord(
+        uid=str(meta.get("uid", "")),
+        resource_version=str(meta.get("resourceVersion", "")),
+        event_time=seen,
+        namespace=str(meta.get("namespace", "")),
+        kind=str(involved.get("kind", "")),
+        name=str(involved.get("name", "")),
+        reason=str(obj.get("reason") or ""),
+        type=str(obj.get("type") or ""),
+        occurrences=int(occurrences),
+        body=orjson.dumps(obj),
     )
 
 
@@ -76,5 +76,5 @@ def synthetic(records: list[NewRecord], n: int, *, offset: int = 0) -> list[NewR
     for i in range(n):
         r = records[i % len(records)]
         k = offset + i
-        out.append((f"{r[0]}-{k}", str(10_000_000 + k), *r[2:]))
+        out.append(r._replace(uid=f"{r.uid}-{k}", resource_version=str(10_000_000 + k)))
     return out

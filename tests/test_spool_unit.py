@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import json
+import random
 import sqlite3
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
-from eventpipe.spool import Spool, SpoolFullError, SpoolSchemaError, schema, writing
+from eventpipe.spool import Spool, SpoolFullError, SpoolSchemaError, rows, schema, writing
 from eventpipe.spool.counting import OccurrenceBook
-from eventpipe.spool.records import S_COUNT_DELTA, S_OBSERVED_AT, S_SEQ, NewRecord
+from eventpipe.spool.rows import NewRecord, StoredRow
+from tests.conftest import OpenSpool
 from tests.test_spool_support import corpus_records, synthetic
 
 
@@ -26,7 +28,12 @@ class Clock:
 
 def version(rec: NewRecord, rv: str, occurrences: int) -> NewRecord:
     """Another version of the same Event (same uid) with a new rv and count."""
-    return (rec[0], rv, *rec[2:7], occurrences, *rec[8:])
+    return rec._replace(resource_version=rv, occurrences=occurrences)
+
+
+def as_record(row: StoredRow) -> NewRecord:
+    """The part of a stored row that the record supplied."""
+    return NewRecord(**{name: getattr(row, name) for name in NewRecord._fields})
 
 
 @pytest.fixture(scope="module")
@@ -40,25 +47,17 @@ def clock() -> Clock:
 
 
 @pytest.fixture
-async def spool(tmp_path: Path, clock: Clock) -> AsyncIterator[Spool]:
-    s = await Spool.open(tmp_path / "spool.db", clock=clock, history_window=100.0)
-    yield s
-    await s.close()
+async def spool(open_spool: OpenSpool, clock: Clock) -> Spool:
+    return await open_spool(clock=clock, history_window=100.0)
 
 
 async def test_append_stores_rows_as_given(spool: Spool, corpus: list[NewRecord]) -> None:
     batch = corpus[:300]
     assert await spool.append(batch, stream="all", resource_version="900") == list(range(300))
     rows = await spool.read_after(0, 1000)
-    assert [r[S_SEQ] for r in rows] == list(range(1, 301))
+    assert [r.seq for r in rows] == list(range(1, 301))
     for rec, row in zip(batch, rows, strict=True):
-        assert (row[1], row[2], row[4], *row[5:11], row[12]) == (
-            rec[0],
-            rec[1],
-            rec[8],
-            *rec[2:8],
-            rec[9],
-        )
+        assert as_record(row) == rec
     assert await spool.head_seq() == 300
     assert await spool.resume_point("all") == "900"
 
@@ -68,30 +67,73 @@ async def test_append_keeps_order_and_exact_values_of_a_large_odd_batch(
 ) -> None:
     # The append passes columns as one JSON array and bodies as one BLOB (eventpipe.spool.
     # schema): every value must come back exactly, in record order, for a whole burst.
-    odd: list[NewRecord] = [
-        ("uid-é-\"q\"-\\", "7", "", "Kind\u0000x", "name\nline", "Reason 🚀", "Warning",
-         2**62, None, b'{"message":"\xc3\xa9 \\u0000 \\"q\\""}'),
-        ("uid-2", "8", "ns", "Pod", "p", "", "", 1, 1_700_000_000.123456, b"{}"),
-        ("uid-3", "9", "ns", "Pod", "p", "r", "t", 3, 5e-324, b"x" * 70_000),
+    odd = [
+        NewRecord(uid="uid-é-\"q\"-\\", resource_version="7", event_time=None, namespace="",
+                  kind="Kind\u0000x", name="name\nline", reason="Reason 🚀", type="Warning",
+                  occurrences=2**62, body=b'{"message":"\xc3\xa9 \\u0000 \\"q\\""}'),
+        NewRecord(uid="uid-2", resource_version="8", event_time=1_700_000_000.123456,
+                  namespace="ns", kind="Pod", name="p", reason="", type="", occurrences=1,
+                  body=b"{}"),
+        NewRecord(uid="uid-3", resource_version="9", event_time=5e-324, namespace="ns",
+                  kind="Pod", name="p", reason="r", type="t", occurrences=3,
+                  body=b"x" * 70_000),
     ]
-    unique = {(r[1], r[0]): r for r in corpus}  # the corpus repeats a few versions
+    unique = {(r.resource_version, r.uid): r for r in corpus}  # the corpus repeats a few versions
     batch = odd + list(unique.values())
     assert await spool.append(batch, stream="all", resource_version="42") == list(
         range(len(batch)))
     rows = await spool.read_after(0, len(batch) + 1)
-    assert [r[S_SEQ] for r in rows] == list(range(1, len(batch) + 1))
+    assert [r.seq for r in rows] == list(range(1, len(batch) + 1))
     for rec, row in zip(batch, rows, strict=True):
-        assert (row[1], row[2], *row[5:11], row[4], row[12]) == (*rec[:8], rec[8], rec[9])
-        assert type(row[12]) is bytes and type(row[10]) is int
+        assert as_record(row) == rec
+        assert type(row.body) is bytes and type(row.occurrences) is int
     assert await spool.resume_point("all") == "42"
+
+
+async def test_a_batch_is_stored_in_record_order(spool: Spool, corpus: list[NewRecord]) -> None:
+    # seq follows the records only because json_each walks the JSON array in array order
+    # (eventpipe.spool.schema); nothing else in the append sorts. The records are in an
+    # order that no column (nor the body) sorts them into, on both kinds of batch.
+    shuffled = list({(r.resource_version, r.uid): r for r in corpus}.values())[:400]
+    random.Random(7).shuffle(shuffled)
+    with_nul = [r._replace(uid=f"{r.uid}\u0000{i}") for i, r in enumerate(shuffled[:50])]
+    for column in ("uid", "resource_version", "event_time", "name", "body"):
+        key = [value for r in shuffled if (value := getattr(r, column)) is not None]
+        assert key != sorted(key) and key != sorted(key, reverse=True)
+    await spool.append(shuffled, stream="s", resource_version=None)
+    await spool.append(with_nul, stream="s", resource_version=None)
+    rows = await spool.read_after(0, 1000)
+    assert [as_record(row) for row in rows] == shuffled + with_nul
+    assert [row.seq for row in rows] == list(range(1, len(rows) + 1))
+
+
+def test_json_each_walks_an_array_in_order() -> None:
+    # The SQLite behaviour the append relies on, on its own: elements come out by index.
+    db = sqlite3.connect(":memory:")
+    values = [f"{(i * 7919) % 1000:04}" for i in range(1000)]
+    got = db.execute("SELECT key, value FROM json_each(?)", (json.dumps(values),)).fetchall()
+    db.close()
+    assert got == list(enumerate(values))
+
+
+async def test_the_table_is_the_declared_row(spool: Spool, tmp_path: Path) -> None:
+    # CREATE TABLE comes from StoredRow's declaration: same names, order and SQL types.
+    db = sqlite3.connect(tmp_path / "spool.db")
+    info = db.execute("PRAGMA table_info(events)").fetchall()
+    db.close()
+    assert [name for _, name, *_ in info] == list(StoredRow._fields)
+    assert [sql_type for _, _, sql_type, *_ in info] == [
+        column.sql.split()[0] for _, column in rows.COLUMNS]
 
 
 async def test_text_with_nul_on_the_lookup_path(spool: Spool, corpus: list[NewRecord]) -> None:
     # A repeated version sends the batch down the lookup path, inside its own transaction.
-    nul: NewRecord = ("u\u0000id", "5", "n", "K", "n\u0000m", "r", "t", 1, None, b"{}")
+    nul = NewRecord(uid="u\u0000id", resource_version="5", event_time=None, namespace="n",
+                    kind="K", name="n\u0000m", reason="r", type="t", occurrences=1, body=b"{}")
     assert await spool.append([nul, nul, corpus[0]], stream="s", resource_version="6") == [0, 2]
     rows = await spool.read_after(0, 10)
-    assert [(r[1], r[7]) for r in rows] == [("u\u0000id", "n\u0000m"), (corpus[0][0], corpus[0][4])]
+    assert [(r.uid, r.name) for r in rows] == [("u\u0000id", "n\u0000m"),
+                                               (corpus[0].uid, corpus[0].name)]
     assert await spool.resume_point("s") == "6"
 
 
@@ -129,24 +171,24 @@ async def test_count_delta_follows_occurrences(spool: Spool, corpus: list[NewRec
     await spool.append(versions[:2], stream="s", resource_version=None)
     await spool.append(versions[2:], stream="s", resource_version=None)
     rows = await spool.read_after(0, 10)
-    assert [r[S_COUNT_DELTA] for r in rows] == [3, 4, 0, 2]
-    await spool.forget(e[0])
+    assert [r.count_delta for r in rows] == [3, 4, 0, 2]
+    await spool.forget(e.uid)
     await spool.append([version(e, "a5", 9)], stream="s", resource_version=None)
-    assert (await spool.read_after(4, 10))[0][S_COUNT_DELTA] == 9
+    assert (await spool.read_after(4, 10))[0].count_delta == 9
     assert await spool.resume_point("s") is None
 
 
-async def test_count_delta_survives_reopen(tmp_path: Path, corpus: list[NewRecord]) -> None:
+async def test_count_delta_survives_reopen(open_spool: OpenSpool,
+                                           corpus: list[NewRecord]) -> None:
     clock = Clock()
     e = corpus[0]
-    s = await Spool.open(tmp_path / "x.db", clock=clock)
+    s = await open_spool("x.db", clock=clock)
     await s.append([version(e, "1", 5)], stream="s", resource_version="1")
     await s.close()
     clock.now += 3 * 3600  # a long downtime: the window is anchored at the newest row
-    s = await Spool.open(tmp_path / "x.db", clock=clock)
+    s = await open_spool("x.db", clock=clock)
     await s.append([version(e, "2", 8)], stream="s", resource_version="2")
-    assert (await s.read_after(1, 1))[0][S_COUNT_DELTA] == 3
-    await s.close()
+    assert (await s.read_after(1, 1))[0].count_delta == 3
 
 
 async def test_observed_at_is_now_and_never_decreases(
@@ -156,20 +198,12 @@ async def test_observed_at_is_now_and_never_decreases(
     clock.now -= 50  # the wall clock stepped back
     await spool.append(corpus[1:2], stream="s", resource_version=None)
     rows = await spool.read_after(0, 10)
-    assert [r[S_OBSERVED_AT] for r in rows] == [1_000_000.0, 1_000_000.0]
-
-
-async def test_clear_resume_point(spool: Spool, corpus: list[NewRecord]) -> None:
-    await spool.append(corpus[:1], stream="ns-a", resource_version="5")
-    await spool.append(corpus[1:2], stream="ns-b", resource_version="6")
-    await spool.clear_resume_point("ns-a")
-    assert await spool.resume_point("ns-a") is None
-    assert await spool.resume_point("ns-b") == "6"
+    assert [r.observed_at for r in rows] == [1_000_000.0, 1_000_000.0]
 
 
 async def test_read_after_pages(spool: Spool, corpus: list[NewRecord]) -> None:
     await spool.append(corpus[:50], stream="s", resource_version=None)
-    assert [r[S_SEQ] for r in await spool.read_after(10, 5)] == [11, 12, 13, 14, 15]
+    assert [r.seq for r in await spool.read_after(10, 5)] == [11, 12, 13, 14, 15]
     assert await spool.read_after(50, 5) == []
 
 
@@ -180,18 +214,18 @@ async def test_read_since_by_time_and_seq(
         clock.now = 1000.0 * (i + 1) + 1_000_000
         await spool.append(corpus[i * 10 : i * 10 + 10], stream="s", resource_version=None)
     rows = await spool.read_since(since=1_003_000.0, limit=100)
-    assert [r[S_SEQ] for r in rows] == list(range(21, 51))
+    assert [r.seq for r in rows] == list(range(21, 51))
     rows = await spool.read_since(since=1_003_000.0, after_seq=40, limit=3)
-    assert [r[S_SEQ] for r in rows] == [41, 42, 43]
+    assert [r.seq for r in rows] == [41, 42, 43]
     rows = await spool.read_since(from_seq=45, limit=100)
-    assert [r[S_SEQ] for r in rows] == list(range(45, 51))
+    assert [r.seq for r in rows] == list(range(45, 51))
     assert await spool.read_since(since=2_000_000.0, limit=10) == []
 
 
 async def test_read_seqs(spool: Spool, corpus: list[NewRecord]) -> None:
     await spool.append(corpus[:20], stream="s", resource_version=None)
     rows = await spool.read_seqs([7, 3, 3, 99, 12])
-    assert [r[S_SEQ] for r in rows] == [3, 7, 12]
+    assert [r.seq for r in rows] == [3, 7, 12]
     many = list(range(1, 1500))
     assert len(await spool.read_seqs(many)) == 20
 
@@ -232,7 +266,7 @@ async def test_retention_needs_every_ack_and_age(
     await spool.ack("gone", 0)  # not configured any more: ignored
     assert await spool.retention(["a", "b", "never-seen"]) == 0  # never-seen still wants all
     assert await spool.retention(["a", "b"]) == 5  # 1..6 acked by both, old; 3 is dead-lettered
-    assert [r[S_SEQ] for r in await spool.read_after(0, 3)] == [3, 7, 8]
+    assert [r.seq for r in await spool.read_after(0, 3)] == [3, 7, 8]
     await spool.ack("b", 20)
     assert await spool.retention(["a", "b"]) == 4  # 7..10; 11..20 are inside the window
     assert await spool.retention(["a", "b"], now=clock.now + 101) == 10
@@ -263,7 +297,7 @@ async def test_stats(spool: Spool, clock: Clock, corpus: list[NewRecord]) -> Non
     assert st["head_seq"] == 10
     assert isinstance(st["bytes"], int) and st["bytes"] > 0
     assert st["oldest_observed_at"] == st["newest_observed_at"] == 1_000_000.0
-    times = [r[8] for r in corpus[:10] if r[8] is not None]
+    times = [r.event_time for r in corpus[:10] if r.event_time is not None]
     assert st["oldest_event_time"] == min(times)
     assert st["newest_event_time"] == max(times)
     assert st["receivers"] == {
@@ -275,9 +309,9 @@ async def test_stats(spool: Spool, clock: Clock, corpus: list[NewRecord]) -> Non
 
 
 async def test_budget_block_raises_and_stores_nothing(
-    tmp_path: Path, corpus: list[NewRecord]
+    open_spool: OpenSpool, corpus: list[NewRecord]
 ) -> None:
-    s = await Spool.open(tmp_path / "b.db", max_bytes=1_000_000, when_full="block")
+    s = await open_spool("b.db", max_bytes=1_000_000, when_full="block")
     stored = 0
     with pytest.raises(SpoolFullError):
         for i in range(0, 5000, 100):
@@ -288,20 +322,17 @@ async def test_budget_block_raises_and_stores_nothing(
     assert await s.resume_point("s") == str(stored - 100)
     await s.ack("r", stored)
     await s.close()
-    s = await Spool.open(
-        tmp_path / "b.db", max_bytes=1_000_000, when_full="block", history_window=0
-    )
+    s = await open_spool("b.db", max_bytes=1_000_000, when_full="block", history_window=0)
     assert await s.retention(["r"], now=2e10) == stored
     await s.append(synthetic(corpus, 100, offset=10**6), stream="s", resource_version="x")
-    await s.close()
 
 
 async def test_budget_drop_oldest_reports_every_drop(
-    tmp_path: Path, corpus: list[NewRecord]
+    open_spool: OpenSpool, corpus: list[NewRecord]
 ) -> None:
     drops: list[tuple[int, str]] = []
-    s = await Spool.open(
-        tmp_path / "d.db",
+    s = await open_spool(
+        "d.db",
         max_bytes=1_000_000,
         when_full="dropOldest",
         on_drop=lambda n, why: drops.append((n, why)),
@@ -312,27 +343,25 @@ async def test_budget_drop_oldest_reports_every_drop(
     st = await s.stats()
     assert drops and {why for _, why in drops} == {"budget"}
     assert st["events"] == total - sum(n for n, _ in drops)
-    first = (await s.read_after(0, 1))[0][S_SEQ]
+    first = (await s.read_after(0, 1))[0].seq
     assert first == sum(n for n, _ in drops) + 1  # the oldest went, in order
     assert isinstance(st["bytes"], int) and st["bytes"] <= 1_000_000
-    await s.close()
 
 
 async def test_a_batch_bigger_than_the_budget_is_refused(
-    tmp_path: Path, corpus: list[NewRecord]
+    open_spool: OpenSpool, corpus: list[NewRecord]
 ) -> None:
-    s = await Spool.open(tmp_path / "e.db", max_bytes=300_000, when_full="dropOldest")
+    s = await open_spool("e.db", max_bytes=300_000, when_full="dropOldest")
     with pytest.raises(SpoolFullError):
         await s.append(synthetic(corpus, 2000), stream="s", resource_version="1")
     assert await s.head_seq() == 0
-    await s.close()
 
 
 async def test_second_process_view_and_schema_check(
-    spool: Spool, tmp_path: Path, corpus: list[NewRecord]
+    spool: Spool, open_spool: OpenSpool, tmp_path: Path, corpus: list[NewRecord]
 ) -> None:
     await spool.append(corpus[:5], stream="s", resource_version="7")
-    other = await Spool.open(tmp_path / "spool.db")  # e.g. `eventpipe spool stats`
+    other = await open_spool()  # the same file, e.g. `eventpipe spool stats`
     assert await other.head_seq() == 5
     assert await other.resume_point("s") == "7"
     await spool.append(corpus[5:6], stream="s", resource_version="8")

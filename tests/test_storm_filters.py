@@ -14,7 +14,7 @@ from eventpipe.metrics import Metrics
 from eventpipe.sinks.driver import Delivery
 from eventpipe.sinks.filters import EventFilter, compile_filters
 from eventpipe.sinks.registry import delivery_settings
-from eventpipe.spool.records import StoredRow
+from eventpipe.spool.rows import StoredRow
 from eventpipe.watch.normalize import to_record
 from tests.test_driver import MemorySink
 
@@ -46,7 +46,8 @@ def stored(seq: int, *, namespace: str = "prod", kind: str = "Pod", reason: str 
                            "reason": reason, "type": type_}
     obj["regarding" if events_v1 else "involvedObject"] = {"kind": kind, "name": "x"}
     record = to_record(obj, orjson.dumps(obj))
-    return (seq, record[0], record[1], 0.0, None, *record[2:8], 1, record[9])
+    return StoredRow(seq=seq, observed_at=0.0, count_delta=1,
+                     **record._replace(event_time=None)._asdict())
 
 
 def load(text: str) -> Any:

@@ -11,7 +11,7 @@ from eventpipe.metrics import Metrics
 from eventpipe.sinks.base import ItemFailure, RetriableSinkError
 from eventpipe.sinks.driver import Delivery, DeliverySettings
 from eventpipe.sinks.ratelimit import TokenBucket
-from eventpipe.spool.records import StoredRow
+from eventpipe.spool.rows import StoredRow
 from tests.pipeline_harness import wait_until
 from tests.test_driver import MemorySink
 
@@ -47,8 +47,8 @@ class TimedSink(MemorySink):
 
 
 def rows(n: int) -> list[StoredRow]:
-    return [(i, f"u{i}", str(i), 0.0, None, "ns", "Pod", "p", "BackOff", "Warning", 1, 1,
-             b"{}") for i in range(1, n + 1)]
+    return [StoredRow(i, f"u{i}", str(i), 0.0, None, "ns", "Pod", "p", "BackOff", "Warning", 1,
+                      1, b"{}") for i in range(1, n + 1)]
 
 
 def most_in_any_minute(times: list[float]) -> int:

@@ -17,7 +17,7 @@ from eventpipe.metrics import Metrics
 from eventpipe.sinks.driver import Delivery, DeliverySettings, NewData, SinkWorker
 from eventpipe.sinks.throttle import Throttle, format_duration, summary_note
 from eventpipe.spool import Spool
-from eventpipe.spool.records import StoredRow
+from eventpipe.spool.rows import StoredRow
 from eventpipe.watch.normalize import to_record
 from tests.pipeline_harness import wait_until
 from tests.test_driver import EveryoneRouter, MemorySink
@@ -196,8 +196,8 @@ async def test_restart_after_the_summary_does_not_send_it_again(
 
 
 def row(seq: int, observed: float, name: str = "p", delta: int = 1) -> StoredRow:
-    return (seq, f"u{seq}", str(seq), observed, None, "ns", "Pod", name, "BackOff", "Warning",
-            seq, delta, b"{}")
+    return StoredRow(seq, f"u{seq}", str(seq), observed, None, "ns", "Pod", name, "BackOff",
+                     "Warning", seq, delta, b"{}")
 
 
 def test_windows_close_in_order_and_batches_stop_at_a_window_end() -> None:
@@ -221,7 +221,8 @@ def summary_of(*counts: int) -> dict[str, Any]:
     throttle = Throttle(window=WINDOW, key=["name", "reason"])
     records = [version("web-1", c) for c in counts]
     for seq, record in enumerate(records, start=1):
-        throttle.admit((seq, *record[:2], float(seq), None, *record[2:8], 1, record[9]))
+        throttle.admit(StoredRow(seq=seq, observed_at=float(seq), count_delta=1,
+                                 **record._replace(event_time=None)._asdict()))
     (window,) = throttle.due(1e12)
     return throttle.summary(window)
 

@@ -59,8 +59,8 @@ def test_every_corpus_event_normalises() -> None:
             if "resourceVersion" not in obj.get("metadata", {}):
                 continue
             record = to_record(obj, line)
-            assert record[0] == obj["metadata"]["uid"]
-            assert record[7] >= 1
+            assert record.uid == obj["metadata"]["uid"]
+            assert record.occurrences >= 1
             seen += 1
     assert seen > 5900
 

@@ -3,75 +3,67 @@
 from __future__ import annotations
 
 import asyncio
-from pathlib import Path
 
 import orjson
 
 from eventpipe.metrics import Metrics
-from eventpipe.spool import Spool, SpoolFullError
+from eventpipe.spool import NewRecord, Spool, SpoolFullError
+from eventpipe.spool.writer import SpoolWriter
 from eventpipe.watch.normalize import to_record
-from eventpipe.watch.writer import SpoolWriter
+from tests.conftest import OpenSpool
 
 
-def big_record(i: int, size: int) -> tuple[str, str, object]:
+def big_record(i: int, size: int) -> NewRecord:
     obj = {"metadata": {"uid": f"u{i}", "resourceVersion": str(i + 1), "namespace": "n"},
            "message": "x" * size}
-    return to_record(obj, orjson.dumps(obj))  # type: ignore[return-value]
+    return to_record(obj, orjson.dumps(obj))
 
 
-async def run_writer(spool: Spool, records: list[object], metrics: Metrics,
+async def run_writer(spool: Spool, records: list[NewRecord], metrics: Metrics,
                      batch: int = 500) -> SpoolWriter:
     writer = SpoolWriter(spool, metrics=metrics, batch_max_events=batch, batch_max_wait=0.01,
                          full_errors=(SpoolFullError,))
     task = asyncio.create_task(writer.run())
     try:
         for record in records:
-            await writer.put("s", record[1], record)  # type: ignore[index, arg-type]
+            await writer.put("s", record.resource_version, record)
         await asyncio.wait_for(writer.wait_idle(), 60)
     finally:
         task.cancel()
     return writer
 
 
-async def test_groups_commit_with_their_resume_point(tmp_path: Path) -> None:
-    spool = await Spool.open(tmp_path / "spool.db")
-    try:
-        metrics = Metrics()
-        await run_writer(spool, [big_record(i, 10) for i in range(1200)], metrics)
-        assert await spool.head_seq() == 1200
-        assert await spool.resume_point("s") == "1200"
-        commits = metrics.spool_commit_seconds.collect()[0].samples
-        count = next(s.value for s in commits if s.name.endswith("_count"))
-        assert 1 <= count <= 20  # grouped: not one commit per event
-    finally:
-        await spool.close()
+async def test_groups_commit_with_their_resume_point(open_spool: OpenSpool) -> None:
+    spool = await open_spool()
+    metrics = Metrics()
+    await run_writer(spool, [big_record(i, 10) for i in range(1200)], metrics)
+    assert await spool.head_seq() == 1200
+    assert await spool.resume_point("s") == "1200"
+    commits = next(iter(metrics.spool_commit_seconds.collect())).samples
+    count = next(s.value for s in commits if s.name.endswith("_count"))
+    assert 1 <= count <= 20  # grouped: not one commit per event
 
 
-async def test_a_group_larger_than_the_budget_is_split_not_stuck(tmp_path: Path) -> None:
+async def test_a_group_larger_than_the_budget_is_split_not_stuck(
+        open_spool: OpenSpool) -> None:
     dropped: list[int] = []
-    spool = await Spool.open(tmp_path / "spool.db", max_bytes=2 * 1024 * 1024,
-                             when_full="dropOldest", on_drop=lambda n, _: dropped.append(n))
-    try:
-        metrics = Metrics()
-        writer = await run_writer(spool, [big_record(i, 8000) for i in range(500)], metrics)
-        assert writer.committed == 500  # every event was stored at some point
-        assert await spool.resume_point("s") == "500"
-        stats = await spool.stats()
-        assert stats["events"] + sum(dropped) == 500 and sum(dropped) > 0
-    finally:
-        await spool.close()
+    spool = await open_spool(max_bytes=2 * 1024 * 1024, when_full="dropOldest",
+                             on_drop=lambda n, _: dropped.append(n))
+    metrics = Metrics()
+    writer = await run_writer(spool, [big_record(i, 8000) for i in range(500)], metrics)
+    assert writer.committed == 500  # every event was stored at some point
+    assert await spool.resume_point("s") == "500"
+    stats = await spool.stats()
+    assert isinstance(stats["events"], int)
+    assert stats["events"] + sum(dropped) == 500 and sum(dropped) > 0
 
 
 async def test_an_event_larger_than_the_whole_budget_is_dropped_and_counted(
-        tmp_path: Path) -> None:
-    spool = await Spool.open(tmp_path / "spool.db", max_bytes=1024 * 1024,
-                             when_full="dropOldest")
-    try:
-        metrics = Metrics()
-        records = [big_record(0, 100), big_record(1, 3 * 1024 * 1024), big_record(2, 100)]
-        await run_writer(spool, records, metrics)
-        assert metrics.spool_dropped.labels("larger_than_budget")._value.get() == 1
-        assert [row[1] for row in await spool.read_after(0, 10)] == ["u0", "u2"]
-        assert await spool.resume_point("s") == "3"
-    finally:
-        await spool.close()
+        open_spool: OpenSpool) -> None:
+    spool = await open_spool(max_bytes=1024 * 1024, when_full="dropOldest")
+    metrics = Metrics()
+    records = [big_record(0, 100), big_record(1, 3 * 1024 * 1024), big_record(2, 100)]
+    await run_writer(spool, records, metrics)
+    assert metrics.spool_dropped.labels("larger_than_budget")._value.get() == 1
+    assert [row.uid for row in await spool.read_after(0, 10)] == ["u0", "u2"]
+    assert await spool.resume_point("s") == "3"

@@ -11,18 +11,12 @@ from collections.abc import Callable
 from pathlib import Path
 
 from eventpipe.history.kinds import canonical_kind, parse_for
-from eventpipe.history.query import (
-    EventRow,
-    Filters,
-    HistoryError,
-    follow,
-    latest,
-    open_read_only,
-)
+from eventpipe.history.query import Filters, HistoryError, follow, latest, open_read_only
 from eventpipe.history.render import OUTPUTS, render
 from eventpipe.spool import reading
+from eventpipe.spool.rows import StoredRow
 
-__all__ = ["OUTPUTS", "EventRow", "Filters", "HistoryError", "canonical_kind", "latest",
+__all__ = ["OUTPUTS", "Filters", "HistoryError", "canonical_kind", "latest",
            "open_read_only", "parse_for", "show"]
 
 
@@ -62,7 +56,7 @@ async def show(
             return shown
         header = not rows
 
-        def emit(new: list[EventRow]) -> None:
+        def emit(new: list[StoredRow]) -> None:
             nonlocal shown, header
             echo(render(new, output, now=clock(), header=header, as_items=True))
             shown += len(new)

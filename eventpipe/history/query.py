@@ -23,37 +23,19 @@ import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import NamedTuple
 
 import aiosqlite
 
 from eventpipe.spool import reading
+from eventpipe.spool.rows import SELECT_COLUMNS, StoredRow, stored_rows
 from eventpipe.spool.schema import BUSY_TIMEOUT_MS, READER_CACHE_KIB
 
-_COLUMNS = ("seq, uid, observed_at, event_time, namespace, kind, name, reason, type, "
-            "occurrences, body")
 # Rows pulled from SQLite per round trip to its thread; a page of table output.
 _FETCH = 500
 
 
 class HistoryError(Exception):
     """The spool cannot be queried (missing, not a spool); the message says why."""
-
-
-class EventRow(NamedTuple):
-    """One stored Event version, as the renderers need it (body: the object, orjson bytes)."""
-
-    seq: int
-    uid: str
-    observed_at: float
-    event_time: float | None
-    namespace: str
-    kind: str
-    name: str
-    reason: str
-    type: str
-    occurrences: int
-    body: bytes
 
 
 @dataclass(frozen=True)
@@ -116,7 +98,7 @@ async def _low_seq(conn: aiosqlite.Connection, since: float | None) -> int | Non
 
 
 async def latest(conn: aiosqlite.Connection, filters: Filters, *, limit: int | None,
-                 versions: bool = False, max_seq: int | None = None) -> list[EventRow]:
+                 versions: bool = False, max_seq: int | None = None) -> list[StoredRow]:
     """The `limit` most recent matching Events (None: all), oldest first (newest last).
 
     One row per uid (its latest version) unless `versions`, then every stored version.
@@ -129,13 +111,12 @@ async def latest(conn: aiosqlite.Connection, filters: Filters, *, limit: int | N
     if max_seq is not None:
         where += " AND seq <= ?"
         params.append(max_seq)
-    sql = f"SELECT {_COLUMNS} FROM events WHERE {where} ORDER BY seq DESC"
-    out: list[EventRow] = []
+    sql = f"SELECT {SELECT_COLUMNS} FROM events WHERE {where} ORDER BY seq DESC"
+    out: list[StoredRow] = []
     seen: set[str] = set()
     async with conn.execute(sql, params) as cur:
         while (limit is None or len(out) < limit) and (batch := await cur.fetchmany(_FETCH)):
-            for raw in batch:
-                row = EventRow(*raw)
+            for row in stored_rows(batch):
                 if not versions:
                     if row.uid in seen:
                         continue
@@ -148,7 +129,7 @@ async def latest(conn: aiosqlite.Connection, filters: Filters, *, limit: int | N
 
 
 async def follow(conn: aiosqlite.Connection, filters: Filters, *, after_seq: int,
-                 emit: Callable[[list[EventRow]], None], interval: float = 1.0,
+                 emit: Callable[[list[StoredRow]], None], interval: float = 1.0,
                  iterations: int | None = None) -> int:
     """Poll for matching versions stored after `after_seq` and `emit` each batch, ascending.
 
@@ -163,8 +144,8 @@ async def follow(conn: aiosqlite.Connection, filters: Filters, *, after_seq: int
             if filters.since is not None:
                 where += " AND observed_at >= ?"
                 params.append(filters.since)
-            sql = f"SELECT {_COLUMNS} FROM events WHERE {where} AND seq <= ? ORDER BY seq"
-            rows = [EventRow(*raw) for raw in await conn.execute_fetchall(sql, [*params, head])]
+            sql = f"SELECT {SELECT_COLUMNS} FROM events WHERE {where} AND seq <= ? ORDER BY seq"
+            rows = stored_rows(await conn.execute_fetchall(sql, [*params, head]))
             if rows:
                 emit(rows)
             after_seq = head

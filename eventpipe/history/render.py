@@ -18,7 +18,7 @@ import orjson
 import yaml
 
 from eventpipe.core.timestamps import parse_time
-from eventpipe.history.query import EventRow
+from eventpipe.spool.rows import StoredRow
 
 OUTPUTS = ("table", "wide", "json", "yaml")
 _PADDING = 3  # kubectl's tabwriter padding between columns
@@ -73,7 +73,7 @@ def _message(obj: dict[str, Any]) -> str:
     return " ".join(str(obj.get("message") or obj.get("note") or "").split())
 
 
-def _cells(row: EventRow, now: float, *, wide: bool) -> list[str]:
+def _cells(row: StoredRow, now: float, *, wide: bool) -> list[str]:
     obj = orjson.loads(row.body)
     last = row.event_time if row.event_time is not None else row.observed_at
     first = _first_seen(obj)
@@ -87,7 +87,7 @@ def _cells(row: EventRow, now: float, *, wide: bool) -> list[str]:
     return [row.namespace, *cells[:4], _source(obj), cells[4], first_text, str(row.occurrences)]
 
 
-def table(rows: Sequence[EventRow], *, now: float, wide: bool = False,
+def table(rows: Sequence[StoredRow], *, now: float, wide: bool = False,
           header: bool = True) -> str:
     """Aligned columns like kubectl's tabwriter; the last column is not padded."""
     names = (["NAMESPACE", "LAST SEEN", "TYPE", "REASON", "OBJECT", "SOURCE", "MESSAGE",
@@ -102,12 +102,12 @@ def table(rows: Sequence[EventRow], *, now: float, wide: bool = False,
         + line[-1] for line in lines)
 
 
-def objects(rows: Sequence[EventRow]) -> list[dict[str, Any]]:
+def objects(rows: Sequence[StoredRow]) -> list[dict[str, Any]]:
     """The stored Event objects, as served."""
     return [orjson.loads(row.body) for row in rows]
 
 
-def as_list(rows: Sequence[EventRow]) -> dict[str, Any]:
+def as_list(rows: Sequence[StoredRow]) -> dict[str, Any]:
     """A `v1/List` of the objects, as `kubectl get events -o json` prints."""
     return {"apiVersion": "v1", "items": objects(rows), "kind": "List",
             "metadata": {"resourceVersion": ""}}
@@ -120,7 +120,7 @@ def dump(value: Any, output: str) -> str:
     return yaml.safe_dump(value, sort_keys=False, allow_unicode=True).rstrip("\n")
 
 
-def render(rows: Sequence[EventRow], output: str, *, now: float, header: bool = True,
+def render(rows: Sequence[StoredRow], output: str, *, now: float, header: bool = True,
            as_items: bool = False) -> str:
     """`rows` in `output` format; `as_items` prints objects one by one (for --watch)."""
     if output in ("table", "wide"):

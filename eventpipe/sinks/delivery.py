@@ -23,7 +23,7 @@ from eventpipe.metrics import Metrics
 from eventpipe.sinks.base import PermanentSinkError, Sink, SinkError
 from eventpipe.sinks.filters import RowCheck
 from eventpipe.sinks.ratelimit import Sleep, TokenBucket
-from eventpipe.spool.records import S_BODY, S_EVENT_TIME, S_OBSERVED_AT, S_SEQ, StoredRow
+from eventpipe.spool.rows import StoredRow
 
 if TYPE_CHECKING:
     from eventpipe.enrich import Enricher
@@ -112,7 +112,7 @@ class Delivery:
                 continue
             if router is not None:
                 try:
-                    event = orjson.loads(row[S_BODY])
+                    event = orjson.loads(row.body)
                 except orjson.JSONDecodeError:
                     continue
                 if self._enricher is not None:
@@ -135,11 +135,11 @@ class Delivery:
             if not _passes(row, max_age, filters):
                 continue
             try:  # not contextlib.suppress: this runs per row
-                event = orjson.loads(row[S_BODY])
+                event = orjson.loads(row.body)
             except orjson.JSONDecodeError:
                 continue
             if isinstance(event, dict):
-                prepared[row[S_SEQ]] = event
+                prepared[row.seq] = event
         self._prepared = prepared  # only the latest batch: bounded, and a miss just parses
         await self._enricher.prefetch(prepared.values())
 
@@ -166,7 +166,7 @@ class Delivery:
             event: dict[str, Any] | None = None
             try:
                 if self._parse:
-                    event = prepared.pop(row[S_SEQ], None) or orjson.loads(row[S_BODY])
+                    event = prepared.pop(row.seq, None) or orjson.loads(row.body)
                 if enricher is not None and event is not None:
                     event = enricher.enrich(event)
                 if router is not None and router.needs_event and (
@@ -174,10 +174,10 @@ class Delivery:
                     continue
                 if admit is not None and not admit(row):
                     continue
-                payloads.append(self.sink.encode(event, row[S_BODY]))
+                payloads.append(self.sink.encode(event, row.body))
                 kept.append(row)
             except (PermanentSinkError, orjson.JSONDecodeError) as exc:
-                dead.append((row[S_SEQ], f"encode: {exc}"))
+                dead.append((row.seq, f"encode: {exc}"))
         if dead:  # a template that cannot render: counted and logged like a send rejection
             self._metrics.sink_dead_letters.labels(self.name).inc(len(dead))
             log.error("events dead-lettered", extra={
@@ -206,7 +206,7 @@ class Delivery:
                 attempts, delays = 0, self._backoff()  # progress: the next items start afresh
                 continue
             if self._settings.max_attempts and attempts >= self._settings.max_attempts:
-                dead.extend((rows[i][S_SEQ], f"gave up after {attempts} attempts")
+                dead.extend((rows[i].seq, f"gave up after {attempts} attempts")
                             for i in retry)
                 pending = pending[len(retry):]
                 attempts, delays = 0, self._backoff()
@@ -231,7 +231,7 @@ class Delivery:
         except SinkError as exc:
             self._metrics.sink_failures.labels(self.name, _reason(exc)).inc()
             if not exc.retriable:
-                dead.extend((rows[i][S_SEQ], str(exc)) for i in batch)
+                dead.extend((rows[i].seq, str(exc)) for i in batch)
                 return [], None
             log.warning("send failed, will retry", extra={
                 "receiver": self.name, "error": str(exc), "attempt": attempt})
@@ -248,11 +248,11 @@ class Delivery:
         for pos, index in enumerate(batch):
             error = failed.get(pos)
             if error is None:
-                observe(now - rows[index][S_OBSERVED_AT])
+                observe(now - rows[index].observed_at)
             elif error.retriable:
                 retry.append(index)
             else:
-                dead.append((rows[index][S_SEQ], str(error)))
+                dead.append((rows[index].seq, str(error)))
         self._sent.inc(len(batch) - len(failed))
         if failed:
             self._metrics.sink_failures.labels(self.name, "partial").inc()
@@ -276,7 +276,7 @@ async def _wait_or_stop(stopping: asyncio.Event, delay: float) -> bool:
 
 def _passes(row: StoredRow, max_age: float, filters: RowCheck | None) -> bool:
     """maxEventAgeSeconds (age when observed) and the receiver's `filters`, from row columns."""
-    if max_age and row[S_EVENT_TIME] is not None and (
-            row[S_OBSERVED_AT] - row[S_EVENT_TIME] > max_age):
+    if max_age and row.event_time is not None and (
+            row.observed_at - row.event_time > max_age):
         return False
     return filters is None or filters(row)

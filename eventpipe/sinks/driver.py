@@ -26,7 +26,7 @@ from eventpipe.metrics import Metrics
 from eventpipe.sinks.base import PermanentSinkError
 from eventpipe.sinks.delivery import Delivery, DeliverySettings, EventRouter
 from eventpipe.sinks.throttle import Throttle, restore_from_spool
-from eventpipe.spool.records import S_OBSERVED_AT, S_SEQ, StoredRow
+from eventpipe.spool.rows import StoredRow
 
 log = logging.getLogger("eventpipe.driver")
 
@@ -50,7 +50,7 @@ class SpoolReader(Protocol):
 
 
 class IngestBacklog(Protocol):
-    """The watch → spool buffer (eventpipe.watch.writer.SpoolWriter), as sinks see it."""
+    """The watch → spool buffer (eventpipe.spool.writer.SpoolWriter), as sinks see it."""
 
     async def wait_caught_up(self, within: float) -> None: ...
 
@@ -126,7 +126,7 @@ class SinkWorker:
                 if throttle is not None:
                     # Stream time: summaries of windows that ended go out before anything
                     # observed after their end is acked (what a restart relies on).
-                    now = rows[0][S_OBSERVED_AT] if rows else self._clock()
+                    now = rows[0].observed_at if rows else self._clock()
                     if not await self._send_summaries(throttle, now):
                         return
                     rows = throttle.before_next_end(rows)
@@ -145,7 +145,7 @@ class SinkWorker:
                     if not completed:
                         return
                     dead.extend(more_dead)
-                last = rows[-1][S_SEQ]
+                last = rows[-1].seq
                 await self._spool.ack(self.name, last, dead=sorted(dead))
                 self.acked_seq = last
                 await self._update_lag(rows[-1])
@@ -165,11 +165,11 @@ class SinkWorker:
             assert window.last is not None
             # Stamped now, so the latency histogram shows the send, not the window.
             last = window.last
-            row: StoredRow = (*last[:3], self._clock(), *last[4:])  # 3: S_OBSERVED_AT
+            row = last._replace(observed_at=self._clock())
             try:
                 payloads = [self.delivery.sink.encode(event, orjson.dumps(event))]
             except PermanentSinkError as exc:
-                dead = [(row[S_SEQ], f"encode throttle summary: {exc}")]
+                dead = [(row.seq, f"encode throttle summary: {exc}")]
                 self._metrics.sink_dead_letters.labels(self.name).inc()
             else:
                 dead, completed = await self.delivery.send(payloads, [row])
@@ -183,7 +183,7 @@ class SinkWorker:
         wait = self._settings.batch_max_wait
         if not wait or len(rows) >= self._settings.batch_max_events:
             return False
-        remaining = rows[0][S_OBSERVED_AT] + wait - time.time()
+        remaining = rows[0].observed_at + wait - time.time()
         if remaining <= 0:
             return False
         await _wait_any(token, self._stopping, within=remaining)
@@ -198,7 +198,7 @@ class SinkWorker:
         if behind:
             oldest = await self._spool.read_after(self.acked_seq, 1)
             if oldest:
-                age = max(0.0, time.time() - oldest[0][S_OBSERVED_AT])
+                age = max(0.0, time.time() - oldest[0].observed_at)
         self._metrics.sink_lag_events.labels(self.name).set(behind)
         self._metrics.sink_lag_seconds.labels(self.name).set(age)
 
@@ -206,7 +206,7 @@ class SinkWorker:
         head = await self._spool.head_seq()
         behind = max(0, head - self.acked_seq)
         self._metrics.sink_lag_events.labels(self.name).set(behind)
-        age = time.time() - last[S_OBSERVED_AT] if (last is not None and behind) else 0.0
+        age = time.time() - last.observed_at if (last is not None and behind) else 0.0
         self._metrics.sink_lag_seconds.labels(self.name).set(max(0.0, age))
 
 

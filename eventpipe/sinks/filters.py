@@ -18,7 +18,7 @@ import re
 from collections.abc import Callable
 
 from eventpipe.config.storm import FiltersConfig
-from eventpipe.spool.records import S_KIND, S_NAMESPACE, S_REASON, S_TYPE, StoredRow
+from eventpipe.spool.rows import StoredRow
 
 RowCheck = Callable[[StoredRow], bool]
 """True when the row passes."""
@@ -44,14 +44,14 @@ class EventFilter:
 
     def __call__(self, row: StoredRow) -> bool:
         """True when the event passes every configured condition."""
-        if self._warning_only and row[S_TYPE] != "Warning":
+        if self._warning_only and row.type != "Warning":
             return False
-        if self._namespaces and row[S_NAMESPACE] not in self._namespaces:
+        if self._namespaces and row.namespace not in self._namespaces:
             return False
-        if self._kinds and row[S_KIND] not in self._kinds:
+        if self._kinds and row.kind not in self._kinds:
             return False
         if self._reasons:
-            reason = row[S_REASON]
+            reason = row.reason
             return any(search(reason) is not None for search in self._reasons)
         return True
 

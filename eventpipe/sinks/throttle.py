@@ -29,27 +29,16 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from operator import itemgetter
+from operator import attrgetter
 from typing import Any, Protocol
 
 import orjson
 
-from eventpipe.spool.records import (
-    S_BODY,
-    S_COUNT_DELTA,
-    S_KIND,
-    S_NAME,
-    S_NAMESPACE,
-    S_OBSERVED_AT,
-    S_REASON,
-    S_SEQ,
-    S_TYPE,
-    StoredRow,
-)
+from eventpipe.spool.rows import StoredRow
 
-_COLUMNS = {"namespace": S_NAMESPACE, "kind": S_KIND, "name": S_NAME, "reason": S_REASON,
-            "type": S_TYPE}
-"""Key field -> spool row column; `cluster` is one value per process, so it adds nothing."""
+_COLUMNS = ("namespace", "kind", "name", "reason", "type")
+"""Key fields that are spool row columns; `cluster` is one value per process, so it adds
+nothing."""
 
 
 @dataclass(slots=True)
@@ -77,9 +66,9 @@ class Throttle:
         if unknown:
             raise ValueError(f"unknown throttle key fields: {', '.join(unknown)}")
         self.window = window
-        columns = [_COLUMNS[k] for k in key if k != "cluster"]
+        columns = [k for k in key if k != "cluster"]
         self._key: Callable[[StoredRow], Any] = (
-            itemgetter(*columns) if columns else (lambda row: ()))
+            attrgetter(*columns) if columns else (lambda row: ()))
         self._on_suppress = on_suppress
         # Insertion order is end order: windows open in observed_at order with the same
         # length, so the first entry is always the next to end.
@@ -98,11 +87,11 @@ class Throttle:
 
     def _place(self, row: StoredRow) -> bool:
         key = self._key(row)
-        observed = row[S_OBSERVED_AT]
+        observed = row.observed_at
         window = self._windows.get(key)
         if window is not None and observed < window.ends:
             window.versions += 1
-            window.occurrences += row[S_COUNT_DELTA]
+            window.occurrences += row.count_delta
             window.last = row
             return False
         # The caller flushes ended windows first (before_next_end); an ended window still
@@ -136,14 +125,14 @@ class Throttle:
         earliest, so the batch also stops there."""
         if not rows:
             return rows
-        end = rows[0][S_OBSERVED_AT] + self.window
+        end = rows[0].observed_at + self.window
         for window in self._windows.values():
             end = min(end, window.ends)
             break
-        if rows[-1][S_OBSERVED_AT] < end:
+        if rows[-1].observed_at < end:
             return rows
         for index, row in enumerate(rows):
-            if row[S_OBSERVED_AT] >= end:
+            if row.observed_at >= end:
                 return rows[:index]
         return rows  # pragma: no cover - the last row is at or past the end
 
@@ -152,13 +141,13 @@ class Throttle:
         live worker placed them; windows that ended before a later row were summarised then
         and are dropped. Nothing is counted or sent."""
         for row in rows:
-            self.due(row[S_OBSERVED_AT])
+            self.due(row.observed_at)
             self._place(row)
 
     def summary(self, window: Window) -> dict[str, Any]:
         """The summary event: the window's last event with the `throttle` entry added."""
         assert window.last is not None, "only windows that suppressed something summarise"
-        event = orjson.loads(window.last[S_BODY])
+        event = orjson.loads(window.last.body)
         if not isinstance(event, dict):
             event = {}
         event["throttle"] = {"suppressed": window.occurrences or window.versions,
@@ -185,16 +174,16 @@ async def restore_from_spool(throttle: Throttle, spool: AckedRows, *, acked_seq:
         return
     at_cursor = await spool.read_seqs([acked_seq])
     # The cursor's row gone (retention, budget drop): keep every window, summaries may repeat.
-    acked_until = at_cursor[0][S_OBSERVED_AT] if at_cursor else None
+    acked_until = at_cursor[0].observed_at if at_cursor else None
     since = (acked_until if acked_until is not None else now) - 2 * throttle.window
     after = 0
     while after < acked_seq:
         rows = await spool.read_since(since=since, after_seq=after, limit=page)
-        rows = [row for row in rows if row[S_SEQ] <= acked_seq]
+        rows = [row for row in rows if row.seq <= acked_seq]
         if not rows:
             break
         throttle.restore(selected(rows))
-        after = rows[-1][S_SEQ]
+        after = rows[-1].seq
     if acked_until is not None:  # windows that ended by the cursor's row were summarised
         throttle.due(acked_until)
 

@@ -56,22 +56,11 @@ class OccurrenceBook:
         self._previous: dict[int, int] = {}
         self._rotated_at = now
 
-    def __len__(self) -> int:
-        return len(self._current.keys() | self._previous.keys())
-
     def warm(self, rows: Iterable[tuple[str, int]]) -> None:
         """Load (uid, occurrences) pairs in seq order; a later pair wins."""
         current = self._current
         for uid, occurrences in rows:
             current[book_key(uid)] = occurrences
-
-    def get(self, uid: str) -> int | None:
-        """Occurrences of the last stored version of `uid`, if remembered."""
-        key = book_key(uid)
-        found = self._current.get(key)
-        if found is None:
-            found = self._previous.get(key)
-        return found
 
     def deltas(self, items: Iterable[tuple[str, int]]) -> tuple[list[int], dict[int, int]]:
         """Count deltas of the (uid, occurrences) versions, in order, without changing the book.

@@ -2,7 +2,7 @@
 
 They run on the read connection, so WAL lets them proceed while the watcher's writer commits.
 Each function is one statement (autocommit), so it sees everything committed before it ran.
-Rows come back as the plain tuples of `StoredRow` (sqlite3's default row type), no copying.
+Event rows come back as `StoredRow`s (eventpipe.spool.rows).
 """
 
 from __future__ import annotations
@@ -12,8 +12,7 @@ from typing import cast
 
 import aiosqlite
 
-from eventpipe.spool.records import StoredRow
-from eventpipe.spool.schema import ROW_COLUMNS
+from eventpipe.spool.rows import SELECT_COLUMNS, StoredRow, stored_rows
 
 # SQLite allows 32766 bound parameters; stay far below it and keep statement-cache hits.
 IN_CHUNK = 500
@@ -52,10 +51,10 @@ async def head_seq(conn: aiosqlite.Connection) -> int:
 async def read_after(conn: aiosqlite.Connection, after_seq: int, limit: int) -> list[StoredRow]:
     """Up to `limit` rows with seq > after_seq, ascending."""
     rows = await conn.execute_fetchall(
-        f"SELECT {ROW_COLUMNS} FROM events WHERE seq > ? ORDER BY seq LIMIT ?",
+        f"SELECT {SELECT_COLUMNS} FROM events WHERE seq > ? ORDER BY seq LIMIT ?",
         (after_seq, limit),
     )
-    return cast(list[StoredRow], list(rows))
+    return stored_rows(rows)
 
 
 async def first_seq_since(conn: aiosqlite.Connection, since: float) -> int | None:
@@ -91,10 +90,11 @@ async def read_since(
         return []
     low = max(low, start - 1)
     rows = await conn.execute_fetchall(
-        f"SELECT {ROW_COLUMNS} FROM events WHERE seq > ? AND observed_at >= ? ORDER BY seq LIMIT ?",
+        f"SELECT {SELECT_COLUMNS} FROM events WHERE seq > ? AND observed_at >= ? "
+        "ORDER BY seq LIMIT ?",
         (low, since, limit),
     )
-    return cast(list[StoredRow], list(rows))
+    return stored_rows(rows)
 
 
 async def read_seqs(conn: aiosqlite.Connection, seqs: Sequence[int]) -> list[StoredRow]:
@@ -102,11 +102,11 @@ async def read_seqs(conn: aiosqlite.Connection, seqs: Sequence[int]) -> list[Sto
     out: list[StoredRow] = []
     for part in chunks(sorted(set(seqs))):
         rows = await conn.execute_fetchall(
-            f"SELECT {ROW_COLUMNS} FROM events WHERE seq IN ({placeholders(len(part))}) "
+            f"SELECT {SELECT_COLUMNS} FROM events WHERE seq IN ({placeholders(len(part))}) "
             "ORDER BY seq",
             part,
         )
-        out.extend(cast(list[StoredRow], rows))
+        out.extend(stored_rows(rows))
     return out
 
 

@@ -15,19 +15,37 @@ Connections run in autocommit mode (`isolation_level=None`); the writer opens it
 transactions explicitly with `BEGIN IMMEDIATE`, so the write lock is taken up front and a
 concurrent writer in another process waits (`busy_timeout`) instead of failing at commit.
 
-Appends go through `append_batch`, a view that exists only on the write connection (TEMP)
-whose INSTEAD OF trigger inserts a whole batch and saves the stream's resume point. Why (the
-measurements are in docs/performance.md):
+The `events` table's columns are declared once, in eventpipe.spool.rows; this module builds
+its CREATE TABLE and the append's trigger from that declaration.
+
+Appends go through `append_batch`, a TEMP view whose INSTEAD OF trigger inserts a whole batch
+and saves the stream's resume point in one statement:
+- TEMP: view and trigger live in the connection's `temp` schema, not in the file. Each write
+  connection creates them when it opens (`open_writer`), they vanish when it closes, and read
+  connections never have them. So the file's schema, and SCHEMA_VERSION, do not depend on how
+  appends are made, and a file written by one version of the trigger opens under another. A
+  TEMP trigger may write the tables of `main`.
 - one statement instead of BEGIN, INSERT, resume point, COMMIT: each of those is a trip to
   aiosqlite's thread whose result waits for the event loop's next turn, which in a burst may
   come after the watcher's next read and a sink's batch;
 - no executemany: the sqlite3 module releases the GIL around every row's step and must win it
   back for the next row's binding, which with a busy event loop waits up to the 5 ms switch
-  interval. The columns travel as one JSON array parsed by SQLite's C code with
-  the GIL released, the bodies as one BLOB cut by (offset, length), so they are stored
-  byte-for-byte. CAST: SQLite 3.45+ would read a BLOB argument as its binary JSONB format.
-- no ORDER BY: json_each walks the array in order and a lone table scan keeps that order (seq
-  follows the records, tested), while ORDER BY key adds a sort of every row and its body.
+  interval. The columns travel as one JSON array (`rows.JSON_LAYOUT`, one element per record)
+  parsed by SQLite's C code with the GIL released, the bodies as one BLOB cut by (offset,
+  length), so they are stored byte-for-byte. CAST: SQLite 3.45+ would read a BLOB argument as
+  its binary JSONB format. The measurements are in docs/performance.md.
+- U+0000: SQLite's JSON functions end a text value at an escaped NUL, which the API server
+  may serve inside a name or reason. A batch holding one sets `texts_in_bodies` and carries
+  every text as an (offset, length) pair into the bodies BLOB, cast back to TEXT (the same
+  bytes a bound str stores). Same statement, same order; the usual batch pays one test of a
+  per-statement flag per text column.
+- Order: seq follows the records, because json_each walks an array's elements in array order
+  (its `key` column, the element's index, comes out ascending) and a lone table-valued scan
+  feeding an INSERT keeps that order. SQLite's documentation does not promise this in so many
+  words, so the spool relies on it only with tests that fail if it stops holding
+  (tests/test_spool_unit.py: `test_a_batch_is_stored_in_record_order`,
+  `test_json_each_walks_an_array_in_order`). No ORDER BY key: it adds a sort of every row and
+  its body (docs/performance.md).
 """
 
 from __future__ import annotations
@@ -37,6 +55,7 @@ from pathlib import Path
 
 import aiosqlite
 
+from eventpipe.spool import rows
 from eventpipe.spool.errors import SpoolSchemaError
 
 SCHEMA_VERSION = 1
@@ -57,70 +76,29 @@ READER_CACHE_KIB = 4_096
 # page budget, so this bounds what the spool may use beyond `max_bytes`.
 JOURNAL_SIZE_LIMIT = 64 * 1024 * 1024
 
-_DDL = """
-CREATE TABLE IF NOT EXISTS meta (
-    key TEXT PRIMARY KEY,
-    value TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS events (
-    seq INTEGER PRIMARY KEY AUTOINCREMENT,
-    uid TEXT NOT NULL,
-    resource_version TEXT NOT NULL,
-    observed_at REAL NOT NULL,
-    event_time REAL,
-    namespace TEXT NOT NULL,
-    kind TEXT NOT NULL,
-    name TEXT NOT NULL,
-    reason TEXT NOT NULL,
-    type TEXT NOT NULL,
-    occurrences INTEGER NOT NULL,
-    count_delta INTEGER NOT NULL,
-    body BLOB NOT NULL,
-    UNIQUE (resource_version, uid)
-);
-CREATE INDEX IF NOT EXISTS events_observed_at ON events (observed_at);
-CREATE TABLE IF NOT EXISTS cursors (
-    receiver TEXT PRIMARY KEY,
-    acked_seq INTEGER NOT NULL
-);
-CREATE TABLE IF NOT EXISTS dead_letters (
-    receiver TEXT NOT NULL,
-    seq INTEGER NOT NULL,
-    error TEXT NOT NULL,
-    attempts INTEGER NOT NULL,
-    first_failed_at REAL NOT NULL,
-    last_failed_at REAL NOT NULL,
-    PRIMARY KEY (receiver, seq)
-);
-CREATE TABLE IF NOT EXISTS rejected (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    observed_at REAL NOT NULL,
-    stream TEXT NOT NULL,
-    error TEXT NOT NULL,
-    line BLOB NOT NULL
-);
-CREATE TABLE IF NOT EXISTS watch_state (
-    stream TEXT PRIMARY KEY,
-    resource_version TEXT NOT NULL
-);
-"""
+_DDL = (
+    "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
+    rows.create_table(["UNIQUE (resource_version, uid)"]),
+    "CREATE INDEX IF NOT EXISTS events_observed_at ON events (observed_at)",
+    "CREATE TABLE IF NOT EXISTS cursors (receiver TEXT PRIMARY KEY, acked_seq INTEGER NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS dead_letters (receiver TEXT NOT NULL, seq INTEGER NOT NULL, "
+    "error TEXT NOT NULL, attempts INTEGER NOT NULL, first_failed_at REAL NOT NULL, "
+    "last_failed_at REAL NOT NULL, PRIMARY KEY (receiver, seq))",
+    "CREATE TABLE IF NOT EXISTS rejected (id INTEGER PRIMARY KEY AUTOINCREMENT, "
+    "observed_at REAL NOT NULL, stream TEXT NOT NULL, error TEXT NOT NULL, line BLOB NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS watch_state (stream TEXT PRIMARY KEY, "
+    "resource_version TEXT NOT NULL)",
+)
 
-# TEMP: created by each write connection at open, never stored in the file, so the file's
-# schema (and SCHEMA_VERSION) is unchanged. A TEMP trigger may write tables of `main`.
+# See the module docstring: TEMP objects of the write connection, created at each open.
 _APPEND_DDL = (
     "CREATE TEMP VIEW IF NOT EXISTS append_batch "
-    "(columns, bodies, observed_at, stream, resource_version) "
-    "AS SELECT NULL, NULL, NULL, NULL, NULL",
+    "(columns, bodies, texts_in_bodies, observed_at, stream, resource_version) "
+    "AS SELECT NULL, NULL, NULL, NULL, NULL, NULL",
     "CREATE TEMP TRIGGER IF NOT EXISTS append_batch_insert "
     "INSTEAD OF INSERT ON append_batch BEGIN "
-    "INSERT INTO events (uid, resource_version, namespace, kind, name, reason, type, "
-    "occurrences, event_time, body, observed_at, count_delta) "
-    "SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]'), "
-    "json_extract(value, '$[2]'), json_extract(value, '$[3]'), json_extract(value, '$[4]'), "
-    "json_extract(value, '$[5]'), json_extract(value, '$[6]'), json_extract(value, '$[7]'), "
-    "json_extract(value, '$[8]'), "
-    "substr(NEW.bodies, json_extract(value, '$[9]'), json_extract(value, '$[10]')), "
-    "NEW.observed_at, json_extract(value, '$[11]') "
+    f"INSERT INTO events ({', '.join(rows.INSERT_COLUMNS)}) "
+    f"SELECT {', '.join(rows.INSERT_VALUES)} "
     "FROM json_each(CAST(NEW.columns AS TEXT)); "
     # WHERE: also what lets SQLite parse ON CONFLICT after INSERT ... SELECT.
     "INSERT INTO watch_state (stream, resource_version) "
@@ -131,13 +109,6 @@ _APPEND_DDL = (
 
 # The JSON functions `append_batch` uses: built into SQLite since 3.38 (2022), optional before.
 _JSON_PROBE = "SELECT json_extract(value, '$[0]') FROM json_each('[[1]]')"
-
-# Column order of StoredRow (eventpipe.spool.records); every read selects exactly this.
-ROW_COLUMNS = (
-    "seq, uid, resource_version, observed_at, event_time, namespace, kind, name, reason, "
-    "type, occurrences, count_delta, body"
-)
-
 
 async def _connect(path: Path, *, cache_kib: int) -> aiosqlite.Connection:
     conn = await aiosqlite.connect(path, isolation_level=None)
@@ -195,9 +166,8 @@ async def _ensure_schema(conn: aiosqlite.Connection) -> None:
     await conn.execute("BEGIN IMMEDIATE")
     try:
         # executescript would COMMIT first; run the statements one by one inside the txn.
-        for statement in _DDL.split(";"):
-            if statement.strip():
-                await conn.execute(statement)
+        for statement in _DDL:
+            await conn.execute(statement)
         rows = await conn.execute_fetchall("SELECT value FROM meta WHERE key = 'schema_version'")
         found = [int(row[0]) for row in rows]
         if not found:

@@ -28,7 +28,7 @@ import aiosqlite
 from eventpipe.spool import reading, stats, writing
 from eventpipe.spool.counting import WARM_CHUNK_ROWS, WARM_WINDOW_SECONDS, OccurrenceBook
 from eventpipe.spool.errors import SpoolFullError
-from eventpipe.spool.records import N_BODY, NewRecord, StoredRow
+from eventpipe.spool.rows import NewRecord, StoredRow
 from eventpipe.spool.schema import open_reader, open_writer, page_size
 
 WHEN_FULL = {"block": "block", "dropOldest": "dropOldest", "drop_oldest": "dropOldest"}
@@ -162,13 +162,6 @@ class Spool:
                 "INSERT INTO rejected (observed_at, stream, error, line) VALUES (?, ?, ?, ?)",
                 [(now, stream, error, bytes(line)) for stream, error, line in rows])
 
-    async def rejected(self, limit: int = 1000) -> list[tuple[float, str, bytes, str]]:
-        """The newest rejected lines: (observed_at, stream, line, error)."""
-        rows = await self._reader.execute_fetchall(
-            "SELECT observed_at, stream, line, error FROM rejected ORDER BY id DESC LIMIT ?",
-            (limit,))
-        return [(float(t), str(s), bytes(b), str(e)) for t, s, b, e in reversed(list(rows))]
-
     async def _append(
         self, records: Sequence[NewRecord], stream: str, resource_version: str | None
     ) -> list[tuple[int, int]]:
@@ -199,7 +192,7 @@ class Spool:
                 except Exception as exc:
                     if not writing.is_full(exc):
                         raise
-                    if self._max_bytes and sum(len(r[N_BODY]) for r in records) > (
+                    if self._max_bytes and sum(len(r.body) for r in records) > (
                             self._max_bytes // 2):
                         # Dropping others cannot make room for this: say so before dropping.
                         raise SpoolFullError("the batch alone exceeds the spool byte budget",
@@ -228,10 +221,6 @@ class Spool:
     async def resume_point(self, stream: str) -> str | None:
         """resourceVersion to resume `stream` from, saved with its last committed batch."""
         return await reading.resume_point(self._reader, stream)
-
-    async def clear_resume_point(self, stream: str) -> None:
-        """Forget the resume point (after 410 Gone the watcher relists)."""
-        await self._write(writing.delete_resume_point, stream)
 
     # -- sink side --------------------------------------------------------------------------
 

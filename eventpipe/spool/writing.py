@@ -10,35 +10,22 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager, suppress
-from typing import Any
 
 import aiosqlite
-import orjson
 
+from eventpipe.spool import rows
 from eventpipe.spool.counting import OccurrenceBook
 from eventpipe.spool.reading import chunks, placeholders
-from eventpipe.spool.records import N_BODY, N_OCCURRENCES, N_RV, N_UID, NewRecord
+from eventpipe.spool.rows import NewRecord
 
 # An append is one INSERT into the `append_batch` view (eventpipe.spool.schema): its trigger
 # stores the events and the resume point, so on the watch path the whole commit is one
 # statement — one trip to SQLite's thread and one step, atomic on its own in autocommit.
 _APPEND = (
-    "INSERT INTO append_batch (columns, bodies, observed_at, stream, resource_version) "
-    "VALUES (:columns, :bodies, :observed_at, :stream, :resource_version)"
+    "INSERT INTO append_batch "
+    "(columns, bodies, texts_in_bodies, observed_at, stream, resource_version) "
+    "VALUES (?, ?, ?, ?, ?, ?)"
 )
-# The same work bound row by row, for the batches the JSON route cannot carry (`_NUL_ESCAPE`).
-_INSERT_ROW = (
-    "INSERT INTO events (uid, resource_version, namespace, kind, name, reason, type, "
-    "occurrences, event_time, body, observed_at, count_delta) "
-    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-)
-_SAVE_RESUME = (
-    "INSERT INTO watch_state (stream, resource_version) VALUES (?, ?) "
-    "ON CONFLICT (stream) DO UPDATE SET resource_version = excluded.resource_version"
-)
-# SQLite's JSON functions end a text value at an escaped U+0000, which the API server may
-# serve inside a reason or name; such a batch is bound row by row, as before this route.
-_NUL_ESCAPE = b"\\u0000"
 _SAVE_CURSOR = (
     "INSERT INTO cursors (receiver, acked_seq) VALUES (?, ?) "
     "ON CONFLICT (receiver) DO UPDATE SET acked_seq = excluded.acked_seq"
@@ -104,81 +91,36 @@ async def insert_batch(
     IntegrityError (nothing stored), and the caller retries with the lookup, which must run
     inside a transaction.
     """
-    # The watch path (check_stored False) costs one book lookup and one row tuple per event: a
-    # version stored before, or twice in this batch, fails the UNIQUE index and the caller
-    # retries with the lookup.
+    # The watch path (check_stored False) costs one book lookup and one JSON element per
+    # event: a version stored before, or twice in this batch, fails the UNIQUE index and the
+    # caller retries with the lookup.
     indices = await _not_stored(conn, records) if check_stored else range(len(records))
     fresh = [records[i] for i in indices] if check_stored else records
-    deltas, updates = book.deltas([(r[N_UID], r[N_OCCURRENCES]) for r in fresh])
-    parameters = _append_parameters(fresh, deltas, observed_at, stream, resource_version)
-    if _NUL_ESCAPE not in parameters["columns"]:
-        await conn.execute(_APPEND, parameters)
-    elif conn.in_transaction:  # the lookup path: the caller's transaction holds it all
-        await _append_rows(conn, fresh, deltas, observed_at, stream, resource_version)
-    else:
-        async with transaction(conn):
-            await _append_rows(conn, fresh, deltas, observed_at, stream, resource_version)
+    deltas, updates = book.deltas([(r.uid, r.occurrences) for r in fresh])
+    columns, bodies, texts_in_bodies = rows.append_parameters(fresh, deltas)
+    await conn.execute(_APPEND, (columns, bodies, texts_in_bodies, observed_at, stream,
+                                 resource_version))
     return list(zip(indices, deltas, strict=True)), updates
-
-
-async def _append_rows(
-    conn: aiosqlite.Connection, records: Sequence[NewRecord], deltas: Sequence[int],
-    observed_at: float, stream: str, resource_version: str | None,
-) -> None:
-    """`_APPEND`'s work as one statement per row (see `_NUL_ESCAPE`); inside a transaction."""
-    await conn.executemany(
-        _INSERT_ROW, [(*r, observed_at, d) for r, d in zip(records, deltas, strict=True)])
-    if resource_version is not None:
-        await conn.execute(_SAVE_RESUME, (stream, resource_version))
-
-
-def _append_parameters(
-    records: Sequence[NewRecord], deltas: Sequence[int], observed_at: float, stream: str,
-    resource_version: str | None,
-) -> dict[str, Any]:
-    """The parameters of `_APPEND`: the records' columns as one JSON array with each body's
-    (offset, length) in one concatenated BLOB (see eventpipe.spool.schema for why)."""
-    columns = []
-    bodies = []
-    offset = 1  # SQL substr() counts from 1
-    for record, delta in zip(records, deltas, strict=True):
-        body = record[N_BODY]
-        size = len(body)
-        columns.append((*record[:N_BODY], offset, size, delta))
-        bodies.append(body)
-        offset += size
-    return {
-        "columns": orjson.dumps(columns),
-        "bodies": b"".join(bodies),
-        "observed_at": observed_at,
-        "stream": stream,
-        "resource_version": resource_version,
-    }
 
 
 async def _not_stored(conn: aiosqlite.Connection, records: Sequence[NewRecord]) -> list[int]:
     """Indices of the records whose (resourceVersion, uid) is neither stored nor earlier in
     `records`."""
     stored: set[tuple[str, str]] = set()
-    for part in chunks(sorted({r[N_RV] for r in records})):
-        rows = await conn.execute_fetchall(
+    for part in chunks(sorted({r.resource_version for r in records})):
+        found = await conn.execute_fetchall(
             "SELECT resource_version, uid FROM events "
             f"WHERE resource_version IN ({placeholders(len(part))})",
             part,
         )
-        stored.update((str(rv), str(uid)) for rv, uid in rows)
+        stored.update((str(rv), str(uid)) for rv, uid in found)
     indices: list[int] = []
     for i, record in enumerate(records):
-        key = (record[N_RV], record[N_UID])
+        key = (record.resource_version, record.uid)
         if key not in stored:
             stored.add(key)  # the same pair twice in one batch is stored once
             indices.append(i)
     return indices
-
-
-async def delete_resume_point(conn: aiosqlite.Connection, stream: str) -> None:
-    """Forget where `stream` resumes (the next start relists)."""
-    await conn.execute("DELETE FROM watch_state WHERE stream = ?", (stream,))
 
 
 async def save_ack(

@@ -26,10 +26,10 @@ import orjson
 
 from eventpipe.core.backoff import exponential_backoff, watch_timeout
 from eventpipe.metrics import Metrics
+from eventpipe.spool.writer import SpoolWriter
 from eventpipe.watch.api import EventsApi, forbidden_reason
 from eventpipe.watch.normalize import MalformedEvent, to_record
 from eventpipe.watch.status import ApiError, ResourceGone, check_status
-from eventpipe.watch.writer import SpoolWriter
 
 __all__ = ["ApiError", "ResourceGone", "WatchSettings", "Watcher"]
 
@@ -264,8 +264,9 @@ class Watcher:
         except MalformedEvent as exc:
             self._malformed(line if line is not None else orjson.dumps(obj), exc)
             return None
-        await self._writer.put(self.stream, record[1] if rv_moves else None, record)
-        return record[1]
+        await self._writer.put(self.stream, record.resource_version if rv_moves else None,
+                               record)
+        return record.resource_version
 
     def _malformed(self, line: bytes, exc: BaseException) -> None:
         self._metrics.watch_malformed.labels(self.stream).inc()

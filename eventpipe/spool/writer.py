@@ -14,17 +14,28 @@ import contextlib
 import logging
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from typing import Protocol
 
 from eventpipe.core.backoff import exponential_backoff
 from eventpipe.metrics import Metrics
-from eventpipe.spool.records import NewRecord
+from eventpipe.spool.rows import NewRecord
 
 log = logging.getLogger("eventpipe.writer")
 
 # A queued item: (stream, resource_version or None, record or None, deleted uid or None).
 Item = tuple[str, str | None, NewRecord | None, str | None]
+
+
+@dataclass(slots=True)
+class _StreamGroup:
+    """One stream's share of a committed group."""
+
+    records: list[NewRecord] = field(default_factory=list)
+    resume_rv: str | None = None
+    """The last resourceVersion queued for the stream: its resume point after the commit."""
+    deleted_uids: list[str] = field(default_factory=list)
 
 
 class AppendTarget(Protocol):
@@ -85,7 +96,7 @@ class SpoolWriter:
             await self._has_space.wait()
         self._items.append((stream, rv, record, deleted_uid))
         if record is not None:
-            self._bytes += len(record[9])
+            self._bytes += len(record.body)
         self._idle.clear()
         self._has_items.set()
         if len(self._items) >= self._batch:
@@ -131,7 +142,7 @@ class SpoolWriter:
         for _ in range(count):
             _, _, record, _ = self._items.popleft()
             if record is not None:
-                self._bytes -= len(record[9])
+                self._bytes -= len(record.body)
         if len(self._items) < self._max and self._bytes < self._max_bytes:
             self._has_space.set()
         if len(self._items) <= self._group:
@@ -176,25 +187,25 @@ class SpoolWriter:
         stream, rv, record, _ = group[0]
         self._metrics.spool_dropped.labels("larger_than_budget").inc()
         log.error("event larger than the whole spool budget dropped", extra={
-            "stream": stream, "uid": record[0] if record else None, "resource_version": rv,
-            "bytes": len(record[9]) if record else 0})
+            "stream": stream, "uid": record.uid if record else None, "resource_version": rv,
+            "bytes": len(record.body) if record else 0})
         # Only the resume point moves past it.
         await self._commit([(stream, rv, None, None)])
 
     async def _commit(self, group: list[Item]) -> None:
         # Several streams (one per namespace) may share a group: one append per stream, each
         # with its own resume point.
-        by_stream: dict[str, tuple[list[NewRecord], list[str | None], list[str]]] = {}
+        by_stream: dict[str, _StreamGroup] = {}
         for stream, rv, record, deleted in group:
             entry = by_stream.get(stream)
             if entry is None:
-                entry = by_stream[stream] = ([], [None], [])
+                entry = by_stream[stream] = _StreamGroup()
             if record is not None:
-                entry[0].append(record)
+                entry.records.append(record)
             if rv is not None:
-                entry[1][0] = rv
+                entry.resume_rv = rv
             if deleted is not None:
-                entry[2].append(deleted)
+                entry.deleted_uids.append(deleted)
         if self._rejects:
             rejects, self._rejects = self._rejects, []
             try:
@@ -204,19 +215,27 @@ class SpoolWriter:
                 raise
         started = time.perf_counter()
         events = self._metrics.events
-        for stream, (records, rv_box, deleted_uids) in by_stream.items():
+        for stream, entry in by_stream.items():
+            records = entry.records
             inserted = await self._spool.append_counted(records, stream=stream,
-                                                resource_version=rv_box[0])
-            # The label set (namespace, kind, name, reason, type) is fields N_NAMESPACE..N_TYPE;
-            # a literal slice keeps the tuple's item types for mypy.
-            events.inc_many((records[index][2:7], delta)
-                            for index, delta in inserted if delta)
+                                                        resource_version=entry.resume_rv)
+            events.inc_many(_labelled(records, inserted))
             self.committed += len(inserted)
             self._metrics.spool_events.inc(len(inserted))
             if len(inserted) != len(records):
                 self._metrics.spool_duplicates.inc(len(records) - len(inserted))
-            for uid in deleted_uids:
+            for uid in entry.deleted_uids:
                 await self._spool.forget(uid)
         self._metrics.spool_commit_seconds.observe(time.perf_counter() - started)
         if self._on_commit is not None:
             self._on_commit()
+
+
+def _labelled(records: list[NewRecord], inserted: list[tuple[int, int]]
+              ) -> Iterator[tuple[tuple[str, str, str, str, str], int]]:
+    """(label set, count delta) of the inserted records that add occurrences, for
+    `events_total`."""
+    for index, delta in inserted:
+        if delta:
+            r = records[index]
+            yield (r.namespace, r.kind, r.name, r.reason, r.type), delta
