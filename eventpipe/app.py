@@ -25,6 +25,7 @@ from typing import Any
 from prometheus_client import Gauge
 
 from eventpipe.config import Config
+from eventpipe.delivery.driver import Delivery, NewData, SinkWorker
 from eventpipe.enrich import build_enricher
 from eventpipe.leader import LeaderElector
 from eventpipe.lease import KubeLeaseApi, LeaseSettings
@@ -32,7 +33,6 @@ from eventpipe.memory import Malloc
 from eventpipe.metrics import Metrics
 from eventpipe.routing import compile_route
 from eventpipe.server.http import HttpServer
-from eventpipe.sinks.driver import Delivery, NewData, SinkWorker
 from eventpipe.sinks.registry import build_sink, delivery_settings
 from eventpipe.spool import Spool, SpoolFullError
 from eventpipe.spool.from_config import open_spool

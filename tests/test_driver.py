@@ -11,16 +11,21 @@ from typing import Any
 import orjson
 import pytest
 
-from eventpipe.metrics import Metrics
-from eventpipe.sinks import driver
-from eventpipe.sinks.base import ItemFailure, PermanentSinkError, RetriableSinkError, SinkError
-from eventpipe.sinks.driver import (
+from eventpipe.delivery import driver
+from eventpipe.delivery.contract import (
+    ItemFailure,
+    PermanentSinkError,
+    RetriableSinkError,
+    SinkError,
+)
+from eventpipe.delivery.driver import (
     Delivery,
     DeliverySettings,
     IngestBacklog,
     NewData,
     SinkWorker,
 )
+from eventpipe.metrics import Metrics
 from eventpipe.spool import Spool, SpoolFullError
 from eventpipe.spool.records import NewRecord
 from eventpipe.watch.normalize import to_record

@@ -18,9 +18,9 @@ import pytest
 import yaml
 
 from eventpipe.config.sink_elasticsearch import ElasticsearchSinkConfig, cloud_host
+from eventpipe.delivery.contract import PermanentSinkError, RetriableSinkError, Sink
+from eventpipe.delivery.driver import Delivery, DeliverySettings, NewData, SinkWorker
 from eventpipe.metrics import Metrics
-from eventpipe.sinks.base import PermanentSinkError, RetriableSinkError, Sink
-from eventpipe.sinks.driver import Delivery, DeliverySettings, NewData, SinkWorker
 from eventpipe.sinks.elasticsearch import ElasticsearchSink
 from eventpipe.sinks.elasticsearch_bulk import split_by_size
 from eventpipe.sinks.elasticsearch_index import IndexNamer, compile_go_layout

@@ -14,7 +14,7 @@ from pathlib import Path
 import orjson
 import pytest
 
-from eventpipe.sinks.base import PermanentSinkError, RetriableSinkError
+from eventpipe.delivery.contract import PermanentSinkError, RetriableSinkError
 from eventpipe.sinks.file import FileSink
 from eventpipe.sinks.rotation import RotatingFile
 from tests.test_sink_stdout import corpus_bodies, same_json

@@ -21,8 +21,8 @@ from eventpipe.config.sink_im import (
     SlackSinkConfig,
     WecomSinkConfig,
 )
+from eventpipe.delivery.contract import PermanentSinkError, RetriableSinkError
 from eventpipe.sinks.bark import BarkSink
-from eventpipe.sinks.base import PermanentSinkError, RetriableSinkError
 from eventpipe.sinks.dingtalk import DingtalkSink, dingtalk_sign
 from eventpipe.sinks.feishu import FeishuSink
 from eventpipe.sinks.im_base import ImSink

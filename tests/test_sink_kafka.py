@@ -16,8 +16,8 @@ import yaml
 
 from eventpipe.app import Pipeline
 from eventpipe.config.sink_kafka import KafkaSinkConfig
-from eventpipe.sinks.base import ItemFailure, PermanentSinkError, RetriableSinkError
-from eventpipe.sinks.driver import SinkWorker
+from eventpipe.delivery.contract import ItemFailure, PermanentSinkError, RetriableSinkError
+from eventpipe.delivery.driver import SinkWorker
 from eventpipe.sinks.kafka import KafkaSink, _keep_key_order
 from eventpipe.sinks.kafka_options import producer_options
 from eventpipe.sinks.kafka_partition import KeyPartitioner

@@ -14,9 +14,9 @@ import pytest
 from pydantic import ValidationError
 
 from eventpipe.config.sink_loki import LokiSinkConfig, push_url, sanitize_label_name
+from eventpipe.delivery.contract import PermanentSinkError, RetriableSinkError
+from eventpipe.delivery.driver import Delivery, DeliverySettings
 from eventpipe.metrics import Metrics
-from eventpipe.sinks.base import PermanentSinkError, RetriableSinkError
-from eventpipe.sinks.driver import Delivery, DeliverySettings
 from eventpipe.sinks.loki import LokiSink
 from eventpipe.sinks.loki_entries import entry_timestamp, split_payload
 from eventpipe.sinks.loki_request import build_body, plan_chunks

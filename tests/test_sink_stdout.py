@@ -15,7 +15,7 @@ from typing import Any
 import orjson
 import pytest
 
-from eventpipe.sinks.base import PermanentSinkError, RetriableSinkError
+from eventpipe.delivery.contract import PermanentSinkError, RetriableSinkError
 from eventpipe.sinks.encoding import LineEncoder, de_dot
 from eventpipe.sinks.stdout import StdoutSink
 

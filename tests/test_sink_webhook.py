@@ -16,8 +16,8 @@ from pydantic import ValidationError
 from eventpipe.config import load_config
 from eventpipe.config.errors import ConfigError
 from eventpipe.config.sink_webhook import WebhookSinkConfig
+from eventpipe.delivery.contract import PermanentSinkError, RetriableSinkError
 from eventpipe.replay import replay
-from eventpipe.sinks.base import PermanentSinkError, RetriableSinkError
 from eventpipe.sinks.webhook import WebhookSink
 from eventpipe.spool import Spool
 from tests.fakeapi import FakeApiServer

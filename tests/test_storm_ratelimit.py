@@ -7,10 +7,10 @@ from typing import Any
 
 import pytest
 
+from eventpipe.delivery.contract import ItemFailure, RetriableSinkError
+from eventpipe.delivery.driver import Delivery, DeliverySettings
+from eventpipe.delivery.ratelimit import TokenBucket
 from eventpipe.metrics import Metrics
-from eventpipe.sinks.base import ItemFailure, RetriableSinkError
-from eventpipe.sinks.driver import Delivery, DeliverySettings
-from eventpipe.sinks.ratelimit import TokenBucket
 from eventpipe.spool.records import StoredRow
 from tests.pipeline_harness import wait_until
 from tests.test_driver import MemorySink

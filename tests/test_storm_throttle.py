@@ -13,9 +13,9 @@ from typing import Any
 import orjson
 import pytest
 
+from eventpipe.delivery.driver import Delivery, DeliverySettings, NewData, SinkWorker
+from eventpipe.delivery.throttle import Throttle, format_duration, summary_note
 from eventpipe.metrics import Metrics
-from eventpipe.sinks.driver import Delivery, DeliverySettings, NewData, SinkWorker
-from eventpipe.sinks.throttle import Throttle, format_duration, summary_note
 from eventpipe.spool import Spool
 from eventpipe.spool.records import StoredRow
 from eventpipe.watch.normalize import to_record

@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from eventpipe.config.sink_im import BarkSinkConfig
-from eventpipe.sinks.base import SinkError
+from eventpipe.delivery.contract import SinkError
 from eventpipe.sinks.im_base import ImSink
 
 LIMIT = 3000

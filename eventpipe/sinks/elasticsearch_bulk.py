@@ -26,7 +26,7 @@ from collections.abc import Sequence
 
 import orjson
 
-from eventpipe.sinks.base import (
+from eventpipe.delivery.contract import (
     ItemFailure,
     PermanentSinkError,
     RetriableSinkError,

@@ -21,7 +21,7 @@ import re
 from collections.abc import Callable
 from datetime import UTC, datetime
 
-from eventpipe.sinks.base import PermanentSinkError
+from eventpipe.delivery.contract import PermanentSinkError
 
 Piece = Callable[[datetime], str]
 

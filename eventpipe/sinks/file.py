@@ -29,7 +29,7 @@ import logging
 import time
 from collections.abc import Callable, Sequence
 
-from eventpipe.sinks.base import ItemFailure, PermanentSinkError, RetriableSinkError
+from eventpipe.delivery.contract import ItemFailure, PermanentSinkError, RetriableSinkError
 from eventpipe.sinks.encoding import EncodesLines, LineEncoder
 from eventpipe.sinks.rotation import RotatingFile
 

@@ -20,7 +20,7 @@ from time import time
 
 import aiohttp
 
-from eventpipe.sinks.base import PermanentSinkError, RetriableSinkError, SinkError
+from eventpipe.delivery.contract import PermanentSinkError, RetriableSinkError, SinkError
 
 RETRIABLE_STATUS = frozenset({408, 425, 429})
 CONFIG_STATUS = frozenset({401, 403, 404})

@@ -31,7 +31,12 @@ import orjson
 
 from eventpipe.config.sink_im import ImSinkConfig
 from eventpipe.config.tls import ssl_context
-from eventpipe.sinks.base import ItemFailure, PermanentSinkError, RetriableSinkError, SinkError
+from eventpipe.delivery.contract import (
+    ItemFailure,
+    PermanentSinkError,
+    RetriableSinkError,
+    SinkError,
+)
 from eventpipe.sinks.http import ReceiverSession, request, status_error
 from eventpipe.sinks.im_message import MessageText
 

@@ -5,7 +5,7 @@ the default text lives here once: cluster, type, namespace, kind/name, reason, c
 time and the message, as plain text or markdown (the bots that render markdown all take
 `**bold**`). Both API groups read the same (`involvedObject`/`regarding`, `message`/`note`,
 the count and last-seen chains of `eventpipe.watch.normalize`). A throttle summary
-(eventpipe.sinks.throttle) adds "…and N more occurrences in the last 5m" before the message.
+(eventpipe.delivery.throttle) adds "…and N more occurrences in the last 5m" before the message.
 
 A `template` (Go template) replaces the default text; it is compiled when the sink is built, so
 a broken one is a startup error, and an event it cannot render is a dead letter.
@@ -19,8 +19,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-from eventpipe.sinks.base import PermanentSinkError
-from eventpipe.sinks.throttle import summary_note
+from eventpipe.delivery.contract import PermanentSinkError
+from eventpipe.delivery.throttle import summary_note
 from eventpipe.watch.normalize import last_seen, occurrences
 
 if TYPE_CHECKING:

@@ -48,8 +48,13 @@ from aiokafka.errors import (  # type: ignore[import-untyped]
 )
 
 from eventpipe.config.sink_kafka import KafkaSinkConfig
+from eventpipe.delivery.contract import (
+    ItemFailure,
+    PermanentSinkError,
+    RetriableSinkError,
+    SinkError,
+)
 from eventpipe.layout import RenderError, Template, compile_template
-from eventpipe.sinks.base import ItemFailure, PermanentSinkError, RetriableSinkError, SinkError
 from eventpipe.sinks.encoding import LineEncoder
 from eventpipe.sinks.kafka_options import TOPIC_NAME, check_topic, producer_options
 

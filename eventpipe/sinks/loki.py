@@ -32,7 +32,7 @@ from yarl import URL
 
 from eventpipe.config.sink_loki import LokiSinkConfig, push_url
 from eventpipe.config.tls import ssl_context
-from eventpipe.sinks.base import ItemFailure, RetriableSinkError
+from eventpipe.delivery.contract import ItemFailure, RetriableSinkError
 from eventpipe.sinks.http import ReceiverSession, request, status_error
 from eventpipe.sinks.loki_entries import EntryEncoder, split_payload
 from eventpipe.sinks.loki_request import Entry, build_body, gzip_body, plan_chunks

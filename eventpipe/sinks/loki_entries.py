@@ -28,8 +28,8 @@ import zlib
 import orjson
 
 from eventpipe.config.sink_loki import sanitize_label_name
+from eventpipe.delivery.contract import PermanentSinkError
 from eventpipe.layout import RenderError, compile_template
-from eventpipe.sinks.base import PermanentSinkError
 from eventpipe.sinks.encoding import LineEncoder
 from eventpipe.watch.normalize import last_seen
 

@@ -6,13 +6,13 @@ from collections.abc import Callable
 from typing import Any
 
 from eventpipe.config import Receiver
-from eventpipe.config.storm import DEFAULT_KEY
-from eventpipe.sinks.base import Sink
-from eventpipe.sinks.driver import DeliverySettings
-from eventpipe.sinks.filters import compile_filters
+from eventpipe.delivery.config import DEFAULT_KEY
+from eventpipe.delivery.contract import Sink
+from eventpipe.delivery.driver import DeliverySettings
+from eventpipe.delivery.filters import compile_filters
 
 
-def _file(cfg: Any, name: str, cluster_name: str) -> Sink:
+def _file(cfg: Any, name: str, cluster_name: str) -> Sink[Any]:
     from eventpipe.sinks.file import FileSink
 
     return FileSink(name=name, path=cfg.path, layout=cfg.layout, max_size_mb=cfg.max_size,
@@ -20,13 +20,13 @@ def _file(cfg: Any, name: str, cluster_name: str) -> Sink:
                     cluster_name=cluster_name)
 
 
-def _stdout(cfg: Any, name: str, cluster_name: str) -> Sink:
+def _stdout(cfg: Any, name: str, cluster_name: str) -> Sink[Any]:
     from eventpipe.sinks.stdout import StdoutSink
 
     return StdoutSink(name=name, layout=cfg.layout, de_dot=cfg.de_dot, cluster_name=cluster_name)
 
 
-def _webhook(cfg: Any, name: str, cluster_name: str) -> Sink:
+def _webhook(cfg: Any, name: str, cluster_name: str) -> Sink[Any]:
     from eventpipe.sinks.webhook import WebhookSink
 
     return WebhookSink(name=name, endpoint=cfg.endpoint, headers=cfg.headers, layout=cfg.layout,
@@ -37,7 +37,7 @@ def _webhook(cfg: Any, name: str, cluster_name: str) -> Sink:
 
 
 def _elasticsearch(cfg: Any, name: str, cluster_name: str, kind: str = "elasticsearch"
-                   ) -> Sink:
+                   ) -> Sink[Any]:
     from eventpipe.sinks.elasticsearch import ElasticsearchSink
 
     return ElasticsearchSink(
@@ -48,29 +48,29 @@ def _elasticsearch(cfg: Any, name: str, cluster_name: str, kind: str = "elastics
         timeout=cfg.timeout, cluster_name=cluster_name, kind=kind)
 
 
-def _opensearch(cfg: Any, name: str, cluster_name: str) -> Sink:
+def _opensearch(cfg: Any, name: str, cluster_name: str) -> Sink[Any]:
     return _elasticsearch(cfg, name, cluster_name, kind="opensearch")
 
 
-def _loki(cfg: Any, name: str, cluster_name: str) -> Sink:
+def _loki(cfg: Any, name: str, cluster_name: str) -> Sink[Any]:
     from eventpipe.sinks.loki import LokiSink
 
     return LokiSink(name=name, config=cfg, cluster_name=cluster_name)
 
 
-def _kafka(cfg: Any, name: str, cluster_name: str) -> Sink:
+def _kafka(cfg: Any, name: str, cluster_name: str) -> Sink[Any]:
     from eventpipe.sinks.kafka import KafkaSink
 
     return KafkaSink(name=name, cfg=cfg, cluster_name=cluster_name)
 
 
-def _im(cfg: Any, name: str, cluster_name: str) -> Sink:
+def _im(cfg: Any, name: str, cluster_name: str) -> Sink[Any]:
     from eventpipe.sinks.im_base import build_im_sink
 
     return build_im_sink(cfg, name=name, cluster_name=cluster_name)
 
 
-_BUILDERS: dict[str, Callable[[Any, str, str], Sink]] = {
+_BUILDERS: dict[str, Callable[[Any, str, str], Sink[Any]]] = {
     "file": _file,
     "stdout": _stdout,
     "elasticsearch": _elasticsearch,
@@ -91,7 +91,7 @@ _NO_WAIT_BY_DEFAULT = frozenset({"file", "stdout", "wecom", "dingtalk", "feishu"
                                  "bark"})
 
 
-def build_sink(receiver: Receiver, *, cluster_name: str) -> Sink:
+def build_sink(receiver: Receiver, *, cluster_name: str) -> Sink[Any]:
     """Create the sink for a receiver; layouts compile here (ValueError names the problem)."""
     builder = _BUILDERS.get(receiver.sink_type)
     if builder is None:

@@ -17,7 +17,7 @@ from __future__ import annotations
 from typing import Any
 
 from eventpipe.config.sink_im import SlackSinkConfig
-from eventpipe.sinks.base import PermanentSinkError, RetriableSinkError, SinkError
+from eventpipe.delivery.contract import PermanentSinkError, RetriableSinkError, SinkError
 from eventpipe.sinks.im_base import ImSink
 from eventpipe.sinks.im_message import compile_field, render
 

@@ -17,7 +17,7 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import BinaryIO, TextIO, cast
 
-from eventpipe.sinks.base import ItemFailure, RetriableSinkError
+from eventpipe.delivery.contract import ItemFailure, RetriableSinkError
 from eventpipe.sinks.encoding import EncodesLines, LineEncoder
 
 

@@ -29,7 +29,7 @@ import orjson
 
 from eventpipe.config.sink_webhook import is_templated
 from eventpipe.config.tls import TlsConfig, ssl_context
-from eventpipe.sinks.base import (
+from eventpipe.delivery.contract import (
     ItemFailure,
     PermanentSinkError,
     RetriableSinkError,

@@ -17,7 +17,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
-from eventpipe.config.storm import FiltersConfig
+from eventpipe.delivery.config import FiltersConfig
 from eventpipe.spool.records import S_KIND, S_NAMESPACE, S_REASON, S_TYPE, StoredRow
 
 RowCheck = Callable[[StoredRow], bool]

@@ -6,9 +6,9 @@ A sink only says success, retry (whole batch or some items) or reject. Delivery 
 once: the cursor moves only after the sink confirmed, so a crash repeats at most the batch in
 flight.
 
-Storm control sits here too, per receiver: `filters` (eventpipe.sinks.filters) narrow what the
-route sends, a `throttle` (eventpipe.sinks.throttle) holds back repeats of one event and sends
-one summary per window, a token bucket (eventpipe.sinks.ratelimit) paces the sends.
+Storm control sits here too, per receiver: `filters` (eventpipe.delivery.filters) narrow what the
+route sends, a `throttle` (eventpipe.delivery.throttle) holds back repeats of one event and sends
+one summary per window, a token bucket (eventpipe.delivery.ratelimit) paces the sends.
 """
 
 from __future__ import annotations
@@ -17,14 +17,14 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable, Sequence
-from typing import Protocol
+from typing import Any, Protocol
 
 import orjson
 
+from eventpipe.delivery.contract import PermanentSinkError
+from eventpipe.delivery.delivery import Delivery, DeliverySettings, EventRouter
+from eventpipe.delivery.throttle import Throttle, restore_from_spool
 from eventpipe.metrics import Metrics
-from eventpipe.sinks.base import PermanentSinkError
-from eventpipe.sinks.delivery import Delivery, DeliverySettings, EventRouter
-from eventpipe.sinks.throttle import Throttle, restore_from_spool
 from eventpipe.spool.records import S_OBSERVED_AT, S_SEQ, StoredRow
 
 log = logging.getLogger("eventpipe.driver")
@@ -78,7 +78,7 @@ class NewData:
 class SinkWorker:
     """Delivers the spool to one receiver, forever, from its own cursor."""
 
-    def __init__(self, delivery: Delivery, *, spool: SpoolReader, new_data: NewData,
+    def __init__(self, delivery: Delivery[Any], *, spool: SpoolReader, new_data: NewData,
                  settings: DeliverySettings, metrics: Metrics, stopping: asyncio.Event,
                  clock: Callable[[], float] = time.time,
                  ingest: IngestBacklog | None = None) -> None:

@@ -1,8 +1,15 @@
 """Sending one batch through one sink: routing, encoding, retry with backoff, partial
-success, dead letters, and the per-receiver storm control (`filters`, `throttle` summaries,
-the rate limit). `Delivery` is shared by the long-running `SinkWorker` (eventpipe.sinks.driver)
-and `eventpipe replay`. With an enricher (eventpipe.enrich), `prepare` awaits a batch's lookups
-once and `encode` adds what the cache knows to each event before routing and encoding.
+success, splitting what the peer refused as a whole, dead letters, and the per-receiver storm
+control (`filters`, `throttle` summaries, the rate limit). `Delivery` is shared by the
+long-running `SinkWorker` (eventpipe.delivery.driver) and `eventpipe replay`. With an enricher
+(eventpipe.enrich), `prepare` awaits a batch's lookups once and `encode` adds what the cache
+knows to each event before routing and encoding.
+
+Splitting: items a sink reports with a `GroupRejectedError` (a 413, or a 400 for a request of
+several entries) are sent again at once in two halves, each half again, until the faulty items
+stand alone and are dead-lettered with the peer's message; the others are delivered. Halves go
+in spool order. At most `SPLIT_BUDGET` extra sends per batch: past it a refused group is
+dead-lettered as a whole, so one bad batch cannot turn into thousands of requests.
 """
 
 from __future__ import annotations
@@ -13,15 +20,21 @@ import logging
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Generic, Protocol
 
 import orjson
 
-from eventpipe.config.storm import DEFAULT_KEY
+from eventpipe.delivery.config import DEFAULT_KEY
+from eventpipe.delivery.contract import (
+    GroupRejectedError,
+    P,
+    PermanentSinkError,
+    Sink,
+    SinkError,
+)
+from eventpipe.delivery.filters import RowCheck
+from eventpipe.delivery.ratelimit import Sleep, TokenBucket
 from eventpipe.metrics import Metrics
-from eventpipe.sinks.base import PermanentSinkError, Sink, SinkError
-from eventpipe.sinks.filters import RowCheck
-from eventpipe.sinks.ratelimit import Sleep, TokenBucket
 from eventpipe.spool.records import S_BODY, S_EVENT_TIME, S_OBSERVED_AT, S_SEQ, StoredRow
 from eventpipe.watch.backoff import exponential_backoff
 
@@ -30,6 +43,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("eventpipe.delivery")
 
+SPLIT_BUDGET = 64
+"""Most extra sends one batch may cost by splitting refused groups in halves."""
 
 
 class EventRouter(Protocol):
@@ -67,10 +82,10 @@ class DeliverySettings:
     """Most events sent per minute (token bucket, burst = the same); 0: no limit."""
 
 
-class Delivery:
+class Delivery(Generic[P]):
     """Sends batches through one sink with retry and dead letters; shared by worker and replay."""
 
-    def __init__(self, sink: Sink, *, router: EventRouter | None, settings: DeliverySettings,
+    def __init__(self, sink: Sink[P], *, router: EventRouter | None, settings: DeliverySettings,
                  metrics: Metrics, stopping: asyncio.Event | None = None,
                  clock: Callable[[], float] = time.monotonic, sleep: Sleep | None = None,
                  enricher: Enricher | None = None) -> None:
@@ -94,6 +109,7 @@ class Delivery:
         self._latency = metrics.delivery_latency.labels(self.name)
         self._bucket = None if not settings.rate_per_minute else TokenBucket(
             settings.rate_per_minute, clock=clock, sleep=sleep or self._pause)
+        self._splits_left = SPLIT_BUDGET
 
     async def _pause(self, delay: float) -> bool:
         return await _wait_or_stop(self._stopping, delay)
@@ -145,11 +161,11 @@ class Delivery:
 
     def encode(self, rows: Sequence[StoredRow], *, route: bool = True,
                admit: Callable[[StoredRow], bool] | None = None
-               ) -> tuple[list[bytes], list[StoredRow], list[tuple[int, str]]]:
+               ) -> tuple[list[P], list[StoredRow], list[tuple[int, str]]]:
         """Route, filter and encode rows: (payloads, the rows they came from, dead letters).
 
         `admit` (the throttle) sees each routed row last and may hold it back."""
-        payloads: list[bytes] = []
+        payloads: list[P] = []
         kept: list[StoredRow] = []
         dead: list[tuple[int, str]] = []
         router = self._router if route else None
@@ -184,10 +200,11 @@ class Delivery:
                 "receiver": self.name, "count": len(dead), "first_error": dead[0][1][:300]})
         return payloads, kept, dead
 
-    async def send(self, payloads: list[bytes], rows: list[StoredRow]
+    async def send(self, payloads: list[P], rows: list[StoredRow]
                    ) -> tuple[list[tuple[int, str]], bool]:
         """Send with retry; returns (dead letters, completed). Not completed: stopping."""
         dead: list[tuple[int, str]] = []
+        self._splits_left = SPLIT_BUDGET
         pending = list(range(len(payloads)))
         delays = self._backoff()
         attempts = 0
@@ -221,13 +238,17 @@ class Delivery:
                 "receiver": self.name, "count": len(dead), "first_error": dead[0][1][:300]})
         return dead, True
 
-    async def _attempt(self, payloads: list[bytes], rows: list[StoredRow], batch: list[int],
+    async def _attempt(self, payloads: list[P], rows: list[StoredRow], batch: list[int],
                        dead: list[tuple[int, str]], attempt: int
                        ) -> tuple[list[int], float | None]:
-        """One send of `batch` (indices); permanent failures go to `dead`. Returns the
-        indices to retry and the longest Retry-After the peer asked for."""
+        """One send of `batch` (indices), and of the halves of what it refused as a whole;
+        permanent failures go to `dead`. Returns the indices to retry (ascending) and the
+        longest Retry-After the peer asked for."""
         try:
             failures = await self.sink.send([payloads[i] for i in batch])
+        except GroupRejectedError as exc:
+            self._metrics.sink_failures.labels(self.name, _reason(exc)).inc()
+            return await self._split(payloads, rows, batch, exc, dead, attempt)
         except SinkError as exc:
             self._metrics.sink_failures.labels(self.name, _reason(exc)).inc()
             if not exc.retriable:
@@ -242,6 +263,8 @@ class Delivery:
             del exc
             return batch, None
         retry: list[int] = []
+        refused: list[int] = []
+        refusal: GroupRejectedError | None = None
         failed = {f.index: f.error for f in failures}
         now = time.time()
         observe = self._latency.observe
@@ -251,12 +274,40 @@ class Delivery:
                 observe(now - rows[index][S_OBSERVED_AT])
             elif error.retriable:
                 retry.append(index)
+            elif isinstance(error, GroupRejectedError):
+                refused.append(index)
+                refusal = error
             else:
                 dead.append((rows[index][S_SEQ], str(error)))
         self._sent.inc(len(batch) - len(failed))
         if failed:
             self._metrics.sink_failures.labels(self.name, "partial").inc()
-        return retry, max((e.retry_after or 0.0 for e in failed.values()), default=None)
+        retry_after = max((e.retry_after or 0.0 for e in failed.values()), default=None)
+        if refusal is not None:
+            more, after = await self._split(payloads, rows, refused, refusal, dead, attempt)
+            retry = sorted(retry + more)
+            if after is not None:
+                retry_after = max(retry_after or 0.0, after)
+        return retry, retry_after
+
+    async def _split(self, payloads: list[P], rows: list[StoredRow], group: list[int],
+                     error: GroupRejectedError, dead: list[tuple[int, str]], attempt: int
+                     ) -> tuple[list[int], float | None]:
+        """Send a refused group again in two halves (see the module docstring); a lone item,
+        or any group once the budget is spent, is dead-lettered with the peer's message."""
+        if len(group) == 1 or self._splits_left < 2:
+            dead.extend((rows[i][S_SEQ], str(error)) for i in group)
+            return [], None
+        self._splits_left -= 2
+        middle = len(group) // 2
+        retry: list[int] = []
+        retry_after: float | None = None
+        for half in (group[:middle], group[middle:]):
+            more, after = await self._attempt(payloads, rows, half, dead, attempt)
+            retry += more
+            if after is not None:
+                retry_after = max(retry_after or 0.0, after)
+        return retry, retry_after
 
     def _backoff(self) -> Iterator[float]:
         return exponential_backoff(initial=self._settings.initial_backoff,

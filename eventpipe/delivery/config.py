@@ -1,16 +1,17 @@
-"""Storm control for one receiver: `throttle`, `rateLimit` and `filters`.
+"""The delivery keys of a receiver: `retry`, `batch`, and storm control (`throttle`,
+`rateLimit`, `filters`), each model the reference docs of its key.
 
-A crash-looping pod emits a BackOff Event version every few seconds; an IM bot that posts each
-one buries the channel and trips the bot's own limit (WeCom: 20 messages a minute). These three
-keys sit on any receiver, next to `retry` and `batch`, and apply after the route tree chose the
-receiver:
+Storm control. A crash-looping pod emits a BackOff Event version every few seconds; an IM bot
+that posts each one buries the channel and trips the bot's own limit (WeCom: 20 messages a
+minute). These three keys sit on any receiver, next to `retry` and `batch`, and apply after the
+route tree chose the receiver:
 
 - `filters` (kube-eventer's): drop what this receiver should never see (level, namespaces,
   kinds, reason regexes);
 - `throttle`: one message when a storm starts and one summary with a count when its window
-  ends (eventpipe.sinks.throttle);
+  ends (eventpipe.delivery.throttle);
 - `rateLimit`: never post faster than the peer allows; what waits stays in the spool
-  (eventpipe.sinks.ratelimit).
+  (eventpipe.delivery.ratelimit).
 
 Field descriptions are the reference docs (README config table, chart schema).
 """
@@ -19,7 +20,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, Field
+from pydantic import AfterValidator, Field, model_validator
 
 from eventpipe.config.base import Model
 from eventpipe.config.route import check_pattern
@@ -77,4 +78,39 @@ class FiltersConfig(Model):
         default_factory=list,
         description="Only events whose reason matches one of these regexes (unanchored, as "
         "route rules); a regex that does not compile is a startup error.",
+    )
+
+
+class RetryConfig(Model):
+    """How a receiver retries a batch that failed with a retriable error."""
+
+    initial_backoff: Duration = Field(
+        default=0.5, alias="initialBackoff",
+        description="First retry delay (upper bound of the full-jitter window); doubles "
+        "per attempt.",
+    )
+    max_backoff: Duration = Field(
+        default=300.0, alias="maxBackoff", description="Largest retry delay."
+    )
+    max_attempts: int = Field(
+        default=0, ge=0, alias="maxAttempts",
+        description="Attempts before the events go to dead letters; 0 = retry forever.",
+    )
+
+    @model_validator(mode="after")
+    def _ordered(self) -> RetryConfig:
+        if self.initial_backoff > self.max_backoff:
+            raise ValueError("initialBackoff must not exceed maxBackoff")
+        return self
+
+
+class BatchConfig(Model):
+    """How many events a receiver sends per request."""
+
+    max_events: int = Field(
+        default=500, ge=1, alias="maxEvents", description="Most events in one send."
+    )
+    max_wait: Duration = Field(
+        default=1.0, alias="maxWait",
+        description="Longest time a partial batch waits for more events before it is sent.",
     )
