@@ -26,6 +26,7 @@ from prometheus_client import Gauge
 
 from eventpipe.config import Config
 from eventpipe.delivery.driver import Delivery, NewData, SinkWorker
+from eventpipe.delivery.settings import delivery_settings
 from eventpipe.enrich import build_enricher
 from eventpipe.leader import LeaderElector
 from eventpipe.lease import KubeLeaseApi, LeaseSettings
@@ -33,7 +34,7 @@ from eventpipe.memory import Malloc
 from eventpipe.metrics import Metrics
 from eventpipe.routing import compile_route
 from eventpipe.server.http import HttpServer
-from eventpipe.sinks.registry import build_sink, delivery_settings
+from eventpipe.sinks.registry import build_sink
 from eventpipe.spool import Spool, SpoolFullError
 from eventpipe.spool.from_config import open_spool
 from eventpipe.tasks import PipelineTasks, cancel_all, first_of, supervise, time_left

@@ -14,9 +14,10 @@ from typing import Any
 
 from eventpipe.config import Config
 from eventpipe.delivery.driver import Delivery
+from eventpipe.delivery.settings import delivery_settings
 from eventpipe.metrics import Metrics
 from eventpipe.routing import compile_route
-from eventpipe.sinks.registry import build_sink, delivery_settings
+from eventpipe.sinks.registry import build_sink
 from eventpipe.spool import Spool
 from eventpipe.spool.from_config import open_spool
 from eventpipe.spool.records import S_SEQ, StoredRow

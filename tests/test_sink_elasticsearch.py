@@ -17,13 +17,13 @@ import orjson
 import pytest
 import yaml
 
-from eventpipe.config.sink_elasticsearch import ElasticsearchSinkConfig, cloud_host
 from eventpipe.delivery.contract import PermanentSinkError, RetriableSinkError, Sink
 from eventpipe.delivery.driver import Delivery, DeliverySettings, NewData, SinkWorker
 from eventpipe.metrics import Metrics
-from eventpipe.sinks.elasticsearch import ElasticsearchSink
-from eventpipe.sinks.elasticsearch_bulk import split_by_size
-from eventpipe.sinks.elasticsearch_index import IndexNamer, compile_go_layout
+from eventpipe.sinks.elasticsearch.bulk import split_by_size
+from eventpipe.sinks.elasticsearch.config import ElasticsearchSinkConfig, cloud_host
+from eventpipe.sinks.elasticsearch.index import IndexNamer, compile_go_layout
+from eventpipe.sinks.elasticsearch.sink import ElasticsearchSink
 from eventpipe.spool import Spool
 from eventpipe.watch.normalize import last_seen, to_record
 from tests.fakeapi import FakeApiServer

@@ -15,13 +15,13 @@ import pytest
 import yaml
 
 from eventpipe.app import Pipeline
-from eventpipe.config.sink_kafka import KafkaSinkConfig
 from eventpipe.delivery.contract import ItemFailure, PermanentSinkError, RetriableSinkError
 from eventpipe.delivery.driver import SinkWorker
-from eventpipe.sinks.kafka import KafkaSink, _keep_key_order
-from eventpipe.sinks.kafka_options import producer_options
-from eventpipe.sinks.kafka_partition import KeyPartitioner
-from eventpipe.sinks.kafka_partition import murmur2 as fast_murmur2
+from eventpipe.sinks.kafka.config import KafkaSinkConfig
+from eventpipe.sinks.kafka.options import producer_options
+from eventpipe.sinks.kafka.partition import KeyPartitioner
+from eventpipe.sinks.kafka.partition import murmur2 as fast_murmur2
+from eventpipe.sinks.kafka.sink import KafkaSink, _keep_key_order
 from eventpipe.spool import Spool
 from eventpipe.spool.records import S_RV, S_SEQ, S_UID
 from tests.fakeapi import FakeApiServer
@@ -134,7 +134,7 @@ def test_bad_config_is_refused_naming_the_key(extra: dict[str, Any], needle: str
 
 def test_missing_codec_library_and_illegal_topic_are_startup_errors(
         monkeypatch: pytest.MonkeyPatch) -> None:
-    from eventpipe.sinks import kafka_options
+    from eventpipe.sinks.kafka import options as kafka_options
 
     monkeypatch.setitem(kafka_options._CODEC_AVAILABLE, "zstd", lambda: False)
     with pytest.raises(ValueError, match=r"compressionCodec: zstd needs .*cramjam"):

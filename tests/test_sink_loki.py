@@ -13,13 +13,13 @@ import orjson
 import pytest
 from pydantic import ValidationError
 
-from eventpipe.config.sink_loki import LokiSinkConfig, push_url, sanitize_label_name
 from eventpipe.delivery.contract import PermanentSinkError, RetriableSinkError
 from eventpipe.delivery.driver import Delivery, DeliverySettings
 from eventpipe.metrics import Metrics
-from eventpipe.sinks.loki import LokiSink
-from eventpipe.sinks.loki_entries import entry_timestamp, split_payload
-from eventpipe.sinks.loki_request import build_body, plan_chunks
+from eventpipe.sinks.loki.config import LokiSinkConfig, push_url, sanitize_label_name
+from eventpipe.sinks.loki.encode import entry_timestamp, split_payload
+from eventpipe.sinks.loki.request import build_body, plan_chunks
+from eventpipe.sinks.loki.sink import LokiSink
 from eventpipe.spool import Spool
 from eventpipe.spool.records import StoredRow
 from tests.fakeapi import FakeApiServer

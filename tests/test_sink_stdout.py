@@ -17,7 +17,7 @@ import pytest
 
 from eventpipe.delivery.contract import PermanentSinkError, RetriableSinkError
 from eventpipe.sinks.encoding import LineEncoder, de_dot
-from eventpipe.sinks.stdout import StdoutSink
+from eventpipe.sinks.stdout.sink import StdoutSink
 
 CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus" / "events"
 

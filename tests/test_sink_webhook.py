@@ -15,10 +15,10 @@ from pydantic import ValidationError
 
 from eventpipe.config import load_config
 from eventpipe.config.errors import ConfigError
-from eventpipe.config.sink_webhook import WebhookSinkConfig
 from eventpipe.delivery.contract import PermanentSinkError, RetriableSinkError
 from eventpipe.replay import replay
-from eventpipe.sinks.webhook import WebhookSink
+from eventpipe.sinks.webhook.config import WebhookSinkConfig
+from eventpipe.sinks.webhook.sink import WebhookSink
 from eventpipe.spool import Spool
 from tests.fakeapi import FakeApiServer
 from tests.fakes.webhook import WebhookReceiver

@@ -12,8 +12,8 @@ from eventpipe.config import ConfigError, load_config_text
 from eventpipe.delivery.config import FiltersConfig
 from eventpipe.delivery.driver import Delivery
 from eventpipe.delivery.filters import EventFilter, compile_filters
+from eventpipe.delivery.settings import delivery_settings
 from eventpipe.metrics import Metrics
-from eventpipe.sinks.registry import delivery_settings
 from eventpipe.spool.records import StoredRow
 from eventpipe.watch.normalize import to_record
 from tests.test_driver import MemorySink

@@ -227,9 +227,9 @@ def summary_of(*counts: int) -> dict[str, Any]:
 
 
 def test_templates_and_default_texts_see_the_summary() -> None:
-    from eventpipe.config.sink_im import WecomSinkConfig
-    from eventpipe.sinks.im_message import markdown_text, plain_text
-    from eventpipe.sinks.wecom import WecomSink
+    from eventpipe.sinks.im.message import markdown_text, plain_text
+    from eventpipe.sinks.wecom.config import WecomSinkConfig
+    from eventpipe.sinks.wecom.sink import WecomSink
 
     summary = summary_of(1, 2, 3)
     assert summary["throttle"]["suppressed"] == 2

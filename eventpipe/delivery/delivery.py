@@ -19,12 +19,10 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Generic, Protocol
 
 import orjson
 
-from eventpipe.delivery.config import DEFAULT_KEY
 from eventpipe.delivery.contract import (
     GroupRejectedError,
     P,
@@ -34,6 +32,7 @@ from eventpipe.delivery.contract import (
 )
 from eventpipe.delivery.filters import RowCheck
 from eventpipe.delivery.ratelimit import Sleep, TokenBucket
+from eventpipe.delivery.settings import DeliverySettings
 from eventpipe.metrics import Metrics
 from eventpipe.spool.records import S_BODY, S_EVENT_TIME, S_OBSERVED_AT, S_SEQ, StoredRow
 from eventpipe.watch.backoff import exponential_backoff
@@ -54,32 +53,6 @@ class EventRouter(Protocol):
     static_receivers: frozenset[str]
 
     def receivers_for(self, event: dict[str, Any]) -> frozenset[str]: ...
-
-
-@dataclass(frozen=True, slots=True)
-class DeliverySettings:
-    """Per-receiver batching and retry."""
-
-    batch_max_events: int = 500
-    """Most events per send."""
-    batch_max_wait: float = 0.0
-    """How long a partial batch may wait for more events (0: send what is there)."""
-    initial_backoff: float = 0.5
-    """First retry delay (full jitter)."""
-    max_backoff: float = 300.0
-    """Largest retry delay."""
-    max_attempts: int = 0
-    """Attempts before an event is dead-lettered; 0 retries forever."""
-    max_event_age: float = 0.0
-    """Events older than this when observed are not routed (resmo maxEventAgeSeconds); 0: off."""
-    filters: RowCheck | None = None
-    """The receiver's compiled `filters:` (None: none)."""
-    throttle_window: float = 0.0
-    """Throttle window in seconds; 0: no throttle."""
-    throttle_key: tuple[str, ...] = DEFAULT_KEY
-    """Fields that make two events the same for the throttle."""
-    rate_per_minute: int = 0
-    """Most events sent per minute (token bucket, burst = the same); 0: no limit."""
 
 
 class Delivery(Generic[P]):

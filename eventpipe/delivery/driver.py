@@ -22,7 +22,8 @@ from typing import Any, Protocol
 import orjson
 
 from eventpipe.delivery.contract import PermanentSinkError
-from eventpipe.delivery.delivery import Delivery, DeliverySettings, EventRouter
+from eventpipe.delivery.delivery import Delivery, EventRouter
+from eventpipe.delivery.settings import DeliverySettings
 from eventpipe.delivery.throttle import Throttle, restore_from_spool
 from eventpipe.metrics import Metrics
 from eventpipe.spool.records import S_OBSERVED_AT, S_SEQ, StoredRow
