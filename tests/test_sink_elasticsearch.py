@@ -38,6 +38,7 @@ from tests.pipeline_harness import (
     write_config,
 )
 from tests.test_pipeline_e2e import served_versions
+from tests.test_sink_loki import stored_rows
 
 NOW = datetime(2030, 1, 1, tzinfo=UTC).timestamp()  # far from every event time
 
@@ -195,10 +196,16 @@ async def test_item_results_with_size_split_and_413(es: FakeElasticsearch) -> No
                   error_type="mapper_parsing_exception", reason="failed to parse field [count]")
     es.max_content_length = 6000
     s = sink(es, max_bulk_bytes=8000)
-    payloads = [encode(s, ev(i)) for i in range(20)]
-    failures = await s.send(payloads)
-    assert {f.index: f.error.retriable for f in failures} == {2: True, 5: False}
-    assert "mapper_parsing_exception: failed to parse field [count]" in str(failures[1].error)
+    # Through the driver, which re-sends what a 413 refused in halves; one attempt each, so a
+    # retriable item "gives up" and a permanent one carries its error.
+    delivery = Delivery(s, router=None, metrics=Metrics(),
+                        settings=DeliverySettings(max_attempts=1))
+    payloads, rows, dead = delivery.encode(stored_rows([ev(i) for i in range(20)]))
+    failed, completed = await delivery.send(payloads, rows)
+    assert completed and not dead
+    errors = {seq - 1: error for seq, error in failed}
+    assert {i: error.startswith("gave up") for i, error in errors.items()} == {2: True, 5: False}
+    assert "mapper_parsing_exception: failed to parse field [count]" in errors[5]
     assert any(r.status == 413 for r in es.requests)  # split further after 413
     assert len(es.all_docs()) == 18
     assert all(r.size <= 6000 for r in es.requests if r.status == 200)

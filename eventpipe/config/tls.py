@@ -1,12 +1,11 @@
-"""TLS settings shared by every network sink (resmo's `tls:` keys), and the SSLContext they make.
+"""TLS settings shared by every network sink (resmo's `tls:` keys); the model only.
 
 resmo's HTTP sinks take `insecureSkipVerify`, `serverName`, `caFile`, `certFile`, `keyFile`;
-its Kafka sink adds `enable`. One model covers both so every sink reads TLS the same way.
+its Kafka sink adds `enable`. One model covers both so every sink reads TLS the same way. The
+SSLContext is made where the connection is: `eventpipe.sinks.http.ssl_context`.
 """
 
 from __future__ import annotations
-
-import ssl
 
 from pydantic import Field, field_validator
 
@@ -42,23 +41,3 @@ class TlsConfig(Model):
             raise ValueError("tls.serverName is not supported yet by eventpipe; use a URL "
                              "whose host is the name in the server's certificate")
         return value
-
-
-def ssl_context(tls: TlsConfig | None) -> ssl.SSLContext | None:
-    """An SSLContext for these settings, or None to use the library default (system CAs).
-
-    Raises ValueError naming the file when a CA/cert/key file cannot be loaded, so a bad path is
-    a startup error rather than a stream of retriable send failures.
-    """
-    if tls is None or not (tls.insecure_skip_verify or tls.ca_file or tls.cert_file):
-        return None
-    try:
-        context = ssl.create_default_context(cafile=tls.ca_file or None)
-        if tls.cert_file:
-            context.load_cert_chain(tls.cert_file, tls.key_file or None)
-    except (OSError, ssl.SSLError) as exc:
-        raise ValueError(f"tls: cannot load certificates: {exc}") from exc
-    if tls.insecure_skip_verify:
-        context.check_hostname = False
-        context.verify_mode = ssl.CERT_NONE
-    return context

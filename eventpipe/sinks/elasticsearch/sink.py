@@ -12,8 +12,9 @@ request (split when over `maxBulkBytes`), and the answer is read item by item
 - Index names: eventpipe.sinks.elasticsearch.index (the event's time, not the send time).
 - Hosts: each request starts at the next host (round-robin) and moves on to the others on a
   connection error or a 502/503/504, so one dead node costs no delay.
-- Whole-request answers: 2xx read per item; 413 splits the request in halves until one item is
-  left, which is then dead-lettered; 408/425/429/5xx retriable (Retry-After honoured); 401/403
+- Whole-request answers: 2xx read per item; 413 reports the request's items as too large
+  (`TooLargeError`), and the driver re-sends them in halves until one item is left, which is
+  then dead-lettered; 408/425/429/5xx retriable (Retry-After honoured); 401/403
   retriable with an error log — credentials or privileges an operator fixes, after which the
   waiting events flow with no replay (dead-lettering them would need one); other 4xx permanent.
 - Secrets: credentials in host URLs become basic auth and are cut out of the URL, so no error
@@ -22,26 +23,31 @@ request (split when over `maxBulkBytes`), and the answer is read item by item
 
 from __future__ import annotations
 
-import base64
 import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
 
-import orjson
 from yarl import URL
 
-from eventpipe.config.tls import TlsConfig, ssl_context
+from eventpipe.config.tls import TlsConfig
 from eventpipe.delivery.contract import (
     ItemFailure,
     PermanentSinkError,
     RetriableSinkError,
     SinkError,
+    TooLargeError,
 )
 from eventpipe.sinks.elasticsearch.bulk import action_line, item_failures, split_by_size
 from eventpipe.sinks.elasticsearch.config import ElasticsearchSinkConfig, OpenSearchSinkConfig
 from eventpipe.sinks.elasticsearch.index import IndexNamer
 from eventpipe.sinks.encoding import LineEncoder
-from eventpipe.sinks.http import ReceiverSession, request, status_error
+from eventpipe.sinks.http import (
+    ReceiverSession,
+    api_key_auth,
+    basic_auth,
+    request,
+    status_error,
+)
 from eventpipe.watch.normalize import last_seen
 
 log = logging.getLogger(__name__)
@@ -71,24 +77,23 @@ class ElasticsearchSink:
         self._use_event_id = use_event_id
         self._doc_type = doc_type
         self._max_bytes = max_bulk_bytes
-        self._ssl = ssl_context(tls)
         self._urls: list[str] = []
         auth = ""
         for host in hosts:
             url = URL(host)
             if url.user is not None and not auth:
-                auth = _basic(url.user, url.password or "")
+                auth = basic_auth(url.user, url.password or "")
             self._urls.append(str(url.with_user(None)).rstrip("/") + "/_bulk")
         if username or password:
-            auth = _basic(username, password)
+            auth = basic_auth(username, password)
         if api_key:
-            auth = f"ApiKey {api_key}"
+            auth = api_key_auth(api_key)
         self._headers = {**(headers or {}), "Content-Type": "application/x-ndjson"}
         if auth:
             self._headers["Authorization"] = auth
         self._next = 0
         self._auth_failing = False
-        self._http = ReceiverSession(timeout=timeout, ssl_context=self._ssl)
+        self._http = ReceiverSession(timeout=timeout, tls=tls)
 
     @property
     def needs_event(self) -> bool:
@@ -96,12 +101,9 @@ class ElasticsearchSink:
         return True
 
     def encode(self, event: dict[str, object] | None, body: bytes) -> bytes:
-        """One bulk item: the `index` action line and the document line."""
-        if event is None:
-            parsed = orjson.loads(body)
-            if not isinstance(parsed, dict):
-                raise PermanentSinkError(f"receivers.{self.name}: event body is not an object")
-            event = parsed
+        """One bulk item: the `index` action line and the document line (the bulk body's own
+        framing, so a request is these items joined)."""
+        assert event is not None, "needs_event: the driver passes the parsed event"
         meta = event.get("metadata")
         uid = meta.get("uid") if isinstance(meta, dict) else None
         if not uid or not isinstance(meta, dict):
@@ -116,9 +118,10 @@ class ElasticsearchSink:
         """Open the keep-alive session."""
         self._http.get()
 
-    async def send(self, payloads: Sequence[bytes]) -> Sequence[ItemFailure]:
+    async def send(self, batch: list[bytes]) -> Sequence[ItemFailure]:
         """One `_bulk` request per `maxBulkBytes` of items; returns the failed items."""
         failures: list[ItemFailure] = []
+        payloads = batch
         ranges = split_by_size(payloads, self._max_bytes)
         for number, (start, end) in enumerate(ranges):
             try:
@@ -139,12 +142,8 @@ class ElasticsearchSink:
                     ) -> list[ItemFailure]:
         status, body, headers = await self._post(b"".join(payloads[start:end]))
         if status == 413:
-            if end - start == 1:
-                return [ItemFailure(start, PermanentSinkError(
-                    f"{self._kind}: document too large (HTTP 413)"))]
-            middle = (start + end) // 2
-            first = await self._bulk(payloads, start, middle)
-            return first + await self._bulk(payloads, middle, end)
+            too_large = TooLargeError(f"{self._kind}: document too large (HTTP 413)")
+            return [ItemFailure(i, too_large) for i in range(start, end)]
         if status in _AUTH_STATUS:
             if not self._auth_failing:
                 log.error("authentication or authorization refused; check username, password "
@@ -180,11 +179,6 @@ class ElasticsearchSink:
             return answer
         assert failure is not None
         raise failure
-
-
-def _basic(username: str, password: str) -> str:
-    token = base64.b64encode(f"{username}:{password}".encode()).decode()
-    return f"Basic {token}"
 
 
 def build_sink(config: ElasticsearchSinkConfig, *, name: str, cluster_name: str

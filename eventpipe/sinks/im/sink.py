@@ -21,7 +21,6 @@ belongs to the driver; nothing here keeps per-event state.
 
 from __future__ import annotations
 
-import os
 from abc import ABC, abstractmethod
 from collections.abc import Collection, Mapping, Sequence
 from typing import Any, ClassVar
@@ -29,14 +28,13 @@ from typing import Any, ClassVar
 import aiohttp
 import orjson
 
-from eventpipe.config.tls import ssl_context
 from eventpipe.delivery.contract import (
     ItemFailure,
     PermanentSinkError,
     RetriableSinkError,
     SinkError,
 )
-from eventpipe.sinks.http import ReceiverSession, request, status_error
+from eventpipe.sinks.http import ReceiverSession, request, status_error, without_url
 from eventpipe.sinks.im.config import ImSinkConfig
 from eventpipe.sinks.im.message import MessageText
 
@@ -67,9 +65,8 @@ class ImSink(ABC):
         self._text = MessageText(name=name, template=cfg.template, markdown=markdown,
                                  limit=limit, cluster_name=cluster_name, title_template=title,
                                  where=where)
-        self._ssl = ssl_context(cfg.tls)  # bad cert paths: ValueError at startup
         self._headers = {**JSON_HEADERS, **(headers or {})}
-        self._http = ReceiverSession(timeout=cfg.timeout, ssl_context=self._ssl,
+        self._http = ReceiverSession(timeout=cfg.timeout, tls=cfg.tls,
                                      headers=self._headers)
 
     @property
@@ -95,11 +92,7 @@ class ImSink(ABC):
 
     def encode(self, event: dict[str, object] | None, body: bytes) -> bytes:
         """The message for one event as JSON bytes."""
-        if event is None:  # needs_event is True, so the driver parses; stay correct if not
-            parsed = orjson.loads(body)
-            if not isinstance(parsed, dict):
-                raise PermanentSinkError(f"receivers.{self.name}: event body is not an object")
-            event = parsed
+        assert event is not None, "needs_event: the driver passes the parsed event"
         return orjson.dumps(self.message(event))
 
     async def start(self) -> None:
@@ -134,13 +127,8 @@ class ImSink(ABC):
         url, data = self.prepare(payload)
         try:
             status, body, headers = await request(session, "POST", url, data=data)
-        except RetriableSinkError as exc:
-            # Transport errors can quote the URL, and bot URLs carry the key: keep the kind.
-            cause = exc.__cause__
-            errno = getattr(cause, "errno", None)
-            reason = f": {os.strerror(errno)}" if isinstance(errno, int) else ""
-            return RetriableSinkError(f"POST to {self.service} (receivers.{self.name}) failed: "
-                                      f"{type(cause).__name__}{reason}")
+        except RetriableSinkError as exc:  # bot URLs carry the key: never quote them
+            return without_url(exc, f"POST to {self.service} (receivers.{self.name})")
         error = status_error(status, body, headers, what=f"{self.service} answered ")
         if error is not None:
             return error

@@ -13,7 +13,7 @@ from typing import Any
 
 from aiokafka import codec  # type: ignore[import-untyped]
 
-from eventpipe.config.tls import ssl_context
+from eventpipe.sinks.http import ssl_context
 from eventpipe.sinks.kafka.config import KafkaSinkConfig
 from eventpipe.sinks.kafka.partition import KeyPartitioner
 

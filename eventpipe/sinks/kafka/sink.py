@@ -5,13 +5,10 @@ headers `uid`, `resourceVersion` and `cluster` (when clusterName is set), value 
 `LineEncoder` line (the Event as served, plus clusterName) or the rendered layout. A string
 layout's CR/LF are escaped as in the file receiver: one encoder, one rule.
 
-encode() → send() hand-off. The driver passes `send` only the bytes `encode` returned, but a
-record needs uid and resourceVersion besides its value. `encode` packs them into a small frame,
-``uid \\0 resourceVersion \\0 topic \\0 value`` (uid, rv and topic never hold NUL; the value is
-last, so `split(b"\\0", 3)` is exact whatever it holds). uid/rv come from the parsed event:
-`needs_event` is always True, so the driver's one orjson parse per event (~5 µs for a 1 kB
-Event) serves key, headers, a templated topic and a layout alike; nothing is parsed twice. The
-topic slot is empty for a fixed topic (checked once at startup; `{{` marks a template).
+Payload: a `KafkaRecord` (key, resourceVersion, topic, value) made by `encode` from the parsed
+event (`needs_event` is always True, so the driver's one orjson parse per event serves key,
+headers, a templated topic and a layout alike). The topic is empty for a fixed topic (checked
+once at startup; `{{` marks a template).
 
 Ordering and acks. `send` appends every record of the batch to the producer (`send()` futures,
 so records are batched per partition and pipelined), then awaits them all; the batch is
@@ -37,7 +34,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 from aiokafka import AIOKafkaProducer  # type: ignore[import-untyped]
 from aiokafka.errors import (  # type: ignore[import-untyped]
@@ -60,9 +57,21 @@ from eventpipe.sinks.kafka.options import TOPIC_NAME, check_topic, producer_opti
 
 log = logging.getLogger(__name__)
 
-_SEP = b"\0"
 # Errors that are about the record itself: retrying the same bytes cannot succeed.
 _RECORD_ERRORS = (MessageSizeTooLargeError, RecordListTooLargeError, InvalidTopicError)
+
+
+class KafkaRecord(NamedTuple):
+    """The Kafka sink's payload: one record, ready to produce."""
+
+    key: bytes
+    """The event's uid (empty: no key); also the `uid` header."""
+    rv: bytes
+    """The event's resourceVersion (the `resourceVersion` header)."""
+    topic: str
+    """The rendered topic; empty for the receiver's fixed topic."""
+    value: bytes
+    """The record value: the served Event (+ clusterName) or the rendered layout."""
 
 
 class KafkaSink:
@@ -89,20 +98,13 @@ class KafkaSink:
         """Always: uid and resourceVersion (key, headers) come from the parsed event."""
         return True
 
-    def encode(self, event: dict[str, object] | None, body: bytes) -> bytes:
-        """The frame ``uid\\0rv\\0topic\\0value`` for one event (see the module docstring)."""
-        if event is None:  # the driver parses when needs_event; stay correct if it did not
-            import orjson
-
-            event = orjson.loads(body)
-            if not isinstance(event, dict):
-                raise PermanentSinkError(f"receivers.{self.name}: event body is not an object")
+    def encode(self, event: dict[str, object] | None, body: bytes) -> KafkaRecord:
+        """The record for one event (see the module docstring)."""
+        assert event is not None, "needs_event: the driver passes the parsed event"
         meta = event.get("metadata")
         if not isinstance(meta, dict):
             meta = {}
         uid, rv = str(meta.get("uid") or ""), str(meta.get("resourceVersion") or "")
-        if "\0" in uid or "\0" in rv:
-            raise PermanentSinkError(f"receivers.{self.name}: uid/resourceVersion hold NUL")
         topic = ""
         if self._topic_template is not None:
             try:
@@ -112,8 +114,7 @@ class KafkaSink:
             if not TOPIC_NAME.fullmatch(topic) or topic in (".", ".."):
                 raise PermanentSinkError(f"receivers.{self.name}.kafka.topic: rendered "
                                          f"{topic[:300]!r}, not a legal Kafka topic name")
-        value = self._encoder.encode(event, body)
-        return b"".join((uid.encode(), _SEP, rv.encode(), _SEP, topic.encode(), _SEP, value))
+        return KafkaRecord(uid.encode(), rv.encode(), topic, self._encoder.encode(event, body))
 
     async def start(self) -> None:
         """Start the producer; a broker that cannot be reached now is retried on send."""
@@ -123,19 +124,18 @@ class KafkaSink:
             log.warning("receivers.%s: Kafka not reachable at start, will retry: %s",
                         self.name, exc)
 
-    async def send(self, payloads: Sequence[bytes]) -> Sequence[ItemFailure]:
+    async def send(self, batch: list[KafkaRecord]) -> Sequence[ItemFailure]:
         """Produce the batch in order and wait for every ack (see the module docstring)."""
+        payloads = batch
         if not payloads:
             return []
         producer = await self._ensure_producer()
         failures: dict[int, SinkError] = {}
         futures: list[tuple[int, bytes, asyncio.Future[Any]]] = []
-        for index, frame in enumerate(payloads):
-            uid, rv, topic, value = frame.split(_SEP, 3)
-            key = uid or None
+        for index, (uid, rv, topic, value) in enumerate(payloads):
             headers = [("uid", uid), ("resourceVersion", rv), *self._cluster_header]
             try:
-                future = await producer.send(topic.decode() or self._topic, value, key=key,
+                future = await producer.send(topic or self._topic, value, key=uid or None,
                                              headers=headers)
             except Exception as exc:
                 error = self._classify(exc)
@@ -205,28 +205,29 @@ async def _send_now(producer: Any) -> None:
     The driver hands over a whole batch and waits for all of it: lingering after its last
     record only adds latency. aiokafka has no public "send now" outside transactions; its
     accumulator's `flush_for_commit` is that (it also waits for the batches, as we do next).
-    Without it (another aiokafka version) the records simply go out after lingerMs.
+    Without it (another aiokafka version) the records simply go out after lingerMs; a test
+    (test_sink_kafka.py) pins that the private method is there, so an upgrade that removes it
+    fails loudly instead of quietly adding lingerMs to every batch.
     """
     flush = getattr(getattr(producer, "_message_accumulator", None), "flush_for_commit", None)
     if flush is not None:
         await flush()
 
 
-def _keep_key_order(payloads: Sequence[bytes], failures: dict[int, SinkError]
+def _keep_key_order(payloads: Sequence[KafkaRecord], failures: dict[int, SinkError]
                     ) -> dict[int, SinkError]:
     """Also fail every later record of a key whose earlier record failed retriably."""
     first_failed: dict[bytes, int] = {}
     for index in sorted(failures):
         if failures[index].retriable:
-            first_failed.setdefault(payloads[index].split(_SEP, 1)[0], index)
+            first_failed.setdefault(payloads[index].key, index)
     if not first_failed:
         return failures
     out = dict(failures)
     for index in range(min(first_failed.values()) + 1, len(payloads)):
         if index in out:
             continue
-        uid = payloads[index].split(_SEP, 1)[0]
-        start = first_failed.get(uid)
+        start = first_failed.get(payloads[index].key)
         if start is not None and index > start:
             out[index] = RetriableSinkError(
                 "re-sent after an earlier version of the same event failed (keeps key order)")

@@ -1,11 +1,8 @@
 """One Event -> one Loki entry: its stream labels, its timestamp and its line (the hot path).
 
-`EntryEncoder.encode` runs once per event and packs everything `send` needs into one bytes
-payload, so a batch is assembled by slicing and joining bytes, never by re-parsing events:
-
-    <stream labels as sorted JSON object> NUL <timestamp ns, decimal> NUL <line as JSON string>
-
-orjson escapes control characters, so neither JSON part can hold a raw NUL.
+`EntryEncoder.encode` runs once per event and returns a `LokiEntry`: the stream labels as a
+sorted JSON object, the timestamp in ns as decimal digits, the line as a JSON string; a push
+body is assembled by joining those bytes (`eventpipe.sinks.loki.request`), never by parsing.
 
 Timestamp — never "now": the event's last-seen time (series.lastObservedTime -> lastTimestamp
 -> eventTime -> firstTimestamp -> creationTimestamp, `eventpipe.watch.normalize.last_seen`)
@@ -24,6 +21,7 @@ Empty values are left out (Loki treats an empty value as an absent label); value
 from __future__ import annotations
 
 import zlib
+from typing import NamedTuple
 
 import orjson
 
@@ -37,7 +35,17 @@ MAX_VALUE_CHARS = 2048
 FALLBACK_STREAM = b'{"job":"eventpipe"}'
 ENTRY_OVERHEAD = 7  # `["`, `",`, `]` and the separating comma around timestamp and line
 _STREAM_CACHE_MAX = 10_000
-_SEP = b"\x00"
+
+
+class LokiEntry(NamedTuple):
+    """The Loki sink's payload: one event's entry, its parts already serialised."""
+
+    labels: bytes
+    """The stream's labels as a JSON object with sorted keys (the stream's identity)."""
+    ts: bytes
+    """The timestamp in ns, decimal digits."""
+    line: bytes
+    """The log line as a JSON string."""
 
 
 def entry_timestamp(event: dict[str, object]) -> int:
@@ -51,12 +59,6 @@ def entry_timestamp(event: dict[str, object]) -> int:
     text = rv if isinstance(rv, str) else ""
     offset = int(text) if text.isdigit() else zlib.crc32(text.encode())
     return millis * 1_000_000 + offset % 1_000_000
-
-
-def split_payload(payload: bytes) -> tuple[bytes, bytes, bytes]:
-    """(stream labels JSON, timestamp digits, line JSON string) of one encoded payload."""
-    labels, ts, line = payload.split(_SEP, 2)
-    return labels, ts, line
 
 
 class EntryEncoder:
@@ -80,23 +82,18 @@ class EntryEncoder:
         # Label values repeat (a few namespaces, reasons, kinds): serialise each set once.
         self._streams: dict[tuple[str, ...], bytes] = {}
 
-    def encode(self, event: dict[str, object] | None, body: bytes) -> bytes:
-        """The payload for one event; PermanentSinkError if it cannot be rendered or sent."""
-        if event is None:
-            parsed = orjson.loads(body)
-            if not isinstance(parsed, dict):
-                raise PermanentSinkError(f"receivers.{self._name}: event body is not an object")
-            event = parsed
+    def encode(self, event: dict[str, object], body: bytes) -> LokiEntry:
+        """The entry for one event; PermanentSinkError if it cannot be rendered or sent."""
         stream = self._stream(event)
-        ts = entry_timestamp(event)
+        ts = str(entry_timestamp(event)).encode()
         line = self._lines.encode(event, body)
         text = orjson.dumps(line.decode("utf-8", "replace"))
-        payload = b"".join((stream, _SEP, str(ts).encode(), _SEP, text))
-        if len(payload) + ENTRY_OVERHEAD + 64 > self._max_entry:
+        size = len(stream) + len(ts) + len(text) + 2
+        if size + ENTRY_OVERHEAD + 64 > self._max_entry:
             raise PermanentSinkError(
-                f"receivers.{self._name}: entry of {len(payload)} bytes does not fit in "
+                f"receivers.{self._name}: entry of {size} bytes does not fit in "
                 f"maxRequestBytes ({self._max_entry})")
-        return payload
+        return LokiEntry(stream, ts, text)
 
     def _stream(self, event: dict[str, object]) -> bytes:
         if not self._templates:

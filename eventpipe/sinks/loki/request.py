@@ -1,4 +1,4 @@
-"""Turning a batch of encoded entries into Loki push bodies of bounded size.
+"""Turning a batch of `LokiEntry`s into Loki push bodies of bounded size.
 
 A batch (up to `batch.maxEvents` entries, in spool order) is cut into consecutive chunks whose
 uncompressed JSON body stays within `maxRequestBytes`; each chunk becomes one request. Cutting
@@ -16,10 +16,7 @@ import asyncio
 import gzip
 from collections.abc import Sequence
 
-from eventpipe.sinks.loki.encode import ENTRY_OVERHEAD
-
-Entry = tuple[bytes, bytes, bytes]
-"""(stream labels JSON, timestamp digits, line JSON string)."""
+from eventpipe.sinks.loki.encode import ENTRY_OVERHEAD, LokiEntry
 
 _HEAD = b'{"streams":['
 _TAIL = b"]}"
@@ -29,7 +26,7 @@ _STREAM_OVERHEAD = len(b'{"stream":,"values":[]},')
 _THREAD_FROM = 64 * 1024
 
 
-def plan_chunks(entries: Sequence[Entry], max_bytes: int) -> list[list[int]]:
+def plan_chunks(entries: Sequence[LokiEntry], max_bytes: int) -> list[list[int]]:
     """Positions of `entries` cut into consecutive chunks whose body fits in `max_bytes`.
 
     An entry too big even alone still gets a chunk of its own (the encoder refuses those).
@@ -54,7 +51,7 @@ def plan_chunks(entries: Sequence[Entry], max_bytes: int) -> list[list[int]]:
     return chunks
 
 
-def build_body(entries: Sequence[Entry], positions: Sequence[int]) -> bytes:
+def build_body(entries: Sequence[LokiEntry], positions: Sequence[int]) -> bytes:
     """The JSON push body for `entries[positions]`: one stream per label set, sorted by ts."""
     groups: dict[bytes, list[tuple[int, bytes, bytes]]] = {}
     for index in positions:

@@ -1,8 +1,9 @@
 """The `loki` receiver: batched pushes to Grafana Loki's `/loki/api/v1/push` (JSON, gzip).
 
-Per event (`encode`, in `loki_entries`): stream labels, a deterministic timestamp and the line.
-Per batch (`send`): the batch is cut into requests of at most `maxRequestBytes` (`loki_request`)
-sent one after the other; `send` returns once every request succeeded. The answers:
+Per event (`encode`, in `encode.py`): a `LokiEntry` of stream labels, a deterministic timestamp
+and the line. Per batch (`send`): the batch is cut into requests of at most `maxRequestBytes`
+(`request.py`) sent one after the other; `send` returns once every request succeeded. The
+answers:
 
 - 2xx: delivered.
 - 429, 5xx, connection errors (shared `eventpipe.sinks.http` rules, Retry-After honoured):
@@ -11,12 +12,12 @@ sent one after the other; `send` returns once every request succeeded. The answe
   driver retries only them.
 - 400 / 413 for a request of several entries: Loki stores the valid entries of a push and
   rejects the others ("entry too far behind", "line too long", bad labels), naming at most ten.
-  The request is split in halves and re-sent until the rejected entries stand alone; re-sent
-  entries Loki already took are exact duplicates it drops (the timestamps are the event's, not
-  "now"). A lone rejected entry is a permanent `ItemFailure` carrying Loki's message: that
-  event is dead-lettered, the rest are delivered. The halving is bounded (`_SPLIT_BUDGET`
-  requests per batch); past it a rejected group is dead-lettered as a whole.
-- other 4xx (401, 403, 404...): permanent for the request's items, as the shared rules say.
+  The request's items are reported with a `GroupRejectedError` (413: `TooLargeError`), so the
+  driver re-sends them in halves until the rejected entries stand alone; re-sent entries Loki
+  already took are exact duplicates it drops (the timestamps are the event's, not "now"). A
+  lone rejected entry is a permanent failure carrying Loki's message: that event is
+  dead-lettered, the rest are delivered.
+- other 4xx: permanent for the request's items, as the shared rules say.
 
 Protobuf + snappy (Loki's other push format) is not used: no maintained Python package ships
 Loki's push.proto, and gzip JSON is what Loki accepts from every client.
@@ -24,20 +25,22 @@ Loki's push.proto, and gzip JSON is what Loki accepts from every client.
 
 from __future__ import annotations
 
-import base64
 import time
 from collections.abc import Sequence
 
 from yarl import URL
 
-from eventpipe.config.tls import ssl_context
-from eventpipe.delivery.contract import ItemFailure, RetriableSinkError
-from eventpipe.sinks.http import ReceiverSession, request, status_error
+from eventpipe.delivery.contract import (
+    GroupRejectedError,
+    ItemFailure,
+    RetriableSinkError,
+    TooLargeError,
+)
+from eventpipe.sinks.http import ReceiverSession, basic_auth, bearer_auth, request, status_error
 from eventpipe.sinks.loki.config import LokiSinkConfig, push_url
-from eventpipe.sinks.loki.encode import EntryEncoder, split_payload
-from eventpipe.sinks.loki.request import Entry, build_body, gzip_body, plan_chunks
+from eventpipe.sinks.loki.encode import EntryEncoder, LokiEntry
+from eventpipe.sinks.loki.request import build_body, gzip_body, plan_chunks
 
-_SPLIT_BUDGET = 64
 _SPLIT_STATUS = frozenset({400, 413})
 _TOKEN_TTL = 60.0  # re-read bearerTokenFile this often (kubelet rotates projected tokens)
 
@@ -60,7 +63,6 @@ class LokiSink:
             templates=config.templated_labels(cluster=bool(cluster_name)),
             layout=config.layout, cluster_name=cluster_name,
             max_entry_bytes=config.max_request_bytes)
-        self._ssl = ssl_context(config.tls)  # a bad CA/cert path fails at startup
         headers = dict(config.headers)
         headers["Content-Type"] = "application/json"
         if config.compress:
@@ -68,12 +70,11 @@ class LokiSink:
         if config.tenant_id:
             headers["X-Scope-OrgID"] = config.tenant_id
         if user:
-            basic = base64.b64encode(f"{user}:{password}".encode()).decode()
-            headers["Authorization"] = f"Basic {basic}"
+            headers["Authorization"] = basic_auth(user, password)
         elif config.bearer_token:
-            headers["Authorization"] = f"Bearer {config.bearer_token}"
+            headers["Authorization"] = bearer_auth(config.bearer_token)
         self._token: tuple[float, str] | None = None
-        self._http = ReceiverSession(timeout=config.timeout, ssl_context=self._ssl,
+        self._http = ReceiverSession(timeout=config.timeout, tls=config.tls,
                                      headers=headers)
         self.requests = 0
         """Push requests made (the bench reports it)."""
@@ -83,8 +84,9 @@ class LokiSink:
         """Always: labels and the timestamp are read from the parsed event."""
         return True
 
-    def encode(self, event: dict[str, object] | None, body: bytes) -> bytes:
-        """Stream labels, timestamp and line of one event, packed (see `loki_entries`)."""
+    def encode(self, event: dict[str, object] | None, body: bytes) -> LokiEntry:
+        """Stream labels, timestamp and line of one event (see `encode.py`)."""
+        assert event is not None, "needs_event: the driver passes the parsed event"
         return self._entries.encode(event, body)
 
     async def start(self) -> None:
@@ -95,15 +97,13 @@ class LokiSink:
         """Close the session (idempotent)."""
         await self._http.close()
 
-    async def send(self, payloads: Sequence[bytes]) -> Sequence[ItemFailure]:
+    async def send(self, batch: list[LokiEntry]) -> Sequence[ItemFailure]:
         """Push the batch; see the module doc for what each answer becomes."""
-        entries = [split_payload(p) for p in payloads]
-        chunks = plan_chunks(entries, self._config.max_request_bytes)
+        chunks = plan_chunks(batch, self._config.max_request_bytes)
         failures: list[ItemFailure] = []
-        budget = [_SPLIT_BUDGET]
         for number, chunk in enumerate(chunks):
             try:
-                failures.extend(await self._push(entries, chunk, budget))
+                failures.extend(await self._push(batch, chunk))
             except RetriableSinkError as exc:
                 if number == 0:
                     raise  # nothing delivered: the whole batch is retried
@@ -111,7 +111,7 @@ class LokiSink:
                 break
         return failures
 
-    async def _push(self, entries: Sequence[Entry], positions: list[int], budget: list[int]
+    async def _push(self, entries: Sequence[LokiEntry], positions: list[int]
                     ) -> list[ItemFailure]:
         body = build_body(entries, positions)
         data = await gzip_body(body) if self._config.compress else body
@@ -123,11 +123,9 @@ class LokiSink:
             return []
         if error.retriable:
             raise error
-        if status in _SPLIT_STATUS and len(positions) > 1 and budget[0] >= 2:
-            budget[0] -= 2
-            half = len(positions) // 2
-            return [*await self._push(entries, positions[:half], budget),
-                    *await self._push(entries, positions[half:], budget)]
+        if status in _SPLIT_STATUS and len(positions) > 1:
+            group = (TooLargeError if status == 413 else GroupRejectedError)(str(error))
+            return [ItemFailure(i, group) for i in positions]
         return [ItemFailure(i, error) for i in positions]
 
     def _auth(self) -> dict[str, str] | None:
@@ -143,7 +141,7 @@ class LokiSink:
                 # The projected volume may not be there yet: retry, never dead-letter for it.
                 raise RetriableSinkError(f"loki bearerTokenFile: {exc.strerror}") from exc
             self._token = (now, token)
-        return {"Authorization": f"Bearer {self._token[1]}"}
+        return {"Authorization": bearer_auth(self._token[1])}
 
 
 def build_sink(config: LokiSinkConfig, *, name: str, cluster_name: str) -> LokiSink:

@@ -17,6 +17,7 @@ from __future__ import annotations
 from typing import Any
 
 from eventpipe.delivery.contract import PermanentSinkError, RetriableSinkError, SinkError
+from eventpipe.sinks.http import bearer_auth
 from eventpipe.sinks.im.message import compile_field, render
 from eventpipe.sinks.im.sink import ImSink
 from eventpipe.sinks.slack.config import SlackSinkConfig
@@ -37,7 +38,7 @@ class SlackSink(ImSink):
     def __init__(self, *, name: str, cfg: SlackSinkConfig, cluster_name: str = "") -> None:
         self._webhook = bool(cfg.webhook_url)
         url = cfg.webhook_url or cfg.api_url.rstrip("/") + "/chat.postMessage"
-        headers = {} if self._webhook else {"Authorization": f"Bearer {cfg.token}"}
+        headers = {} if self._webhook else {"Authorization": bearer_auth(cfg.token)}
         super().__init__(name=name, url=url, cfg=cfg, cluster_name=cluster_name,
                          markdown=False, limit=LIMIT, where="message", headers=headers)
         self._channel = compile_field(cfg.channel, name=name, where="channel")

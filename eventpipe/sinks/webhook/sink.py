@@ -8,37 +8,47 @@ Two modes, chosen by `webhook.batch`:
   it are reported retriable, so a retry resends them in order. Nothing sent yet: the whole batch
   fails as one retriable error.
 - batch: one request whose body is the JSON array of the batch's bodies. A permanent answer to
-  a multi-event request is split in halves and each half sent again, so one event the endpoint
-  cannot take (or a body too large, 413) dead-letters only itself, not its neighbours. The halves
-  already sent stay sent; a retry after that resends only what was not.
+  a multi-event request is a `GroupRejectedError` (413: `TooLargeError`): the driver sends the
+  halves again, so one event the endpoint cannot take dead-letters only itself, not its
+  neighbours. The halves already sent stay sent; a retry after that resends only what was not.
 
-Bodies are `LineEncoder` output: the Event as served (+ `clusterName`), or the layout as JSON.
-Templated headers are rendered in `encode` (the hot path runs there, once per event) and carried
-to `send` in front of the body: `value\\n...value\\nbody`. Rendered values are checked for CR/LF
-there (header injection), which also makes the framing unambiguous. Fixed headers, auth and the
-Content-Type live on the session, built once.
+The payload is a `WebhookRequest`: the body (`LineEncoder` output: the Event as served,
++ `clusterName`, or the layout as JSON) and the templated headers rendered for this event in
+`encode` (the hot path runs there, once per event), checked there for CR/LF (header
+injection). Fixed headers, auth and the Content-Type live on the session, built once.
 """
 
 from __future__ import annotations
 
-import base64
-import os
 from collections.abc import Mapping, Sequence
+from typing import NamedTuple
 
-import orjson
-
-from eventpipe.config.tls import TlsConfig, ssl_context
+from eventpipe.config.tls import TlsConfig
 from eventpipe.delivery.contract import (
+    GroupRejectedError,
     ItemFailure,
     PermanentSinkError,
     RetriableSinkError,
     SinkError,
 )
 from eventpipe.sinks.encoding import LineEncoder
-from eventpipe.sinks.http import ReceiverSession, send_checked
+from eventpipe.sinks.http import (
+    ReceiverSession,
+    basic_auth,
+    bearer_auth,
+    send_checked,
+    without_url,
+)
 from eventpipe.sinks.webhook.config import WebhookSinkConfig, is_templated
 
-_NL = b"\n"
+
+class WebhookRequest(NamedTuple):
+    """The webhook sink's payload: one event's body and its rendered templated headers."""
+
+    body: bytes
+    """The request body (per event) or one element of the JSON array (batch)."""
+    headers: dict[str, str] | None
+    """The templated headers rendered for this event; None without templated headers."""
 
 
 class WebhookSink:
@@ -58,7 +68,6 @@ class WebhookSink:
         self._encoder = LineEncoder(name=name, layout=layout, de_dot=False,
                                     cluster_name=cluster_name)
         self._cluster_name = cluster_name
-        self._ssl = ssl_context(tls)  # bad cert paths: ValueError at startup
         fixed = {"Content-Type": content_type}
         templated = []
         for key, value in (headers or {}).items():
@@ -70,33 +79,28 @@ class WebhookSink:
         if batch and templated:
             raise ValueError(f"receivers.{name}.webhook: templated headers need batch: false")
         if username:
-            token = base64.b64encode(f"{username}:{password}".encode()).decode()
-            fixed["Authorization"] = f"Basic {token}"
+            fixed["Authorization"] = basic_auth(username, password)
         elif bearer_token:
-            fixed["Authorization"] = f"Bearer {bearer_token}"
+            fixed["Authorization"] = bearer_auth(bearer_token)
         self._templated = tuple(templated)
-        self._http = ReceiverSession(timeout=timeout, ssl_context=self._ssl, headers=fixed)
+        self._http = ReceiverSession(timeout=timeout, tls=tls, headers=fixed)
 
     @property
     def needs_event(self) -> bool:
         """True with a layout or templated headers (both read the parsed event)."""
         return self._encoder.needs_event or bool(self._templated)
 
-    def encode(self, event: dict[str, object] | None, body: bytes) -> bytes:
-        """The request body, prefixed with the rendered templated header values, if any."""
+    def encode(self, event: dict[str, object] | None, body: bytes) -> WebhookRequest:
+        """The request body and the rendered templated headers, if any."""
         payload = self._encoder.encode(event, body)
         if not self._templated:
-            return payload
+            return WebhookRequest(payload, None)
         from eventpipe.layout import RenderError
 
-        if event is None:  # needs_event is True, so the driver parses; stay correct if not
-            parsed = orjson.loads(body)
-            if not isinstance(parsed, dict):
-                raise PermanentSinkError(f"receivers.{self.name}: event body is not an object")
-            event = parsed
+        assert event is not None, "needs_event: the driver passes the parsed event"
         # A missing .ClusterName renders "" anyway: copy the event only when there is one.
         view = {**event, "clusterName": self._cluster_name} if self._cluster_name else event
-        values: list[bytes] = []
+        headers: dict[str, str] = {}
         for key, template in self._templated:
             try:
                 value = template.render(view)
@@ -105,9 +109,8 @@ class WebhookSink:
             if "\r" in value or "\n" in value:
                 raise PermanentSinkError(
                     f"receivers.{self.name}.webhook.headers.{key}: rendered value holds CR/LF")
-            values.append(value.encode())
-        values.append(payload)
-        return _NL.join(values)
+            headers[key] = value
+        return WebhookRequest(payload, headers)
 
     async def start(self) -> None:
         """Open the keep-alive session (fixed headers, auth, TLS, timeout)."""
@@ -117,38 +120,26 @@ class WebhookSink:
         """Close the session; `start` may open a new one."""
         await self._http.close()
 
-    async def send(self, payloads: Sequence[bytes]) -> Sequence[ItemFailure]:
+    async def send(self, batch: list[WebhookRequest]) -> Sequence[ItemFailure]:
         """Deliver in order; see the module docstring for what fails how."""
         if self._batch:
-            return await self._send_arrays(payloads)
-        return await self._send_each(payloads)
+            await self._send_array(batch)
+            return []
+        return await self._send_each(batch)
 
     async def _post(self, body: bytes, headers: Mapping[str, str] | None = None) -> None:
         try:
             await send_checked(self._http.get(), self._method, self._endpoint, data=body,
                                headers=headers)
         except RetriableSinkError as exc:
-            cause = exc.__cause__
-            if cause is None:
-                raise  # an HTTP answer: the message holds the status and body, not the URL
-            # Transport errors quote the URL, and webhook URLs carry tokens in the path too
-            # (Slack, Feishu): keep only the error's kind.
-            errno = getattr(cause, "errno", None)
-            reason = f": {os.strerror(errno)}" if isinstance(errno, int) else ""
-            raise RetriableSinkError(
-                f"{self._method} to receivers.{self.name} endpoint failed: "
-                f"{type(cause).__name__}{reason}") from cause
+            told = without_url(exc, f"{self._method} to receivers.{self.name} endpoint")
+            if told is exc:
+                raise
+            raise told from exc.__cause__
 
-    async def _send_each(self, payloads: Sequence[bytes]) -> list[ItemFailure]:
+    async def _send_each(self, payloads: Sequence[WebhookRequest]) -> list[ItemFailure]:
         failures: list[ItemFailure] = []
-        names = [key for key, _ in self._templated]
-        for index, payload in enumerate(payloads):
-            headers: dict[str, str] | None = None
-            body = payload
-            if names:
-                parts = payload.split(_NL, len(names))
-                headers = {key: value.decode() for key, value in zip(names, parts, strict=False)}
-                body = parts[-1]
+        for index, (body, headers) in enumerate(payloads):
             try:
                 await self._post(body, headers)
             except PermanentSinkError as exc:
@@ -162,28 +153,16 @@ class WebhookSink:
                 break
         return failures
 
-    async def _send_arrays(self, payloads: Sequence[bytes]) -> list[ItemFailure]:
-        failures: list[ItemFailure] = []
-        # A stack of (start, end) ranges, first range on top, so requests go in spool order.
-        ranges = [(0, len(payloads))]
-        while ranges:
-            start, end = ranges.pop()
-            try:
-                await self._post(b"[" + b",".join(payloads[start:end]) + b"]")
-            except PermanentSinkError as exc:
-                if end - start == 1:
-                    failures.append(ItemFailure(start, exc))
-                else:
-                    middle = (start + end) // 2
-                    ranges += [(middle, end), (start, middle)]
-            except SinkError as exc:
-                if start == 0 and not failures and not ranges:
-                    raise  # the first request of the batch: nothing delivered
-                failures.extend(ItemFailure(i, exc) for i in range(start, end))
-                failures.extend(ItemFailure(i, _not_sent(exc))
-                                for s, e in ranges for i in range(s, e))
-                break
-        return failures
+    async def _send_array(self, payloads: Sequence[WebhookRequest]) -> None:
+        try:
+            await self._post(b"[" + b",".join([p.body for p in payloads]) + b"]")
+        except GroupRejectedError:
+            raise  # 413: the driver halves it
+        except PermanentSinkError as exc:
+            if len(payloads) == 1:
+                raise
+            # Which event the endpoint refused is unknown: the driver finds it by halving.
+            raise GroupRejectedError(str(exc)) from exc
 
 
 def _not_sent(cause: SinkError) -> RetriableSinkError:
