@@ -8,7 +8,12 @@ sinks compile them when they are built.
 
 from __future__ import annotations
 
+import re
+
 from eventpipe.config.base import Model
+
+# RFC 9110 field-name token characters.
+_HEADER_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 
 LAYOUT_DOC = (
     "Payload template: a Go-template string, or a map/list whose string leaves are Go "
@@ -36,3 +41,19 @@ class SinkConfig(Model):
         event receivers gain nothing from waiting and override this with False.
         """
         return True
+
+
+def check_header(name: str, value: str, *, templated: bool = False) -> None:
+    """ValueError naming `headers.<name>` when the name is not a header name or a fixed value
+    holds CR/LF (header injection); a templated value is checked when rendered."""
+    if not _HEADER_NAME.fullmatch(name):
+        raise ValueError(f"headers: {name!r} is not a valid header name")
+    if not templated and ("\r" in value or "\n" in value):
+        raise ValueError(f"headers.{name}: a header value cannot hold CR or LF")
+
+
+def check_one_authorization(given: dict[str, bool]) -> None:
+    """ValueError when more than one kind of authorization is set (kind -> is it set)."""
+    kinds = [kind for kind, on in given.items() if on]
+    if len(kinds) > 1:
+        raise ValueError(f"authorization given twice: {' and '.join(kinds)}; keep one")

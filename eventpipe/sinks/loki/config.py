@@ -28,7 +28,7 @@ from yarl import URL
 from eventpipe.config.tls import TlsConfig
 from eventpipe.config.units import ByteSize, Duration
 from eventpipe.config.urls import check_url
-from eventpipe.sinks.config import SinkConfig
+from eventpipe.sinks.config import SinkConfig, check_header, check_one_authorization
 
 MAX_LABELS = 15
 """Loki's default `max_label_names_per_series`."""
@@ -43,7 +43,6 @@ DEFAULT_LABELS: dict[str, str] = {
 
 PUSH_PATH = "/loki/api/v1/push"
 _INVALID = re.compile(r"[^a-zA-Z0-9_]")
-_HEADER_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 
 
 def sanitize_label_name(name: str) -> str:
@@ -122,13 +121,11 @@ class LokiSinkConfig(SinkConfig):
     @classmethod
     def _headers(cls, value: dict[str, str]) -> dict[str, str]:
         for name, text in value.items():
-            if not _HEADER_NAME.fullmatch(name):
-                raise ValueError(f"headers: {name!r} is not a valid header name")
+            check_header(name, text, templated=True)
             if "{{" in text:
                 raise ValueError(f"headers.{name}: templated headers are not supported: one "
                                  "push carries many events (use `${{ENV}}` or `labels`)")
-            if "\r" in text or "\n" in text:
-                raise ValueError(f"headers.{name}: a header value cannot hold CR or LF")
+            check_header(name, text)
         return value
 
     @field_validator("labels")
@@ -146,12 +143,10 @@ class LokiSinkConfig(SinkConfig):
         if self.password and not self.username:
             raise ValueError("password: set `username` too (basic auth)")
         lower = {name.lower() for name in self.headers}
-        kinds = [kind for kind, on in (
-            ("username/password", bool(self.username)), ("bearerToken", bool(self.bearer_token)),
-            ("bearerTokenFile", bool(self.bearer_token_file)),
-            ("headers.Authorization", "authorization" in lower)) if on]
-        if len(kinds) > 1:
-            raise ValueError(f"authorization given twice: {' and '.join(kinds)}; keep one")
+        check_one_authorization({
+            "username/password": bool(self.username), "bearerToken": bool(self.bearer_token),
+            "bearerTokenFile": bool(self.bearer_token_file),
+            "headers.Authorization": "authorization" in lower})
         if self.tenant_id and "x-scope-orgid" in lower:
             raise ValueError("tenant given twice: tenantID and headers.X-Scope-OrgID; keep one")
         return self

@@ -18,7 +18,6 @@ Secrets (`password`, `bearerToken`, header values) are left out of reprs and err
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from pydantic import Field, field_validator, model_validator
@@ -26,10 +25,8 @@ from pydantic import Field, field_validator, model_validator
 from eventpipe.config.tls import TlsConfig
 from eventpipe.config.units import Duration
 from eventpipe.config.urls import check_url
-from eventpipe.sinks.config import SinkConfig
+from eventpipe.sinks.config import SinkConfig, check_header, check_one_authorization
 
-# RFC 9110 field-name token characters.
-_HEADER_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 _TEMPLATE_MARK = "{{"
 
 
@@ -104,13 +101,10 @@ class WebhookSinkConfig(SinkConfig):
         from eventpipe.layout import compile_template
 
         for name, text in value.items():
-            if not _HEADER_NAME.fullmatch(name):
-                raise ValueError(f"headers: {name!r} is not a valid header name")
+            check_header(name, text, templated=is_templated(text))
             if is_templated(text):
                 # LayoutError is a ValueError naming the header, line and column.
                 compile_template(text, where=f"headers.{name}")
-            elif "\r" in text or "\n" in text:
-                raise ValueError(f"headers.{name}: a header value cannot hold CR or LF")
         return value
 
     @model_validator(mode="after")
@@ -123,10 +117,7 @@ class WebhookSinkConfig(SinkConfig):
                     "event; remove `batch: true` or use fixed values (`${ENV}` works)")
         if self.password and not self.username:
             raise ValueError("password: set `username` too (basic auth)")
-        kinds = [kind for kind, on in (
-            ("username/password", bool(self.username)), ("bearerToken", bool(self.bearer_token)),
-            ("headers.Authorization", any(n.lower() == "authorization" for n in self.headers)),
-        ) if on]
-        if len(kinds) > 1:
-            raise ValueError(f"authorization given twice: {' and '.join(kinds)}; keep one")
+        check_one_authorization({
+            "username/password": bool(self.username), "bearerToken": bool(self.bearer_token),
+            "headers.Authorization": any(n.lower() == "authorization" for n in self.headers)})
         return self
