@@ -23,10 +23,10 @@ from pathlib import Path
 from typing import Any
 
 from bench.events import spool_records
-from eventpipe.config.sink_kafka import KafkaSinkConfig
+from eventpipe.delivery.driver import Delivery, DeliverySettings, NewData, SinkWorker
 from eventpipe.metrics import Metrics
-from eventpipe.sinks.driver import Delivery, DeliverySettings, NewData, SinkWorker
-from eventpipe.sinks.kafka import KafkaSink
+from eventpipe.sinks.kafka.config import KafkaSinkConfig
+from eventpipe.sinks.kafka.sink import KafkaSink
 from eventpipe.spool import Spool
 from tests.kafka_broker import tansu
 

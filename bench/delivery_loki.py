@@ -28,10 +28,10 @@ import aiohttp
 
 from bench.common import REPO, _stop, free_port
 from bench.events import INSERT_ROW, insert_values, spool_records
-from eventpipe.config.sink_loki import LokiSinkConfig
+from eventpipe.delivery.driver import Delivery, DeliverySettings, NewData, SinkWorker
 from eventpipe.metrics import Metrics
-from eventpipe.sinks.driver import Delivery, DeliverySettings, NewData, SinkWorker
-from eventpipe.sinks.loki import LokiSink
+from eventpipe.sinks.loki.config import LokiSinkConfig
+from eventpipe.sinks.loki.sink import LokiSink
 from eventpipe.spool import Spool
 
 RECEIVER = "loki"

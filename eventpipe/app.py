@@ -39,6 +39,8 @@ from eventpipe.core.tasks import (
     supervise,
     time_left,
 )
+from eventpipe.delivery.driver import Delivery, NewData, SinkWorker
+from eventpipe.delivery.settings import delivery_settings
 from eventpipe.enrich import build_enricher
 from eventpipe.leader.elector import LeaderElector
 from eventpipe.leader.lease import KubeLeaseApi, LeaseSettings
@@ -46,8 +48,7 @@ from eventpipe.memory import Malloc
 from eventpipe.metrics import Metrics
 from eventpipe.routing import compile_route
 from eventpipe.server.http import HttpServer
-from eventpipe.sinks.driver import Delivery, NewData, SinkWorker
-from eventpipe.sinks.registry import build_sink, delivery_settings
+from eventpipe.sinks.registry import build_sink
 from eventpipe.spool import Spool, SpoolFullError
 from eventpipe.spool.writer import SpoolWriter
 from eventpipe.watch.api import KubeEventsApi

@@ -10,12 +10,14 @@ from __future__ import annotations
 import asyncio
 import time
 from dataclasses import dataclass
+from typing import Any
 
 from eventpipe.config import Config
+from eventpipe.delivery.driver import Delivery
+from eventpipe.delivery.settings import delivery_settings
 from eventpipe.metrics import Metrics
 from eventpipe.routing import compile_route
-from eventpipe.sinks.driver import Delivery
-from eventpipe.sinks.registry import build_sink, delivery_settings
+from eventpipe.sinks.registry import build_sink
 from eventpipe.spool import Spool
 from eventpipe.spool.from_config import open_spool
 from eventpipe.spool.rows import StoredRow
@@ -59,7 +61,7 @@ async def replay(config: Config, *, receiver: str, since: float | None = None,
     return result
 
 
-async def _replay_range(spool: Spool, delivery: Delivery, receiver: str, batch: int,
+async def _replay_range(spool: Spool, delivery: Delivery[Any], receiver: str, batch: int,
                         result: ReplayResult, *, since: float | None, from_seq: int | None,
                         to_seq: int | None) -> None:
     # Stop at the head seen at start, so a running pipeline's new events are not chased.
@@ -76,7 +78,7 @@ async def _replay_range(spool: Spool, delivery: Delivery, receiver: str, batch: 
         after = rows[-1].seq
 
 
-async def _replay_dead_letters(spool: Spool, delivery: Delivery, receiver: str, batch: int,
+async def _replay_dead_letters(spool: Spool, delivery: Delivery[Any], receiver: str, batch: int,
                                result: ReplayResult) -> None:
     seqs = sorted(letter[1] for letter in await spool.dead_letters(receiver))
     for start in range(0, len(seqs), batch):
@@ -84,7 +86,7 @@ async def _replay_dead_letters(spool: Spool, delivery: Delivery, receiver: str, 
         await _send(spool, delivery, receiver, rows, result, route=False)
 
 
-async def _send(spool: Spool, delivery: Delivery, receiver: str, rows: list[StoredRow],
+async def _send(spool: Spool, delivery: Delivery[Any], receiver: str, rows: list[StoredRow],
                 result: ReplayResult, *, route: bool) -> None:
     payloads, kept, dead = delivery.encode(rows, route=route)
     result.skipped += len(rows) - len(kept) - len(dead)

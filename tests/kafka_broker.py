@@ -57,7 +57,7 @@ async def answers_metadata(port: int, *, within: float = 1.0) -> bool:
                 await writer.drain()
                 size, correlation_id = struct.unpack(">ii", await reader.readexactly(8))
                 await reader.readexactly(size - 4)
-                return correlation_id == 7
+                return bool(correlation_id == 7)
             finally:
                 writer.close()
                 with contextlib.suppress(OSError):

@@ -11,16 +11,23 @@ from typing import Any
 import orjson
 import pytest
 
-from eventpipe.metrics import Metrics
-from eventpipe.sinks import driver
-from eventpipe.sinks.base import ItemFailure, PermanentSinkError, RetriableSinkError, SinkError
-from eventpipe.sinks.driver import (
+from eventpipe.delivery import driver
+from eventpipe.delivery.contract import (
+    GroupRejectedError,
+    ItemFailure,
+    PermanentSinkError,
+    RetriableSinkError,
+    SinkError,
+)
+from eventpipe.delivery.delivery import SPLIT_BUDGET
+from eventpipe.delivery.driver import (
     Delivery,
     DeliverySettings,
     IngestBacklog,
     NewData,
     SinkWorker,
 )
+from eventpipe.metrics import Metrics
 from eventpipe.spool import Spool, SpoolFullError
 from eventpipe.spool.rows import NewRecord, StoredRow
 from eventpipe.spool.writer import SpoolWriter
@@ -316,3 +323,60 @@ async def test_a_backlogged_writer_does_not_starve_the_sinks(
         async with workers(spool, sink, ingest=writer):
             await wait_until(lambda: len(sink.received) == 5, what="delivery while backlogged")
         assert await spool.head_seq() == 5  # the writer was still held all along
+
+
+class RefusingSink(MemorySink):
+    """Refuses any request holding a poisoned payload as a whole (a 400 for the request)."""
+
+    def __init__(self, name: str, poison: set[bytes], *, retry_once: bytes = b"") -> None:
+        super().__init__(name)
+        self.poison = poison
+        self.retry_once = retry_once
+        self.requests: list[list[bytes]] = []
+
+    async def send(self, payloads: Sequence[bytes]) -> Sequence[ItemFailure]:
+        self.requests.append(list(payloads))
+        if self.retry_once in payloads:
+            self.retry_once = b""
+            raise RetriableSinkError("HTTP 503")
+        if len(payloads) > 1 and self.poison & set(payloads):
+            raise GroupRejectedError("HTTP 400: one entry is bad")
+        if self.poison & set(payloads):
+            return [ItemFailure(0, PermanentSinkError("HTTP 400: bad entry"))]
+        self.received.extend(payloads)
+        return []
+
+
+def rows_of(payloads: list[bytes]) -> list[StoredRow]:
+    return [StoredRow(i + 1, f"u{i}", "1", 0.0, None, "", "", "", "", "", 1, 1, p)
+            for i, p in enumerate(payloads)]
+
+
+async def test_a_refused_group_is_halved_until_the_bad_item_stands_alone() -> None:
+    payloads = [f"p{i}".encode() for i in range(8)]
+    sink = RefusingSink("a", {b"p5"})
+    delivery = Delivery(sink, router=None, settings=DeliverySettings(), metrics=Metrics())
+    dead, completed = await delivery.send(payloads, rows_of(payloads))
+    assert completed and dead == [(6, "HTTP 400: bad entry")]
+    assert sink.received == [p for p in payloads if p != b"p5"]  # halves in spool order
+    assert len(sink.requests) <= 1 + 2 * 3  # one split per level of the halving
+
+
+async def test_a_retriable_half_is_retried_alone_after_the_other_half_went_through() -> None:
+    payloads = [f"p{i}".encode() for i in range(4)]
+    sink = RefusingSink("a", {b"p0"}, retry_once=b"p3")
+    delivery = Delivery(sink, router=None, metrics=Metrics(),
+                        settings=DeliverySettings(initial_backoff=0.001, max_backoff=0.001))
+    dead, completed = await delivery.send(payloads, rows_of(payloads))
+    assert completed and [seq for seq, _ in dead] == [1]
+    assert sink.received == [b"p1", b"p2", b"p3"]
+    assert sink.requests[-1] == [b"p2", b"p3"]  # only the half that was not delivered
+
+
+async def test_splitting_is_bounded_per_batch() -> None:
+    payloads = [f"p{i}".encode() for i in range(256)]
+    sink = RefusingSink("a", set(payloads))  # every entry bad: isolating each would cost 511
+    delivery = Delivery(sink, router=None, settings=DeliverySettings(), metrics=Metrics())
+    dead, completed = await delivery.send(payloads, rows_of(payloads))
+    assert completed and len(dead) == 256 and not sink.received
+    assert len(sink.requests) == 1 + SPLIT_BUDGET

@@ -174,7 +174,7 @@ def test_resmo_examples_render_sensibly() -> None:
     assert isinstance(kafka, dict)
     assert kafka["createdAt"] == "2022-03-12T20:48:26.000Z"
     slack = compile_layout(RESMO_EXAMPLES["slack"]).render(
-        dict(event, involvedObject=dict(event["involvedObject"], labels={"owner": "ana"}))  # type: ignore[arg-type]
+        dict(event, involvedObject=dict(event["involvedObject"], labels={"owner": "ana"}))  # type: ignore[call-overload]
     )
     assert isinstance(slack, dict)
     assert slack["channel"] == "@ana"

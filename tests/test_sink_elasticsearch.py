@@ -17,14 +17,14 @@ import orjson
 import pytest
 import yaml
 
-from eventpipe.config.sink_elasticsearch import ElasticsearchSinkConfig, cloud_host
 from eventpipe.core.timestamps import last_seen
+from eventpipe.delivery.contract import PermanentSinkError, RetriableSinkError, Sink
+from eventpipe.delivery.driver import Delivery, DeliverySettings, NewData, SinkWorker
 from eventpipe.metrics import Metrics
-from eventpipe.sinks.base import PermanentSinkError, RetriableSinkError, Sink
-from eventpipe.sinks.driver import Delivery, DeliverySettings, NewData, SinkWorker
-from eventpipe.sinks.elasticsearch import ElasticsearchSink
-from eventpipe.sinks.elasticsearch_bulk import split_by_size
-from eventpipe.sinks.elasticsearch_index import IndexNamer, compile_go_layout
+from eventpipe.sinks.elasticsearch.bulk import split_by_size
+from eventpipe.sinks.elasticsearch.config import ElasticsearchSinkConfig, cloud_host
+from eventpipe.sinks.elasticsearch.index import IndexNamer, compile_go_layout
+from eventpipe.sinks.elasticsearch.sink import ElasticsearchSink
 from eventpipe.spool import Spool
 from eventpipe.watch.normalize import to_record
 from tests.fakeapi import FakeApiServer
@@ -39,6 +39,7 @@ from tests.pipeline_harness import (
     write_config,
 )
 from tests.test_pipeline_e2e import served_versions
+from tests.test_sink_loki import stored_rows
 
 NOW = datetime(2030, 1, 1, tzinfo=UTC).timestamp()  # far from every event time
 
@@ -84,7 +85,7 @@ def test_index_is_named_from_the_event_time_not_now() -> None:
                        clock=lambda: NOW)
     event = ev(1, last="2026-11-23T23:59:59Z")
     assert namer.name(event, last_seen(event)) == "kube-events-2026-11-23"
-    v1 = {"metadata": {"uid": "x", "creationTimestamp": "2026-01-01T00:00:00Z"},
+    v1: dict[str, object] = {"metadata": {"uid": "x", "creationTimestamp": "2026-01-01T00:00:00Z"},
           "series": {"lastObservedTime": "2026-02-03T04:05:06.123456Z"}}
     assert namer.name(v1, last_seen(v1)) == "kube-events-2026-02-03"
     assert namer.name({}, None) == "kube-events-2030-01-01"  # no time at all: now
@@ -196,10 +197,16 @@ async def test_item_results_with_size_split_and_413(es: FakeElasticsearch) -> No
                   error_type="mapper_parsing_exception", reason="failed to parse field [count]")
     es.max_content_length = 6000
     s = sink(es, max_bulk_bytes=8000)
-    payloads = [encode(s, ev(i)) for i in range(20)]
-    failures = await s.send(payloads)
-    assert {f.index: f.error.retriable for f in failures} == {2: True, 5: False}
-    assert "mapper_parsing_exception: failed to parse field [count]" in str(failures[1].error)
+    # Through the driver, which re-sends what a 413 refused in halves; one attempt each, so a
+    # retriable item "gives up" and a permanent one carries its error.
+    delivery = Delivery(s, router=None, metrics=Metrics(),
+                        settings=DeliverySettings(max_attempts=1))
+    payloads, rows, dead = delivery.encode(stored_rows([ev(i) for i in range(20)]))
+    failed, completed = await delivery.send(payloads, rows)
+    assert completed and not dead
+    errors = {seq - 1: error for seq, error in failed}
+    assert {i: error.startswith("gave up") for i, error in errors.items()} == {2: True, 5: False}
+    assert "mapper_parsing_exception: failed to parse field [count]" in errors[5]
     assert any(r.status == 413 for r in es.requests)  # split further after 413
     assert len(es.all_docs()) == 18
     assert all(r.size <= 6000 for r in es.requests if r.status == 200)
@@ -221,7 +228,7 @@ async def test_hosts_round_robin_and_fail_over(es: FakeElasticsearch) -> None:
 
 
 @contextlib.asynccontextmanager
-async def driven(tmp_path: Path, s: Sink) -> AsyncIterator[tuple[Spool, NewData]]:
+async def driven(tmp_path: Path, s: Sink[Any]) -> AsyncIterator[tuple[Spool, NewData]]:
     spool = await Spool.open(tmp_path / "spool.db")
     stopping, new_data = asyncio.Event(), NewData()
     settings = DeliverySettings(initial_backoff=0.01, max_backoff=0.05)

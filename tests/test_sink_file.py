@@ -14,9 +14,9 @@ from pathlib import Path
 import orjson
 import pytest
 
-from eventpipe.sinks.base import PermanentSinkError, RetriableSinkError
-from eventpipe.sinks.file import FileSink
-from eventpipe.sinks.rotation import RotatingFile
+from eventpipe.delivery.contract import PermanentSinkError, RetriableSinkError
+from eventpipe.sinks.file.rotation import RotatingFile
+from eventpipe.sinks.file.sink import FileSink
 from tests.test_sink_stdout import corpus_bodies, same_json
 
 T0 = datetime(2026, 11, 23, 12, 0, 0, tzinfo=UTC).timestamp()

@@ -14,21 +14,19 @@ import pytest
 import yaml
 from pydantic import ValidationError
 
-from eventpipe.config.sink_im import (
-    BarkSinkConfig,
-    DingtalkSinkConfig,
-    FeishuSinkConfig,
-    SlackSinkConfig,
-    WecomSinkConfig,
-)
-from eventpipe.sinks.bark import BarkSink
-from eventpipe.sinks.base import PermanentSinkError, RetriableSinkError
-from eventpipe.sinks.dingtalk import DingtalkSink, dingtalk_sign
-from eventpipe.sinks.feishu import FeishuSink
-from eventpipe.sinks.im_base import ImSink
-from eventpipe.sinks.im_message import TRUNCATED, markdown_text, plain_text, truncate
-from eventpipe.sinks.slack import SlackSink
-from eventpipe.sinks.wecom import WecomSink
+from eventpipe.delivery.contract import PermanentSinkError, RetriableSinkError
+from eventpipe.sinks.bark.config import BarkSinkConfig
+from eventpipe.sinks.bark.sink import BarkSink
+from eventpipe.sinks.dingtalk.config import DingtalkSinkConfig
+from eventpipe.sinks.dingtalk.sink import DingtalkSink, dingtalk_sign
+from eventpipe.sinks.feishu.config import FeishuSinkConfig
+from eventpipe.sinks.feishu.sink import FeishuSink
+from eventpipe.sinks.im.message import TRUNCATED, markdown_text, plain_text, truncate
+from eventpipe.sinks.im.sink import ImSink
+from eventpipe.sinks.slack.config import SlackSinkConfig
+from eventpipe.sinks.slack.sink import SlackSink
+from eventpipe.sinks.wecom.config import WecomSinkConfig
+from eventpipe.sinks.wecom.sink import WecomSink
 from tests.fakes.im import DingtalkBot, FeishuBot, WecomBot
 from tests.fakes.im_push import BarkServer, SlackApi
 from tests.pipeline_harness import CORPUS, k8s_event

@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 from eventpipe.config import load_config
-from eventpipe.sinks.im_message import plain_text
+from eventpipe.sinks.im.message import plain_text
 from eventpipe.spool import Spool
 from tests import pipeline_harness as harness
 from tests.fakeapi import FakeApiServer

@@ -13,13 +13,13 @@ import orjson
 import pytest
 from pydantic import ValidationError
 
-from eventpipe.config.sink_loki import LokiSinkConfig, push_url, sanitize_label_name
+from eventpipe.delivery.contract import PermanentSinkError, RetriableSinkError
+from eventpipe.delivery.driver import Delivery, DeliverySettings
 from eventpipe.metrics import Metrics
-from eventpipe.sinks.base import PermanentSinkError, RetriableSinkError
-from eventpipe.sinks.driver import Delivery, DeliverySettings
-from eventpipe.sinks.loki import LokiSink
-from eventpipe.sinks.loki_entries import entry_timestamp, split_payload
-from eventpipe.sinks.loki_request import build_body, plan_chunks
+from eventpipe.sinks.loki.config import LokiSinkConfig, push_url, sanitize_label_name
+from eventpipe.sinks.loki.encode import entry_timestamp
+from eventpipe.sinks.loki.request import build_body, plan_chunks
+from eventpipe.sinks.loki.sink import LokiSink
 from eventpipe.spool import Spool
 from eventpipe.spool.rows import StoredRow
 from tests.fakeapi import FakeApiServer
@@ -63,7 +63,7 @@ async def loki() -> AsyncIterator[FakeLoki]:
         yield fake
 
 
-def delivery(sink: LokiSink) -> Delivery:
+def delivery(sink: LokiSink) -> Delivery[Any]:
     return Delivery(sink, router=None, metrics=Metrics(),
                     settings=DeliverySettings(initial_backoff=0.01, max_backoff=0.05))
 
@@ -145,17 +145,17 @@ def test_encode_labels_line_and_empty_values() -> None:
     sink = LokiSink(name="loki", cluster_name="c1",
                     config=config(streamLabels={"foo": "bar", "blank": ""}))
     ev = event("web-1", type="")
-    labels, ts, line = split_payload(sink.encode(ev, orjson.dumps(ev)))
+    labels, ts, line = sink.encode(ev, orjson.dumps(ev))
     assert orjson.loads(labels) == {"cluster": "c1", "foo": "bar", "kind": "Pod",
                                     "namespace": "default", "reason": "BackOff"}
     assert int(ts) == entry_timestamp(ev)
     assert orjson.loads(orjson.loads(line)) == {**ev, "clusterName": "c1"}
     bare = LokiSink(name="loki", config=config(labels={}))
-    labels, _, _ = split_payload(bare.encode(ev, orjson.dumps(ev)))
+    labels, _, _ = bare.encode(ev, orjson.dumps(ev))
     assert orjson.loads(labels) == {"job": "eventpipe"}
     laid = LokiSink(name="loki", config=config(layout={"msg": "{{ .Message }}"},
                                                labels={"obj": "{{ .InvolvedObject.Name }}"}))
-    labels, _, line = split_payload(laid.encode(ev, orjson.dumps(ev)))
+    labels, _, line = laid.encode(ev, orjson.dumps(ev))
     assert orjson.loads(labels) == {"obj": "web-1"}
     assert orjson.loads(line) == '{"msg":"BackOff on web-1"}'
 
@@ -163,7 +163,7 @@ def test_encode_labels_line_and_empty_values() -> None:
 def test_chunks_fit_cover_the_batch_and_sort_each_stream() -> None:
     sink = LokiSink(name="loki", config=config())
     bodies = corpus_bodies()[:2000]
-    entries = [split_payload(sink.encode(None, b)) for b in bodies]
+    entries = [sink.encode(orjson.loads(b), b) for b in bodies]
     chunks = plan_chunks(entries, 64 * 1024)
     assert len(chunks) > 10
     assert [i for c in chunks for i in c] == list(range(len(entries)))
@@ -196,9 +196,9 @@ async def test_bearer_token_file_missing_is_retried_until_it_appears(loki: FakeL
     await sink.start()
     try:
         with pytest.raises(RetriableSinkError, match="bearerTokenFile"):
-            await sink.send([sink.encode(None, orjson.dumps(event("t")))])
+            await sink.send([sink.encode(event("t"), orjson.dumps(event("t")))])
         token.write_text("tok-1\n")
-        assert await sink.send([sink.encode(None, orjson.dumps(event("t")))]) == []
+        assert await sink.send([sink.encode(event("t"), orjson.dumps(event("t")))]) == []
     finally:
         await sink.close()
     assert loki.authorizations == ["Bearer tok-1"] and loki.stored == 1
@@ -238,7 +238,7 @@ async def test_second_request_of_a_split_batch_failing_retries_only_its_items(
     loki.fail_next(1, 503, after=1)
     sink = LokiSink(name="loki", config=config(loki.url, maxRequestBytes=8192))
     events = [event(f"s-{i}", rv=str(100 + i)) for i in range(40)]
-    first_chunk = len(plan_chunks([split_payload(sink.encode(e, orjson.dumps(e)))
+    first_chunk = len(plan_chunks([sink.encode(e, orjson.dumps(e))
                                    for e in events], 8192)[0])
     dead, _ = await deliver(sink, events)
     assert dead == [] and loki.stored == 40 and loki.duplicates == 0

@@ -15,9 +15,9 @@ from typing import Any
 import orjson
 import pytest
 
-from eventpipe.sinks.base import PermanentSinkError, RetriableSinkError
+from eventpipe.delivery.contract import PermanentSinkError, RetriableSinkError
 from eventpipe.sinks.encoding import LineEncoder, de_dot
-from eventpipe.sinks.stdout import StdoutSink
+from eventpipe.sinks.stdout.sink import StdoutSink
 
 CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus" / "events"
 

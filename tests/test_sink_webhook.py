@@ -14,12 +14,15 @@ import yaml
 from pydantic import ValidationError
 
 from eventpipe.config import load_config
-from eventpipe.config.sink_webhook import WebhookSinkConfig
 from eventpipe.core.errors import ConfigError
+from eventpipe.delivery.contract import PermanentSinkError, RetriableSinkError
+from eventpipe.delivery.driver import Delivery, DeliverySettings
+from eventpipe.metrics import Metrics
 from eventpipe.replay import replay
-from eventpipe.sinks.base import PermanentSinkError, RetriableSinkError
-from eventpipe.sinks.webhook import WebhookSink
+from eventpipe.sinks.webhook.config import WebhookSinkConfig
+from eventpipe.sinks.webhook.sink import WebhookSink
 from eventpipe.spool import Spool
+from eventpipe.spool.rows import StoredRow
 from tests.fakeapi import FakeApiServer
 from tests.fakes.webhook import WebhookReceiver
 from tests.pipeline_harness import (
@@ -48,13 +51,19 @@ def sink_for(hook: WebhookReceiver, **kwargs: Any) -> WebhookSink:
 
 
 async def deliver(sink: WebhookSink, bodies: list[bytes]) -> list[int]:
-    """Encode and send like the driver; the indexes that failed."""
-    payloads = [sink.encode(orjson.loads(b) if sink.needs_event else None, b) for b in bodies]
+    """Encode and send through the driver (one attempt); the indexes dead-lettered."""
+    rows = [StoredRow(i + 1, f"u{i}", "1", time.time(), None, "", "", "", "", "", 1, 1, b)
+            for i, b in enumerate(bodies)]
+    delivery = Delivery(sink, router=None, metrics=Metrics(),
+                        settings=DeliverySettings(max_attempts=1))
     await sink.start()
     try:
-        return [f.index for f in await sink.send(payloads)]
+        payloads, kept, dead = delivery.encode(rows)
+        more, completed = await delivery.send(payloads, kept)
     finally:
         await sink.close()
+    assert completed and not dead
+    return sorted(seq - 1 for seq, _ in more)
 
 
 # ---- config ------------------------------------------------------------------------------
@@ -135,7 +144,8 @@ def test_rendered_header_with_newline_is_a_dead_letter() -> None:
     with pytest.raises(PermanentSinkError, match="CR/LF"):
         sink.encode(event, orjson.dumps(event))
     ok = k8s_event("b")
-    assert sink.encode(ok, orjson.dumps(ok)).startswith(b"BackOff on b\n{")
+    request = sink.encode(ok, orjson.dumps(ok))
+    assert request.headers == {"X-Message": "BackOff on b"} and request.body.startswith(b"{")
 
 
 async def test_batch_mode_sends_one_json_array_of_layouts(hook: WebhookReceiver) -> None:

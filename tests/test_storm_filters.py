@@ -9,11 +9,11 @@ import orjson
 import pytest
 
 from eventpipe.config import ConfigError, load_config_text
-from eventpipe.config.storm import FiltersConfig
+from eventpipe.delivery.config import FiltersConfig
+from eventpipe.delivery.driver import Delivery
+from eventpipe.delivery.filters import EventFilter, compile_filters
+from eventpipe.delivery.settings import delivery_settings
 from eventpipe.metrics import Metrics
-from eventpipe.sinks.driver import Delivery
-from eventpipe.sinks.filters import EventFilter, compile_filters
-from eventpipe.sinks.registry import delivery_settings
 from eventpipe.spool.rows import StoredRow
 from eventpipe.watch.normalize import to_record
 from tests.test_driver import MemorySink

@@ -7,10 +7,10 @@ from typing import Any
 
 import pytest
 
+from eventpipe.delivery.contract import ItemFailure, RetriableSinkError
+from eventpipe.delivery.driver import Delivery, DeliverySettings
+from eventpipe.delivery.ratelimit import TokenBucket
 from eventpipe.metrics import Metrics
-from eventpipe.sinks.base import ItemFailure, RetriableSinkError
-from eventpipe.sinks.driver import Delivery, DeliverySettings
-from eventpipe.sinks.ratelimit import TokenBucket
 from eventpipe.spool.rows import StoredRow
 from tests.pipeline_harness import wait_until
 from tests.test_driver import MemorySink
@@ -55,7 +55,7 @@ def most_in_any_minute(times: list[float]) -> int:
     return max(sum(1 for t in times if start <= t < start + 60.0) for start in times)
 
 
-def delivery(sink: MemorySink, time: FakeTime, per_minute: int) -> Delivery:
+def delivery(sink: MemorySink, time: FakeTime, per_minute: int) -> Delivery[Any]:
     settings = DeliverySettings(rate_per_minute=per_minute, initial_backoff=0.001,
                                 max_backoff=0.001)
     return Delivery(sink, router=None, settings=settings, metrics=Metrics(),

@@ -13,9 +13,9 @@ from typing import Any
 import orjson
 import pytest
 
+from eventpipe.delivery.driver import Delivery, DeliverySettings, NewData, SinkWorker
+from eventpipe.delivery.throttle import Throttle, format_duration, summary_note
 from eventpipe.metrics import Metrics
-from eventpipe.sinks.driver import Delivery, DeliverySettings, NewData, SinkWorker
-from eventpipe.sinks.throttle import Throttle, format_duration, summary_note
 from eventpipe.spool import Spool
 from eventpipe.spool.rows import StoredRow
 from eventpipe.watch.normalize import to_record
@@ -228,9 +228,9 @@ def summary_of(*counts: int) -> dict[str, Any]:
 
 
 def test_templates_and_default_texts_see_the_summary() -> None:
-    from eventpipe.config.sink_im import WecomSinkConfig
-    from eventpipe.sinks.im_message import markdown_text, plain_text
-    from eventpipe.sinks.wecom import WecomSink
+    from eventpipe.sinks.im.message import markdown_text, plain_text
+    from eventpipe.sinks.wecom.config import WecomSinkConfig
+    from eventpipe.sinks.wecom.sink import WecomSink
 
     summary = summary_of(1, 2, 3)
     assert summary["throttle"]["suppressed"] == 2

@@ -9,50 +9,21 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from pydantic import ConfigDict, Field, create_model, model_validator
+from pydantic import ConfigDict, Field, create_model
 from pydantic_core import PydanticCustomError
 
 from eventpipe import __version__
 from eventpipe.config.sinks import RESMO_SINK_TYPES, SINK_MODELS, SinkConfig
-from eventpipe.config.storm import FiltersConfig, RateLimitConfig, ThrottleConfig
 from eventpipe.core.model import Model
-from eventpipe.core.units import Duration
+from eventpipe.delivery.config import (
+    BatchConfig,
+    FiltersConfig,
+    RateLimitConfig,
+    RetryConfig,
+    ThrottleConfig,
+)
 
-
-class RetryConfig(Model):
-    """How a receiver retries a batch that failed with a retriable error."""
-
-    initial_backoff: Duration = Field(
-        default=0.5, alias="initialBackoff",
-        description="First retry delay (upper bound of the full-jitter window); doubles "
-        "per attempt.",
-    )
-    max_backoff: Duration = Field(
-        default=300.0, alias="maxBackoff", description="Largest retry delay."
-    )
-    max_attempts: int = Field(
-        default=0, ge=0, alias="maxAttempts",
-        description="Attempts before the events go to dead letters; 0 = retry forever.",
-    )
-
-    @model_validator(mode="after")
-    def _ordered(self) -> RetryConfig:
-        if self.initial_backoff > self.max_backoff:
-            raise ValueError("initialBackoff must not exceed maxBackoff")
-        return self
-
-
-class BatchConfig(Model):
-    """How many events a receiver sends per request."""
-
-    max_events: int = Field(
-        default=500, ge=1, alias="maxEvents", description="Most events in one send."
-    )
-    max_wait: Duration = Field(
-        default=1.0, alias="maxWait",
-        description="Longest time a partial batch waits for more events before it is sent.",
-    )
-
+__all__ = ["BatchConfig", "Receiver", "ReceiverBase", "RetryConfig"]
 
 _COMMON_KEYS = frozenset({"name", "retry", "batch", "throttle", "rateLimit", "rate_limit",
                           "filters"})

@@ -29,8 +29,8 @@ from typing import TYPE_CHECKING
 
 import orjson
 
+from eventpipe.delivery.contract import PermanentSinkError
 from eventpipe.enrich.apply import EnrichedEvent
-from eventpipe.sinks.base import PermanentSinkError
 
 if TYPE_CHECKING:
     from eventpipe.layout import Layout

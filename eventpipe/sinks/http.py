@@ -1,18 +1,21 @@
-"""What every HTTP sink shares: a session with timeouts and TLS, and one answer to "is this
-response a success, a retry or a rejection" (like Vector's RetryLogic), so no sink keeps its
-own list of status codes.
+"""What every HTTP sink shares: the session (keep-alive, timeouts, TLS from the `tls:` keys),
+the Authorization header values, and one answer to "is this response a success, a retry or a
+rejection", so no sink keeps its own list of status codes or its own Retry-After parser.
 
     2xx                      success
     408, 425, 429, 5xx       RetriableSinkError (Retry-After honoured)
     401, 403, 404            RetriableSinkError: credentials or URL an operator must fix; the
                              events wait in the spool instead of filling dead letters
-    other 4xx (400, 413...)  PermanentSinkError: the content is at fault
+    413                      TooLargeError: the driver re-sends the items in smaller groups
+    other 4xx (400...)       PermanentSinkError: the content is at fault
     connection errors,
-    timeouts                 RetriableSinkError
+    timeouts                 RetriableSinkError (a certificate failure says so, naming the host)
 """
 
 from __future__ import annotations
 
+import base64
+import os
 import ssl
 from collections.abc import Mapping
 from email.utils import parsedate_to_datetime
@@ -20,10 +23,51 @@ from time import time
 
 import aiohttp
 
-from eventpipe.sinks.base import PermanentSinkError, RetriableSinkError, SinkError
+from eventpipe.delivery.contract import (
+    PermanentSinkError,
+    RetriableSinkError,
+    SinkError,
+    TooLargeError,
+)
+from eventpipe.sinks.tls import TlsConfig
 
 RETRIABLE_STATUS = frozenset({408, 425, 429})
 CONFIG_STATUS = frozenset({401, 403, 404})
+
+
+def ssl_context(tls: TlsConfig | None) -> ssl.SSLContext | None:
+    """An SSLContext for the `tls:` keys, or None to use the library default (system CAs).
+
+    Raises ValueError naming the file when a CA/cert/key file cannot be loaded, so a bad path is
+    a startup error rather than a stream of retriable send failures.
+    """
+    if tls is None or not (tls.insecure_skip_verify or tls.ca_file or tls.cert_file):
+        return None
+    try:
+        context = ssl.create_default_context(cafile=tls.ca_file or None)
+        if tls.cert_file:
+            context.load_cert_chain(tls.cert_file, tls.key_file or None)
+    except (OSError, ssl.SSLError) as exc:
+        raise ValueError(f"tls: cannot load certificates: {exc}") from exc
+    if tls.insecure_skip_verify:
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    return context
+
+
+def basic_auth(username: str, password: str) -> str:
+    """The `Authorization` value of HTTP basic auth."""
+    return "Basic " + base64.b64encode(f"{username}:{password}".encode()).decode()
+
+
+def bearer_auth(token: str) -> str:
+    """The `Authorization` value of a bearer token."""
+    return f"Bearer {token}"
+
+
+def api_key_auth(key: str) -> str:
+    """The `Authorization` value of an Elasticsearch API key (the base64 `id:key`)."""
+    return f"ApiKey {key}"
 
 
 def new_session(*, timeout: float = 30.0, ssl_context: ssl.SSLContext | None = None,
@@ -38,12 +82,13 @@ def new_session(*, timeout: float = 30.0, ssl_context: ssl.SSLContext | None = N
 
 class ReceiverSession:
     """One receiver's keep-alive session: opened on first use (or by the sink's `start`), and
-    again after `close`, so every HTTP sink shares one lifecycle."""
+    again after `close`, so every HTTP sink shares one lifecycle. The `tls:` keys become the
+    SSLContext here, at construction: a bad certificate path is a startup error."""
 
-    def __init__(self, *, timeout: float, ssl_context: ssl.SSLContext | None = None,
+    def __init__(self, *, timeout: float, tls: TlsConfig | None = None,
                  headers: Mapping[str, str] | None = None) -> None:
         self._timeout = timeout
-        self._ssl = ssl_context
+        self._ssl = ssl_context(tls)
         self._headers = dict(headers or {})
         self._session: aiohttp.ClientSession | None = None
 
@@ -86,6 +131,8 @@ def status_error(status: int, body: bytes, headers: Mapping[str, str],
     if status in RETRIABLE_STATUS or status >= 500:
         retry_after = parse_retry_after(headers.get("Retry-After"))
         return RetriableSinkError(message, retry_after=retry_after)
+    if status == 413:
+        return TooLargeError(message)
     return PermanentSinkError(message)
 
 
@@ -96,8 +143,26 @@ async def request(session: aiohttp.ClientSession, method: str, url: str, *,
     try:
         async with session.request(method, url, data=data, headers=headers) as resp:
             return resp.status, await resp.read(), resp.headers
+    except aiohttp.ClientConnectorCertificateError as exc:
+        raise RetriableSinkError(f"{method} {_redact(url)}: the server's TLS certificate was "
+                                 f"not accepted (check tls.caFile): {exc.certificate_error}"
+                                 ) from exc
     except (aiohttp.ClientError, TimeoutError, OSError) as exc:
         raise RetriableSinkError(f"{method} {_redact(url)}: {type(exc).__name__}: {exc}") from exc
+
+
+def without_url(error: RetriableSinkError, what: str) -> RetriableSinkError:
+    """`error` of a transport failure, retold without the URL: webhook and bot URLs carry their
+    token in the path or the query, and an aiohttp message may quote them. An HTTP answer's
+    error (no cause) holds status and body only and is returned as it is."""
+    cause = error.__cause__
+    if cause is None:
+        return error
+    errno = getattr(cause, "errno", None)
+    reason = f": {os.strerror(errno)}" if isinstance(errno, int) else ""
+    if isinstance(cause, aiohttp.ClientConnectorCertificateError):
+        reason = ": TLS certificate not accepted (check tls.caFile)"
+    return RetriableSinkError(f"{what} failed: {type(cause).__name__}{reason}")
 
 
 async def send_checked(session: aiohttp.ClientSession, method: str, url: str, *,

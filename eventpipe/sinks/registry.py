@@ -1,120 +1,86 @@
-"""Which sink module serves which receiver key; adding a sink is one entry in `_BUILDERS`."""
+"""Every receiver type eventpipe implements: its YAML key, its config model, its sink.
+
+One line per receiver. The config package builds the `Receiver` model from `RECEIVERS` (one
+optional field per key, in this order), and `build_sink` makes the sink of a configured
+receiver. A sink module is imported only when a receiver of its type is configured, so a
+deployment that sends to Loki never loads aiokafka; the config models are small and always
+loaded.
+
+Adding a receiver `foo` (see `eventpipe/sinks/README.md`):
+
+1. `eventpipe/sinks/foo/config.py`: `FooSinkConfig(SinkConfig)`, every field described;
+2. `eventpipe/sinks/foo/sink.py`: a class implementing `eventpipe.delivery.contract.Sink[P]`
+   and `build_sink(config, *, name, cluster_name)` returning it;
+3. `eventpipe/sinks/foo/README.md` and `__init__.py` (a docstring, no imports);
+4. one line here: `ReceiverType("foo", FooSinkConfig, "eventpipe.sinks.foo.sink")`.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
+import importlib
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol
 
-from eventpipe.config import Receiver
-from eventpipe.config.storm import DEFAULT_KEY
-from eventpipe.sinks.base import Sink
-from eventpipe.sinks.driver import DeliverySettings
-from eventpipe.sinks.filters import compile_filters
+from eventpipe.sinks.bark.config import BarkSinkConfig
+from eventpipe.sinks.config import SinkConfig
+from eventpipe.sinks.dingtalk.config import DingtalkSinkConfig
+from eventpipe.sinks.elasticsearch.config import ElasticsearchSinkConfig, OpenSearchSinkConfig
+from eventpipe.sinks.feishu.config import FeishuSinkConfig
+from eventpipe.sinks.file.config import FileSinkConfig
+from eventpipe.sinks.kafka.config import KafkaSinkConfig
+from eventpipe.sinks.loki.config import LokiSinkConfig
+from eventpipe.sinks.slack.config import SlackSinkConfig
+from eventpipe.sinks.stdout.config import StdoutSinkConfig
+from eventpipe.sinks.webhook.config import WebhookSinkConfig
+from eventpipe.sinks.wecom.config import WecomSinkConfig
 
-
-def _file(cfg: Any, name: str, cluster_name: str) -> Sink:
-    from eventpipe.sinks.file import FileSink
-
-    return FileSink(name=name, path=cfg.path, layout=cfg.layout, max_size_mb=cfg.max_size,
-                    max_age_days=cfg.max_age, max_backups=cfg.max_backups, de_dot=cfg.de_dot,
-                    cluster_name=cluster_name)
-
-
-def _stdout(cfg: Any, name: str, cluster_name: str) -> Sink:
-    from eventpipe.sinks.stdout import StdoutSink
-
-    return StdoutSink(name=name, layout=cfg.layout, de_dot=cfg.de_dot, cluster_name=cluster_name)
+if TYPE_CHECKING:
+    from eventpipe.config.receivers import ReceiverBase
+    from eventpipe.delivery.contract import Sink
 
 
-def _webhook(cfg: Any, name: str, cluster_name: str) -> Sink:
-    from eventpipe.sinks.webhook import WebhookSink
+@dataclass(frozen=True, slots=True)
+class ReceiverType:
+    """One receiver type: the YAML key, its config model, and the module of its sink."""
 
-    return WebhookSink(name=name, endpoint=cfg.endpoint, headers=cfg.headers, layout=cfg.layout,
-                       method=cfg.method, batch=cfg.batch, timeout=cfg.timeout,
-                       content_type=cfg.content_type, username=cfg.username,
-                       password=cfg.password, bearer_token=cfg.bearer_token, tls=cfg.tls,
-                       cluster_name=cluster_name)
-
-
-def _elasticsearch(cfg: Any, name: str, cluster_name: str, kind: str = "elasticsearch"
-                   ) -> Sink:
-    from eventpipe.sinks.elasticsearch import ElasticsearchSink
-
-    return ElasticsearchSink(
-        name=name, hosts=cfg.urls(), index=cfg.index, index_format=cfg.index_format,
-        use_event_id=cfg.use_event_id, de_dot=cfg.de_dot, layout=cfg.layout,
-        doc_type=cfg.type, username=cfg.username, password=cfg.password, api_key=cfg.api_key,
-        headers=cfg.headers, tls=cfg.tls, max_bulk_bytes=cfg.max_bulk_bytes,
-        timeout=cfg.timeout, cluster_name=cluster_name, kind=kind)
+    key: str
+    """The receiver's key in the YAML (`loki:`)."""
+    config: type[SinkConfig]
+    """The model of the key's value."""
+    module: str
+    """The module whose `build_sink(config, *, name, cluster_name)` makes the sink."""
 
 
-def _opensearch(cfg: Any, name: str, cluster_name: str) -> Sink:
-    return _elasticsearch(cfg, name, cluster_name, kind="opensearch")
+RECEIVERS: tuple[ReceiverType, ...] = (
+    ReceiverType("file", FileSinkConfig, "eventpipe.sinks.file.sink"),
+    ReceiverType("stdout", StdoutSinkConfig, "eventpipe.sinks.stdout.sink"),
+    ReceiverType("elasticsearch", ElasticsearchSinkConfig, "eventpipe.sinks.elasticsearch.sink"),
+    ReceiverType("opensearch", OpenSearchSinkConfig, "eventpipe.sinks.elasticsearch.sink"),
+    ReceiverType("webhook", WebhookSinkConfig, "eventpipe.sinks.webhook.sink"),
+    ReceiverType("loki", LokiSinkConfig, "eventpipe.sinks.loki.sink"),
+    ReceiverType("kafka", KafkaSinkConfig, "eventpipe.sinks.kafka.sink"),
+    ReceiverType("wecom", WecomSinkConfig, "eventpipe.sinks.wecom.sink"),
+    ReceiverType("dingtalk", DingtalkSinkConfig, "eventpipe.sinks.dingtalk.sink"),
+    ReceiverType("feishu", FeishuSinkConfig, "eventpipe.sinks.feishu.sink"),
+    ReceiverType("slack", SlackSinkConfig, "eventpipe.sinks.slack.sink"),
+    ReceiverType("bark", BarkSinkConfig, "eventpipe.sinks.bark.sink"),
+)
+"""The receiver types, in the order the reference docs and the schema list them."""
+
+_BY_KEY = {receiver.key: receiver for receiver in RECEIVERS}
 
 
-def _loki(cfg: Any, name: str, cluster_name: str) -> Sink:
-    from eventpipe.sinks.loki import LokiSink
+class SinkFactory(Protocol):
+    """The `build_sink` every sink module defines."""
 
-    return LokiSink(name=name, config=cfg, cluster_name=cluster_name)
-
-
-def _kafka(cfg: Any, name: str, cluster_name: str) -> Sink:
-    from eventpipe.sinks.kafka import KafkaSink
-
-    return KafkaSink(name=name, cfg=cfg, cluster_name=cluster_name)
+    def __call__(self, config: Any, *, name: str, cluster_name: str) -> Sink[Any]: ...
 
 
-def _im(cfg: Any, name: str, cluster_name: str) -> Sink:
-    from eventpipe.sinks.im_base import build_im_sink
-
-    return build_im_sink(cfg, name=name, cluster_name=cluster_name)
-
-
-_BUILDERS: dict[str, Callable[[Any, str, str], Sink]] = {
-    "file": _file,
-    "stdout": _stdout,
-    "elasticsearch": _elasticsearch,
-    "opensearch": _opensearch,
-    "webhook": _webhook,
-    "loki": _loki,
-    "kafka": _kafka,
-    "wecom": _im,
-    "dingtalk": _im,
-    "feishu": _im,
-    "slack": _im,
-    "bark": _im,
-}
-
-# Local sinks gain nothing from waiting for a fuller batch; network sinks use batch.maxWait.
-# IM bots take one message per request, so a fuller batch saves nothing either.
-_NO_WAIT_BY_DEFAULT = frozenset({"file", "stdout", "wecom", "dingtalk", "feishu", "slack",
-                                 "bark"})
-
-
-def build_sink(receiver: Receiver, *, cluster_name: str) -> Sink:
+def build_sink(receiver: ReceiverBase, *, cluster_name: str) -> Sink[Any]:
     """Create the sink for a receiver; layouts compile here (ValueError names the problem)."""
-    builder = _BUILDERS.get(receiver.sink_type)
-    if builder is None:
+    found = _BY_KEY.get(receiver.sink_type)
+    if found is None:
         raise ValueError(f"receiver {receiver.name!r}: sink type {receiver.sink_type!r} "
                          "has no implementation registered")
-    return builder(receiver.sink, receiver.name, cluster_name)
-
-
-def delivery_settings(receiver: Receiver, *, max_event_age: float = 0.0) -> DeliverySettings:
-    """The driver settings of one receiver from its `batch`, `retry`, `filters`, `throttle`
-    and `rateLimit` keys; a filter regex that does not compile is a ValueError naming it."""
-    max_wait = receiver.batch.max_wait
-    per_event_webhook = receiver.sink_type == "webhook" and not getattr(
-        receiver.sink, "batch", False)
-    if "max_wait" not in receiver.batch.model_fields_set and (
-            receiver.sink_type in _NO_WAIT_BY_DEFAULT or per_event_webhook):
-        max_wait = 0.0
-    return DeliverySettings(
-        batch_max_events=receiver.batch.max_events, batch_max_wait=max_wait,
-        initial_backoff=receiver.retry.initial_backoff,
-        max_backoff=receiver.retry.max_backoff, max_attempts=receiver.retry.max_attempts,
-        max_event_age=float(max_event_age),
-        filters=compile_filters(receiver.filters, receiver=receiver.name),
-        throttle_window=receiver.throttle.window if receiver.throttle else 0.0,
-        throttle_key=tuple(receiver.throttle.key) if receiver.throttle else DEFAULT_KEY,
-        rate_per_minute=receiver.rate_limit.per_minute if receiver.rate_limit else 0)
+    factory: SinkFactory = importlib.import_module(found.module).build_sink
+    return factory(receiver.sink, name=receiver.name, cluster_name=cluster_name)

@@ -1,0 +1,149 @@
+"""The `loki` receiver: batched pushes to Grafana Loki's `/loki/api/v1/push` (JSON, gzip).
+
+Per event (`encode`, in `encode.py`): a `LokiEntry` of stream labels, a deterministic timestamp
+and the line. Per batch (`send`): the batch is cut into requests of at most `maxRequestBytes`
+(`request.py`) sent one after the other; `send` returns once every request succeeded. The
+answers:
+
+- 2xx: delivered.
+- 429, 5xx, connection errors (shared `eventpipe.sinks.http` rules, Retry-After honoured):
+  when the first request fails the whole batch is retried; when a later one fails, the items of
+  that request and of the ones not sent yet are returned as retriable `ItemFailure`s, so the
+  driver retries only them.
+- 400 / 413 for a request of several entries: Loki stores the valid entries of a push and
+  rejects the others ("entry too far behind", "line too long", bad labels), naming at most ten.
+  The request's items are reported with a `GroupRejectedError` (413: `TooLargeError`), so the
+  driver re-sends them in halves until the rejected entries stand alone; re-sent entries Loki
+  already took are exact duplicates it drops (the timestamps are the event's, not "now"). A
+  lone rejected entry is a permanent failure carrying Loki's message: that event is
+  dead-lettered, the rest are delivered.
+- other 4xx: permanent for the request's items, as the shared rules say.
+
+Protobuf + snappy (Loki's other push format) is not used: no maintained Python package ships
+Loki's push.proto, and gzip JSON is what Loki accepts from every client.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+
+from yarl import URL
+
+from eventpipe.delivery.contract import (
+    GroupRejectedError,
+    ItemFailure,
+    RetriableSinkError,
+    TooLargeError,
+)
+from eventpipe.sinks.http import ReceiverSession, basic_auth, bearer_auth, request, status_error
+from eventpipe.sinks.loki.config import LokiSinkConfig, push_url
+from eventpipe.sinks.loki.encode import EntryEncoder, LokiEntry
+from eventpipe.sinks.loki.request import build_body, gzip_body, plan_chunks
+
+_SPLIT_STATUS = frozenset({400, 413})
+_TOKEN_TTL = 60.0  # re-read bearerTokenFile this often (kubelet rotates projected tokens)
+
+
+class LokiSink:
+    """Pushes batches of events to one Loki (or a Loki-compatible gateway)."""
+
+    def __init__(self, *, name: str, config: LokiSinkConfig, cluster_name: str = "") -> None:
+        self.name = name
+        config.label_names(cluster=bool(cluster_name))  # the cluster label counts too
+        self._config = config
+        url = URL(push_url(config.url))
+        user, password = config.username, config.password
+        if url.user is not None and not user:
+            # Credentials in the URL would end up in error messages: move them to a header.
+            user, password = url.user, url.password or ""
+        self._url = str(url.with_user(None))
+        self._entries = EntryEncoder(
+            name=name, stream_labels=config.stream_labels,
+            templates=config.templated_labels(cluster=bool(cluster_name)),
+            layout=config.layout, cluster_name=cluster_name,
+            max_entry_bytes=config.max_request_bytes)
+        headers = dict(config.headers)
+        headers["Content-Type"] = "application/json"
+        if config.compress:
+            headers["Content-Encoding"] = "gzip"
+        if config.tenant_id:
+            headers["X-Scope-OrgID"] = config.tenant_id
+        if user:
+            headers["Authorization"] = basic_auth(user, password)
+        elif config.bearer_token:
+            headers["Authorization"] = bearer_auth(config.bearer_token)
+        self._token: tuple[float, str] | None = None
+        self._http = ReceiverSession(timeout=config.timeout, tls=config.tls,
+                                     headers=headers)
+        self.requests = 0
+        """Push requests made (the bench reports it)."""
+
+    @property
+    def needs_event(self) -> bool:
+        """Always: labels and the timestamp are read from the parsed event."""
+        return True
+
+    def encode(self, event: dict[str, object] | None, body: bytes) -> LokiEntry:
+        """Stream labels, timestamp and line of one event (see `encode.py`)."""
+        assert event is not None, "needs_event: the driver passes the parsed event"
+        return self._entries.encode(event, body)
+
+    async def start(self) -> None:
+        """Open the HTTP session (idempotent)."""
+        self._http.get()
+
+    async def close(self) -> None:
+        """Close the session (idempotent)."""
+        await self._http.close()
+
+    async def send(self, batch: list[LokiEntry]) -> Sequence[ItemFailure]:
+        """Push the batch; see the module doc for what each answer becomes."""
+        chunks = plan_chunks(batch, self._config.max_request_bytes)
+        failures: list[ItemFailure] = []
+        for number, chunk in enumerate(chunks):
+            try:
+                failures.extend(await self._push(batch, chunk))
+            except RetriableSinkError as exc:
+                if number == 0:
+                    raise  # nothing delivered: the whole batch is retried
+                failures.extend(ItemFailure(i, exc) for rest in chunks[number:] for i in rest)
+                break
+        return failures
+
+    async def _push(self, entries: Sequence[LokiEntry], positions: list[int]
+                    ) -> list[ItemFailure]:
+        body = build_body(entries, positions)
+        data = await gzip_body(body) if self._config.compress else body
+        self.requests += 1
+        status, answer, headers = await request(self._http.get(), "POST", self._url, data=data,
+                                                headers=self._auth())
+        error = status_error(status, answer, headers, what="loki push: ")
+        if error is None:
+            return []
+        if error.retriable:
+            raise error
+        if status in _SPLIT_STATUS and len(positions) > 1:
+            group = (TooLargeError if status == 413 else GroupRejectedError)(str(error))
+            return [ItemFailure(i, group) for i in positions]
+        return [ItemFailure(i, error) for i in positions]
+
+    def _auth(self) -> dict[str, str] | None:
+        path = self._config.bearer_token_file
+        if not path:
+            return None
+        now = time.monotonic()
+        if self._token is None or now - self._token[0] > _TOKEN_TTL:
+            try:
+                with open(path, encoding="utf-8") as handle:
+                    token = handle.read().strip()
+            except OSError as exc:
+                # The projected volume may not be there yet: retry, never dead-letter for it.
+                raise RetriableSinkError(f"loki bearerTokenFile: {exc.strerror}") from exc
+            self._token = (now, token)
+        return {"Authorization": bearer_auth(self._token[1])}
+
+
+def build_sink(config: LokiSinkConfig, *, name: str, cluster_name: str) -> LokiSink:
+    """The registry's factory: a `LokiSink` from the `loki:` model."""
+    return LokiSink(name=name, config=config, cluster_name=cluster_name)
