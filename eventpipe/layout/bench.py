@@ -16,7 +16,7 @@ import orjson
 
 from eventpipe.layout import compile_layout
 
-_CORPUS = Path(__file__).resolve().parents[3] / "shared" / "corpus" / "events"
+_CORPUS = Path(__file__).resolve().parents[2] / "tests" / "corpus"
 _LAYOUTS: dict[str, object] = {
     "5-field map": {
         "kind": "{{ .InvolvedObject.Kind }}",
