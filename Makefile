@@ -17,6 +17,7 @@ test: lint
 lint:
 	$(BIN)/ruff check eventpipe tests bench
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 bench:
 	$(BIN)/python -m bench.run

@@ -28,7 +28,6 @@ import yaml
 REPO = Path(__file__).resolve().parent.parent
 OUT = REPO / "bench" / "out"
 WORK = OUT / "work"
-MIB = 1024 * 1024
 
 
 def free_port() -> int:

@@ -90,7 +90,7 @@ def run_once(pristine: Path, spool_events: int, events: int, folder: Path,
     start_rv = str(spool_events + 1_000_000)  # above every pre-filled resourceVersion
     if steady:
         events = STEADY_RATE * STEADY_SECONDS
-        load = ("--after-watch", "--rate", str(STEADY_RATE), "--rate-total", str(events))
+        load: tuple[str, ...] = ("--after-watch", "--rate", str(STEADY_RATE), "--rate-total", str(events))
         mark = "rate-start"
     else:
         load = ("--watch-burst", str(events))

@@ -11,6 +11,9 @@ that cannot renew within renewDeadline cancels its watchers and workers at once 
 flight repeats later) and exits 1, so Kubernetes restarts it as a standby: restarting the
 pipeline in-process would buy nothing a container restart does not. On SIGTERM the leader keeps
 renewing through the normal shutdown, then releases the Lease so a standby need not wait.
+
+Anything else that ends a run for good is a `FatalError` (eventpipe.fatal): one error line
+names it, the shutdown is the same, and the exit code says which kind it was.
 """
 
 from __future__ import annotations
@@ -24,10 +27,21 @@ from typing import Any
 
 from prometheus_client import Gauge
 
+from eventpipe import fatal
 from eventpipe.config import Config
+from eventpipe.core.tasks import (
+    EXIT_LEADERSHIP_LOST,
+    EXIT_STOPPED,
+    FatalError,
+    PipelineTasks,
+    cancel_all,
+    first_of,
+    supervise,
+    time_left,
+)
 from eventpipe.enrich import build_enricher
-from eventpipe.leader import LeaderElector
-from eventpipe.lease import KubeLeaseApi, LeaseSettings
+from eventpipe.leader.elector import LeaderElector
+from eventpipe.leader.lease import KubeLeaseApi, LeaseSettings
 from eventpipe.memory import Malloc
 from eventpipe.metrics import Metrics
 from eventpipe.routing import compile_route
@@ -35,10 +49,8 @@ from eventpipe.server.http import HttpServer
 from eventpipe.sinks.driver import Delivery, NewData, SinkWorker
 from eventpipe.sinks.registry import build_sink, delivery_settings
 from eventpipe.spool import Spool, SpoolFullError
-from eventpipe.spool.from_config import open_spool
-from eventpipe.tasks import PipelineTasks, cancel_all, first_of, supervise, time_left
-from eventpipe.watch.kube import KubeEventsApi, connect
-from eventpipe.watch.streams import stream_name, watch_streams
+from eventpipe.watch.api import KubeEventsApi
+from eventpipe.watch.streams import stream_name
 from eventpipe.watch.watcher import Watcher, WatchSettings
 from eventpipe.watch.writer import SpoolWriter
 
@@ -74,38 +86,37 @@ class Pipeline:
                              registry=self.metrics.registry)
 
     async def run(self, stop: asyncio.Event) -> int:
-        """Run until `stop` is set; returns the exit code (1: leadership lost). Whatever was
-        opened is closed again if setup fails half-way (a bad kubeconfig, a port in use)."""
+        """Run until `stop` is set or something fatal happens; returns the exit code (see
+        eventpipe.core.tasks.EXIT_*). Whatever was opened is closed again if setup fails half-way
+        (a bad kubeconfig, a port in use), which then is one error line, not a traceback."""
+        ended: FatalError | None = None
         async with contextlib.AsyncExitStack() as opened:
-            writer, spool = await self._start(opened)
+            try:
+                writer, spool = await self._start(opened)
+            except FatalError as exc:
+                log.error(str(exc), extra={"exit_code": exc.exit_code})
+                return exc.exit_code
             if self.elector is not None and not await first_of(self.elector.acquire(), stop):
                 log.info("shutting down (standby)")
-                return 0
+                return EXIT_STOPPED
             tasks = self._launch(writer, spool)
-            holding = asyncio.create_task(self._hold(tasks), name="lease-renew")
+            ending = asyncio.create_task(fatal.until_fatal(tasks, self.elector))
             try:
-                await first_of(asyncio.shield(holding), stop)
-                if not holding.done():
+                await first_of(asyncio.shield(ending), stop)
+                if ending.done():
+                    ended = ending.result()
+                    log.error(str(ended), extra={"exit_code": ended.exit_code})
+                else:
                     log.info("shutting down")
             finally:
                 await self._shutdown(writer, tasks)
-                lost = holding.done() and not holding.cancelled()
-                await cancel_all([holding])
+                await cancel_all([ending])
+                lost = ended is not None and ended.exit_code == EXIT_LEADERSHIP_LOST
                 if self.elector is not None and not lost:
                     await self.elector.release()
-        log.info("eventpipe stopped", extra={"committed": writer.committed})
-        return 1 if lost else 0
-
-    async def _hold(self, tasks: PipelineTasks) -> None:
-        """Renew the Lease while leading; once it is lost, stop sending at once."""
-        if self.elector is None:
-            await asyncio.Future()  # no election: leader until stopped
-            return
-        await self.elector.hold()
-        log.error("leadership lost: stopped watching and sending; exiting 1 to restart as a "
-                  "standby")
-        for task in (*tasks.watchers, *tasks.workers):
-            task.cancel()
+        code = EXIT_STOPPED if ended is None else ended.exit_code
+        log.info("eventpipe stopped", extra={"committed": writer.committed, "exit_code": code})
+        return code
 
     async def _start(self, opened: contextlib.AsyncExitStack) -> tuple[SpoolWriter, Spool]:
         cfg = self.config
@@ -114,7 +125,7 @@ class Pipeline:
         sinks = [(build_sink(r, cluster_name=cfg.cluster_name),
                   delivery_settings(r, max_event_age=cfg.max_event_age_seconds))
                  for r in cfg.receivers]
-        api_client = await connect(self._kubeconfig)
+        api_client = await fatal.connect_api(self._kubeconfig)
         opened.push_async_callback(api_client.close)
         if cfg.leader_election.enabled:
             lease = LeaseSettings.from_config(cfg.leader_election)
@@ -124,8 +135,9 @@ class Pipeline:
                 lease, on_change=lambda leader: self._leader.set(int(leader)))
         else:
             self._leader.set(1)
-        spool = await open_spool(cfg, self.metrics)
+        spool = await fatal.open_spool_checked(cfg, self.metrics)
         opened.push_async_callback(spool.close)
+        self._spool_file = fatal.file_identity(cfg.spool.path)
         self.metrics.spool_budget.set(cfg.spool.max_bytes or 0)
         new_data = NewData()
         writer = SpoolWriter(spool, metrics=self.metrics,
@@ -148,7 +160,7 @@ class Pipeline:
             page_size=cfg.watch.page_size, timeout_min=cfg.watch.timeout_min,
             timeout_max=cfg.watch.timeout_max, backoff_initial=cfg.watch.backoff_initial,
             backoff_max=cfg.watch.backoff_max)
-        for namespace in watch_streams(cfg):
+        for namespace in cfg.watch_namespaces or ("",):  # "": all namespaces
             api = KubeEventsApi(api_client, api_group=cfg.watch.api_group, namespace=namespace)
             self.watchers.append(Watcher(api=api, stream=stream_name(cfg.watch.api_group,
                                                                      namespace),
@@ -156,8 +168,8 @@ class Pipeline:
                                          metrics=self.metrics))
         http = HttpServer(metrics=self.metrics, ready=self._readiness, address=cfg.http.address,
                           port=self._http_port)
-        await http.start()
         opened.push_async_callback(http.stop)
+        await fatal.start_http(http, cfg.http.address, self._http_port)
         self.http = http
         log.info("eventpipe started", extra={
             "streams": [w.stream for w in self.watchers],
@@ -175,7 +187,10 @@ class Pipeline:
                      for w in self.workers],
             upkeep=asyncio.create_task(self._upkeep(spool), name="spool-upkeep"),
             lag=asyncio.create_task(self._lag_gauges(), name="lag-gauges"),
-            trim=asyncio.create_task(self._trim_memory(), name="malloc-trim"))
+            trim=asyncio.create_task(self._trim_memory(), name="malloc-trim"),
+            spool_check=asyncio.create_task(fatal.watch_spool_file(self.config.spool.path,
+                                                             self._spool_file),
+                                            name="spool-file-check"))
 
     async def _shutdown(self, writer: SpoolWriter, tasks: PipelineTasks) -> None:
         """Stop watching, commit what was read, let workers finish their batch in time."""
@@ -183,7 +198,7 @@ class Pipeline:
         await cancel_all(tasks.watchers)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(writer.wait_idle(), time_left(deadline))
-        await cancel_all([tasks.writer, tasks.upkeep, tasks.lag, tasks.trim])
+        await cancel_all([tasks.writer, tasks.upkeep, tasks.lag, tasks.trim, tasks.spool_check])
         self._stopping.set()
         if tasks.workers:
             _, late = await asyncio.wait(tasks.workers, timeout=time_left(deadline))

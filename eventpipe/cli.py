@@ -19,6 +19,7 @@ import orjson
 
 from eventpipe import __version__
 from eventpipe.config import Config, ConfigError, config_json_schema, load_config, parse_duration
+from eventpipe.core.tasks import EXIT_CONFIG
 from eventpipe.logs import setup_logging
 
 
@@ -42,6 +43,13 @@ def _check_receivers(config: Config, path: str) -> None:
         raise click.ClickException(f"invalid config: {path}: {exc}") from exc
 
 
+class CannotStart(click.ClickException):
+    """`run` stops before starting: exit 2, as for every start-up problem (docs/exit-codes.md);
+    `config validate` keeps exit 1 for the same finding."""
+
+    exit_code = EXIT_CONFIG
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 def cli() -> None:
     """eventpipe: every version of every Kubernetes Event, spooled durably, delivered."""
@@ -63,15 +71,23 @@ def run(config_path: str | None, sinks: tuple[str, ...], kubeconfig: str | None,
     """Watch Events, spool them, deliver them to every receiver until SIGTERM."""
     if not config_path and not sinks:
         raise click.UsageError("give --config FILE, or kube-eventer style --sink flags")
-    config = _load(config_path) if config_path else None
-    if sinks:
-        config = _with_sinks(config, sinks, kubeconfig)
-    assert config is not None
-    # Layouts compile when sinks are built; do it before the spool is opened, so a bad one
-    # stops startup with the same message as `config validate` (not a traceback).
-    _check_receivers(config, config_path or "--sink")
+    try:
+        config = _load(config_path) if config_path else None
+        if sinks:
+            config = _with_sinks(config, sinks, kubeconfig)
+        assert config is not None
+        # Layouts compile when sinks are built; do it before the spool is opened, so a bad one
+        # stops startup with the same message as `config validate` (not a traceback).
+        _check_receivers(config, config_path or "--sink")
+    except click.UsageError:
+        raise  # exits 2 already
+    except click.ClickException as exc:
+        raise CannotStart(exc.message) from exc
     if metrics_address:
         host, _, port = metrics_address.rpartition(":")
+        if not port.isdigit():
+            raise click.BadParameter(f"{metrics_address!r} is not HOST:PORT or :PORT",
+                                     param_hint="--metrics-address")
         http = config.http.model_copy(update={"port": int(port),
                                               "address": host or config.http.address})
         config = config.model_copy(update={"http": http})
@@ -82,11 +98,12 @@ def run(config_path: str | None, sinks: tuple[str, ...], kubeconfig: str | None,
 def _with_sinks(config: Config | None, sinks: Sequence[str], kubeconfig: str | None) -> Config:
     """`config` plus the receivers and routes of kube-eventer `--sink` flags (exit 2 if bad)."""
     from eventpipe.config import kube_eventer as ke
+    from eventpipe.configmap_bodies import read_configmap_bodies
 
     try:
         flags = [ke.parse_sink_flag(text, index=i) for i, text in enumerate(sinks, 1)]
         source = kubeconfig or (config.kubeconfig if config else None)
-        flags = asyncio.run(ke.read_configmap_bodies(flags, source))
+        flags = asyncio.run(read_configmap_bodies(flags, source))
         return ke.apply_sink_flags(config, flags, environ=os.environ)
     except ke.SinkFlagError as exc:
         raise click.UsageError(str(exc)) from exc
@@ -94,12 +111,15 @@ def _with_sinks(config: Config | None, sinks: Sequence[str], kubeconfig: str | N
 
 async def _run(config: Config, kubeconfig: str | None) -> int:
     from eventpipe.app import Pipeline  # heavy imports only for `run`
+    from eventpipe.fatal import exit_backstop
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    return await Pipeline(config, kubeconfig=kubeconfig).run(stop)
+    code = await Pipeline(config, kubeconfig=kubeconfig).run(stop)
+    exit_backstop(code)
+    return code
 
 
 @cli.command()

@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-import pytest
 
 from eventpipe.spool import Spool
 from tests.fakeapi import FakeApiServer
@@ -26,13 +25,6 @@ from tests.pipeline_harness import (
 # fail, events without one render (index of a missing value is empty, as in Go).
 FAILING = {"name": "{{ .InvolvedObject.Name }}", "fp": "{{ index .InvolvedObject.FieldPath 0 }}"}
 FIXED = {"name": "{{ .InvolvedObject.Name }}", "fp": "{{ .InvolvedObject.FieldPath }}"}
-
-
-@pytest.fixture
-async def api(tmp_path: Path) -> Any:
-    async with FakeApiServer() as server:
-        server.write_kubeconfig(tmp_path / "kubeconfig")
-        yield server
 
 
 def picky_config(tmp_path: Path, layout: dict[str, str], name: str) -> Path:

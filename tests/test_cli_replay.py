@@ -5,9 +5,6 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
-from typing import Any
-
-import pytest
 
 from eventpipe.spool import Spool
 from tests.fakeapi import FakeApiServer
@@ -20,13 +17,6 @@ from tests.pipeline_harness import (
     wait_until,
     write_config,
 )
-
-
-@pytest.fixture
-async def api(tmp_path: Path) -> Any:
-    async with FakeApiServer() as server:
-        server.write_kubeconfig(tmp_path / "kubeconfig")
-        yield server
 
 
 async def cursors(spool_path: Path) -> dict[str, int]:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import signal
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -21,13 +20,6 @@ from tests.pipeline_harness import (
     wait_until,
     write_config,
 )
-
-
-@pytest.fixture
-async def api(tmp_path: Path) -> Any:
-    async with FakeApiServer() as server:
-        server.write_kubeconfig(tmp_path / "kubeconfig")
-        yield server
 
 
 @pytest.mark.parametrize("form", ["equals", "separate"])

@@ -131,7 +131,7 @@ def test_readme_file_example_loads_with_null_layout() -> None:
 
 def test_readme_route_example_rejects_glob_that_is_not_a_regex() -> None:
     # "*test*" is not a valid regex in Go either; resmo silently never matched it. eventpipe
-    # refuses to start (DESIGN.md §5) and says which rule, field and pattern.
+    # refuses to start (docs/migrating.md) and says which rule, field and pattern.
     err = error(README_ROUTE)
     assert err.line == line_of(README_ROUTE, '"*test*"')
     assert err.path == "route.routes[1].drop[0].namespace"

@@ -21,9 +21,10 @@ from eventpipe.config import ConfigError, load_config
 from eventpipe.demo import DemoOptions, Scenario, SimulatedCluster, demo_config, run_demo
 from eventpipe.demo.sample import LICENSED_SOURCES, build, dump, load_sample
 from eventpipe.demo.summary import Summary
+from eventpipe.kube.client import connect
 from eventpipe.metrics import Metrics
-from eventpipe.watch.kube import KubeEventsApi, connect
-from tests.pipeline_harness import CORPUS, REPO
+from eventpipe.watch.api import KubeEventsApi
+from tests.pipeline_harness import CORPUS, REPO, child_processes
 
 
 async def _lines(stream: asyncio.StreamReader) -> AsyncIterator[str]:
@@ -35,25 +36,27 @@ async def test_demo_command_end_to_end(tmp_path: Path) -> None:
     """The CLI as a user runs it: exits 0 by itself, prints summaries, serves /metrics while
     running, and the file receiver holds what the real client read from the cluster."""
     folder = tmp_path / "demo"
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "eventpipe", "demo", "--duration", "5", "--dir", str(folder),
-        "--port", "0", "--rate", "40", cwd=tmp_path, stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE, env={**os.environ, "PYTHONPATH": str(REPO)})
-    assert proc.stdout is not None
     out: list[str] = []
     scraped = ""
-    async with asyncio.timeout(30):
-        async for line in _lines(proc.stdout):
-            out.append(line)
-            url = re.match(r"metrics: (http://\S+)", line)
-            if url:
-                metrics_url = url.group(1)
-            if line.startswith("demo ") and "delivered" in line and not scraped:
-                async with aiohttp.ClientSession() as session, session.get(metrics_url) as r:
-                    assert r.status == 200
-                    scraped = await r.text()
-        code = await proc.wait()
-    stderr = (await proc.stderr.read()).decode() if proc.stderr else ""
+    async with child_processes() as procs:  # killed if the test fails before it exits
+        procs.append(proc := await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "eventpipe", "demo", "--duration", "5", "--dir", str(folder),
+            "--port", "0", "--rate", "40", cwd=tmp_path, stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE, env={**os.environ, "PYTHONPATH": str(REPO)}))
+        assert proc.stdout is not None
+        async with asyncio.timeout(30):
+            async for line in _lines(proc.stdout):
+                out.append(line)
+                url = re.match(r"metrics: (http://\S+)", line)
+                if url:
+                    metrics_url = url.group(1)
+                if line.startswith("demo ") and "delivered" in line and not scraped:
+                    async with aiohttp.ClientSession() as session, \
+                            session.get(metrics_url) as r:
+                        assert r.status == 200
+                        scraped = await r.text()
+            code = await proc.wait()
+        stderr = (await proc.stderr.read()).decode() if proc.stderr else ""
     assert code == 0, "".join(out) + stderr
 
     summaries = [line for line in out if line.startswith("demo ")]
@@ -122,11 +125,12 @@ async def test_demo_pushes_to_receivers_from_a_file(tmp_path: Path) -> None:
     app.router.add_post("/hook", hook)
     runner = web.AppRunner(app)
     await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = runner.addresses[0][1]
-    receivers = tmp_path / "sinks.yaml"
-    receivers.write_text(f"""
+    try:
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        port = runner.addresses[0][1]
+        receivers = tmp_path / "sinks.yaml"
+        receivers.write_text(f"""
 route:
   routes:
     - match:
@@ -137,8 +141,7 @@ receivers:
     webhook:
       endpoint: http://127.0.0.1:{port}/hook
 """)
-    out = io.StringIO()
-    try:
+        out = io.StringIO()
         code = await run_demo(DemoOptions(directory=tmp_path / "d", port=0, rate=50,
                                           duration=2.0, receivers_file=receivers, seed=3),
                               out=out, tty=False)

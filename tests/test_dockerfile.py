@@ -15,7 +15,8 @@ import yaml
 from click.testing import CliRunner
 
 from eventpipe.cli import cli, translate_resmo_args
-from eventpipe.config.models import HttpConfig, SpoolConfig
+from eventpipe.server.config import HttpConfig
+from eventpipe.spool.config import SpoolConfig
 
 ROOT = Path(__file__).resolve().parents[1]
 CHART = ROOT / "charts" / "eventpipe"
@@ -134,5 +135,5 @@ def test_resmo_form_reaches_run(tmp_path: Path) -> None:
     args = translate_resmo_args([f"-conf={bad}", "-metrics-address=:2113"])
     assert args == ["run", "--config", str(bad), "--metrics-address", ":2113"]
     result = CliRunner().invoke(cli, args)
-    assert result.exit_code == 1
+    assert result.exit_code == 2
     assert "invalid config: config.yaml:1: receivers" in result.output

@@ -15,8 +15,8 @@ from prometheus_client import CollectorRegistry
 
 from eventpipe.enrich import EnrichedEvent, Enricher, EnrichSettings
 from eventpipe.enrich.client import KubeObjectClient
+from eventpipe.kube.client import connect
 from eventpipe.sinks.encoding import LineEncoder
-from eventpipe.watch.kube import connect
 from tests.fakeapi import FakeApiServer
 from tests.pipeline_harness import read_lines, running, wait_until, write_config
 
@@ -162,12 +162,14 @@ async def test_a_hanging_api_costs_one_deadline(api: FakeApiServer) -> None:
 
     registry = CollectorRegistry()
     enricher = Enricher(Hanging(), settings=EnrichSettings(deadline=0.05), registry=registry)
-    event = about({"kind": "Pod", "name": "p", "namespace": "default", "uid": "u1"})
-    started = time.monotonic()
-    await enricher.prefetch([event])
-    assert time.monotonic() - started < 0.5
-    assert enricher.enrich(event) is event and skipped(registry, "timeout") == 1
-    await enricher.close()
+    try:
+        event = about({"kind": "Pod", "name": "p", "namespace": "default", "uid": "u1"})
+        started = time.monotonic()
+        await enricher.prefetch([event])
+        assert time.monotonic() - started < 0.5
+        assert enricher.enrich(event) is event and skipped(registry, "timeout") == 1
+    finally:
+        await enricher.close()
 
 
 async def test_lookups_stay_within_the_budget(api: FakeApiServer, client: Any) -> None:

@@ -21,11 +21,12 @@ import yaml
 from click.testing import CliRunner
 
 from eventpipe.cli import cli
+from eventpipe.core.occurrences import occurrences
 from eventpipe.history import Filters, show
 from eventpipe.history.render import human_age
 from eventpipe.spool import Spool
 from eventpipe.spool.records import NewRecord
-from eventpipe.watch.normalize import MalformedEvent, occurrences, to_record
+from eventpipe.watch.normalize import MalformedEvent, to_record
 from tests.fakeapi.corpus import corpus_paths, read_events
 
 NOW = time.time()  # --since counts back from the real clock

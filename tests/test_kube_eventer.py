@@ -20,8 +20,8 @@ from eventpipe.config.kube_eventer import (
     SinkFlagError,
     apply_sink_flags,
     parse_sink_flag,
-    read_configmap_bodies,
 )
+from eventpipe.configmap_bodies import read_configmap_bodies
 from eventpipe.layout import compile_layout
 from eventpipe.routing import compile_route
 from tests.fakeapi import FakeApiServer
@@ -299,11 +299,12 @@ async def test_custom_body_configmap_is_read_from_the_api(tmp_path: Path) -> Non
     app.router.add_get("/api/v1/namespaces/{ns}/configmaps/{name}", configmap)
     runner = web.AppRunner(app)
     await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = runner.addresses[0][1]
-    kubeconfig = write_kubeconfig(tmp_path / "kc", server=f"http://127.0.0.1:{port}", token="t")
     try:
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        port = runner.addresses[0][1]
+        kubeconfig = write_kubeconfig(tmp_path / "kc", server=f"http://127.0.0.1:{port}",
+                                      token="t")
         flags = [parse_sink_flag("webhook:http://h/x?custom_body_configmap=custom-body"
                                  "&custom_body_configmap_namespace=kube-system"),
                  parse_sink_flag("kafka:?brokers=a:1", index=2)]

@@ -1,4 +1,4 @@
-"""The lazy kubernetes_asyncio import (eventpipe/kubelazy.py).
+"""The lazy kubernetes_asyncio import (eventpipe/kube/lazy.py).
 
 Each check runs in a fresh interpreter: whether the lazy packages are used depends on what was
 imported first, and pytest's own process has imported kubernetes_asyncio long before.
@@ -21,7 +21,8 @@ def run_python(code: str) -> str:
 def test_importing_the_pipeline_loads_a_few_generated_modules_not_all() -> None:
     out = run_python("""
         import sys
-        import eventpipe.app, eventpipe.leader, eventpipe.lease, eventpipe.enrich.client
+        import eventpipe.app, eventpipe.enrich.client
+        import eventpipe.leader.elector, eventpipe.leader.lease
         print(sum(name.startswith("kubernetes_asyncio.client.models.") for name in sys.modules))
         print(sum(name.startswith("kubernetes_asyncio.client.api.") for name in sys.modules))
     """)
@@ -71,7 +72,7 @@ def test_an_earlier_eager_import_is_left_alone() -> None:
     out = run_python("""
         import sys
         import kubernetes_asyncio.client
-        from eventpipe import kubelazy
+        from eventpipe.kube import lazy as kubelazy
         print(kubelazy.install(), type(sys.modules["kubernetes_asyncio.client"]).__name__)
     """)
     assert out == "False module"

@@ -116,5 +116,5 @@ def test_supported_constructs_compile(source: str) -> None:
 
 def test_multiline_action_compiles() -> None:
     template = compile_template('{{ printf "%s/%s"\n    .Namespace\n    .Name }}')
-    event = {"metadata": {"namespace": "ns", "name": "n"}}
+    event: dict[str, object] = {"metadata": {"namespace": "ns", "name": "n"}}
     assert template.render(event) == "ns/n"

@@ -269,7 +269,7 @@ def test_control_flow(source: str, expected: str) -> None:
 
 
 def test_range_over_list_with_index_and_dot() -> None:
-    event = {"items": [{"name": "a"}, {"name": "b"}], "reason": "R"}
+    event: dict[str, object] = {"items": [{"name": "a"}, {"name": "b"}], "reason": "R"}
     source = (
         "{{ range $i, $e := .items }}{{ $i }}:{{ .name }}:{{ $e.name }}:{{ $.Reason }} {{ end }}"
     )
@@ -313,7 +313,7 @@ def test_sandbox_sees_only_dict_keys() -> None:
 
 
 def test_output_is_bounded() -> None:
-    event = {"items": list(range(300)), "big": "x" * 1000}
+    event: dict[str, object] = {"items": list(range(300)), "big": "x" * 1000}
     nested = "{{ range .items }}{{ range $.items }}{{ $.big }}{{ end }}{{ end }}"
     with pytest.raises(RenderError, match="output would exceed 1048576 characters"):
         render(nested, event)
@@ -353,7 +353,7 @@ def test_layout_keeps_shape_and_non_string_leaves() -> None:
         "nothing": None,
         "details": {"kind": "Pod", "tags": ["event", "BackOff"]},
     }
-    assert list(rendered) == ["region", "priority", "enabled", "nothing", "details"]  # type: ignore[arg-type]
+    assert list(rendered) == ["region", "priority", "enabled", "nothing", "details"]
     assert orjson.loads(layout.render_json(EVENT)) == rendered
     assert layout.render(EVENT) is not rendered  # fresh containers per event
 

@@ -17,9 +17,9 @@ from kubernetes_asyncio import client
 
 from eventpipe.app import Pipeline
 from eventpipe.config import load_config
-from eventpipe.leader import LeaderElector
-from eventpipe.lease import KubeLeaseApi, LeaseSettings
-from eventpipe.watch.kube import connect
+from eventpipe.kube.client import connect
+from eventpipe.leader.elector import LeaderElector
+from eventpipe.leader.lease import KubeLeaseApi, LeaseSettings
 from tests.fakeapi import FakeApiServer
 from tests.fakeapi.leases import BASE
 from tests.pipeline_harness import (
@@ -33,13 +33,6 @@ from tests.pipeline_harness import (
 )
 
 LEASE = "eventpipe"
-
-
-@pytest.fixture
-async def api(tmp_path: Path) -> AsyncIterator[FakeApiServer]:
-    async with FakeApiServer() as server:
-        server.write_kubeconfig(tmp_path / "kubeconfig")
-        yield server
 
 
 @pytest.fixture

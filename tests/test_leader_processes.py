@@ -9,9 +9,6 @@ import json
 import signal
 import time
 from pathlib import Path
-from typing import Any
-
-import pytest
 
 from tests.fakeapi import FakeApiServer
 from tests.pipeline_harness import (
@@ -32,13 +29,6 @@ from tests.pipeline_harness import (
 
 LEASE = "eventpipe-ha"
 DURATION, RETRY = 3.0, 0.5
-
-
-@pytest.fixture
-async def api(tmp_path: Path) -> Any:
-    async with FakeApiServer() as server:
-        server.write_kubeconfig(tmp_path / "kubeconfig")
-        yield server
 
 
 def served(api: FakeApiServer) -> set[tuple[str, str]]:

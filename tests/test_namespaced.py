@@ -17,7 +17,7 @@ import pytest
 
 from eventpipe.app import Pipeline
 from eventpipe.config import load_config
-from eventpipe.watch.kube import forbidden_reason
+from eventpipe.watch.api import forbidden_reason
 from tests.fakeapi import FakeApiServer
 from tests.pipeline_harness import http_get, k8s_event, read_lines, wait_until, write_config
 

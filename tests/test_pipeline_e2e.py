@@ -260,7 +260,9 @@ async def test_retention_deletes_only_what_every_receiver_acked(api: FakeApiServ
     receivers = [{"name": "dump", "file": {"path": str(tmp_path / "events.jsonl")}},
                  {"name": "broken", "file": {"path": str(tmp_path / "blocked" / "x.jsonl")}}]
     (tmp_path / "blocked").mkdir()
-    (tmp_path / "blocked" / "x.jsonl").mkdir()  # a directory where the file should be
+    # A symlink to itself: opening fails (ELOOP) until it goes, an error `start` does not take
+    # as a deployment mistake (a directory there would stop the run: docs/exit-codes.md).
+    (tmp_path / "blocked" / "x.jsonl").symlink_to("x.jsonl")
     config = write_config(
         tmp_path, kubeconfig=tmp_path / "kubeconfig", receivers=receivers,
         route={"routes": [{"match": [{"receiver": "dump"}, {"receiver": "broken"}]}]},
@@ -274,7 +276,7 @@ async def test_retention_deletes_only_what_every_receiver_acked(api: FakeApiServ
         await wait_until(lambda: pipeline.metrics.spool_rows._value.get() == 5,
                          what="retention ran")
         # `broken` never acked, so nothing may be deleted even with a zero history window.
-        (tmp_path / "blocked" / "x.jsonl").rmdir()
+        (tmp_path / "blocked" / "x.jsonl").unlink()
         await wait_until(lambda: len(read_lines(tmp_path / "blocked" / "x.jsonl")) == 5,
                          what="broken receiver recovered")
         await wait_until(lambda: pipeline.metrics.spool_rows._value.get() == 0,

@@ -16,8 +16,6 @@ import signal
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from tests.fakeapi import FakeApiServer
 from tests.pipeline_harness import (
     child_processes,
@@ -39,13 +37,6 @@ BIG = 8 * 1024  # message size: 600 events are ~5 MB against a 2 MiB budget
 # A write group must fit in the budget on its own: 500 events of 8 kB (4 MB) never fit in
 # 2 MiB, and the writer retries that same group forever (reported; see the module docstring).
 SMALL_GROUPS = {"batchMaxEvents": 50}
-
-
-@pytest.fixture
-async def api(tmp_path: Path) -> Any:
-    async with FakeApiServer() as server:
-        server.write_kubeconfig(tmp_path / "kubeconfig")
-        yield server
 
 
 def big_events(n: int, prefix: str) -> list[dict[str, Any]]:

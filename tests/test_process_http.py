@@ -6,10 +6,8 @@ from __future__ import annotations
 
 import signal
 from pathlib import Path
-from typing import Any
 
 import orjson
-import pytest
 
 from tests.fakeapi import FakeApiServer
 from tests.pipeline_harness import (
@@ -29,13 +27,6 @@ from tests.pipeline_harness import (
 )
 
 FAST_RETRY = {"watch": {"backoffInitial": "100ms", "backoffMax": "300ms"}}
-
-
-@pytest.fixture
-async def api(tmp_path: Path) -> Any:
-    async with FakeApiServer() as server:
-        server.write_kubeconfig(tmp_path / "kubeconfig")
-        yield server
 
 
 def one(samples: Samples, name: str, **labels: str) -> float:

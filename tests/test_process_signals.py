@@ -8,9 +8,6 @@ import signal
 import time
 from collections import Counter
 from pathlib import Path
-from typing import Any
-
-import pytest
 
 from eventpipe.spool import Spool
 from tests.fakeapi import FakeApiServer
@@ -30,13 +27,6 @@ from tests.pipeline_harness import (
 )
 
 BATCH = 500  # the file receiver's default batch.maxEvents
-
-
-@pytest.fixture
-async def api(tmp_path: Path) -> Any:
-    async with FakeApiServer() as server:
-        server.write_kubeconfig(tmp_path / "kubeconfig")
-        yield server
 
 
 def served(api: FakeApiServer) -> set[tuple[str, str]]:

@@ -18,6 +18,7 @@ import pytest
 import yaml
 
 from eventpipe.config.sink_elasticsearch import ElasticsearchSinkConfig, cloud_host
+from eventpipe.core.timestamps import last_seen
 from eventpipe.metrics import Metrics
 from eventpipe.sinks.base import PermanentSinkError, RetriableSinkError, Sink
 from eventpipe.sinks.driver import Delivery, DeliverySettings, NewData, SinkWorker
@@ -25,7 +26,7 @@ from eventpipe.sinks.elasticsearch import ElasticsearchSink
 from eventpipe.sinks.elasticsearch_bulk import split_by_size
 from eventpipe.sinks.elasticsearch_index import IndexNamer, compile_go_layout
 from eventpipe.spool import Spool
-from eventpipe.watch.normalize import last_seen, to_record
+from eventpipe.watch.normalize import to_record
 from tests.fakeapi import FakeApiServer
 from tests.fakes.elasticsearch import FakeElasticsearch
 from tests.pipeline_harness import (

@@ -14,8 +14,8 @@ import yaml
 from pydantic import ValidationError
 
 from eventpipe.config import load_config
-from eventpipe.config.errors import ConfigError
 from eventpipe.config.sink_webhook import WebhookSinkConfig
+from eventpipe.core.errors import ConfigError
 from eventpipe.replay import replay
 from eventpipe.sinks.base import PermanentSinkError, RetriableSinkError
 from eventpipe.sinks.webhook import WebhookSink

@@ -1,6 +1,6 @@
 """Shared helpers for the spool tests: corpus Events turned into `NewRecord` tuples.
 
-No tests live here. The normalisation is a minimal stand-in for the watcher's (DESIGN §2):
+No tests here. The normalisation is a minimal stand-in for the watcher's (see docs/architecture.md):
 occurrences from series.count → count/deprecatedCount → 1, last-seen time from
 series.lastObservedTime → lastTimestamp → eventTime → firstTimestamp → creation.
 """

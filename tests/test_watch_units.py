@@ -9,8 +9,10 @@ from pathlib import Path
 import orjson
 import pytest
 
-from eventpipe.watch.backoff import exponential_backoff, watch_timeout
-from eventpipe.watch.normalize import MalformedEvent, last_seen, occurrences, to_record
+from eventpipe.core.backoff import exponential_backoff, watch_timeout
+from eventpipe.core.occurrences import occurrences
+from eventpipe.core.timestamps import last_seen
+from eventpipe.watch.normalize import MalformedEvent, to_record
 from tests.fakeapi import FakeApiServer
 from tests.pipeline_harness import corpus_files, read_lines, running, wait_until, write_config
 
@@ -97,9 +99,30 @@ def test_served_object_bytes_are_the_line_s_object_exactly() -> None:
     assert served_object_bytes(b'{"type":"ADDED","object":[1]}', "ADDED") is None
 
 
+async def test_the_private_read_buffer_attribute_is_where_limit_read_buffer_sets_it(
+        api: FakeApiServer, tmp_path: Path) -> None:
+    # eventpipe.kube.client.limit_read_buffer writes aiohttp's private `_read_bufsize` on the
+    # session kubernetes-asyncio keeps in `rest_client.pool_manager`, and skips it silently when
+    # either is gone. This fails loudly instead when an upgrade of either library moves them.
+    import aiohttp
+
+    from eventpipe.kube.client import WATCH_READ_BUFSIZE, connect
+
+    async with aiohttp.ClientSession(read_bufsize=12345) as session:
+        assert session._read_bufsize == 12345, "aiohttp no longer stores read_bufsize there"
+    api_client = await connect(str(tmp_path / "kubeconfig"))
+    try:
+        session = api_client.rest_client.pool_manager
+        assert isinstance(session, aiohttp.ClientSession)
+        assert session._read_bufsize == WATCH_READ_BUFSIZE
+    finally:
+        await api_client.close()
+
+
 async def test_watch_responses_buffer_at_most_512_kib(api: FakeApiServer, tmp_path: Path) -> None:
     # kubernetes-asyncio's own session would buffer 4 MiB of unread stream (read_bufsize 2 MiB).
-    from eventpipe.watch.kube import WATCH_READ_BUFSIZE, KubeEventsApi, connect
+    from eventpipe.kube.client import WATCH_READ_BUFSIZE, connect
+    from eventpipe.watch.api import KubeEventsApi
 
     api_client = await connect(str(tmp_path / "kubeconfig"))
     try:

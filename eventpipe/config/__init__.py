@@ -9,23 +9,23 @@ Public surface (everything else in this package is private)::
     ConfigError                            message says file:line: key.path: what is wrong
 
 Models: `Config`, `Receiver` (`.sink_type`, `.sink`), `RouteConfig`, `RuleConfig`, and the
-sections they hold. Sinks are registered in `eventpipe.config.sinks.SINK_MODELS`.
+sections they hold; each section's model is defined by the component that reads it (e.g.
+`eventpipe.spool.config.SpoolConfig`) and named here as the config file's surface. Sinks are
+registered in `eventpipe.config.sinks.SINK_MODELS`.
 """
 
-from eventpipe.config.errors import ConfigError
 from eventpipe.config.loader import load_config, load_config_text
-from eventpipe.config.models import (
-    Config,
-    HttpConfig,
-    LeaderElectionConfig,
-    SpoolConfig,
-    WatchConfig,
-)
+from eventpipe.config.models import Config
 from eventpipe.config.receivers import BatchConfig, Receiver, RetryConfig
-from eventpipe.config.route import RouteConfig, RuleConfig
 from eventpipe.config.schema import config_json_schema
 from eventpipe.config.sinks import SINK_MODELS, FileSinkConfig, SinkConfig, StdoutSinkConfig
-from eventpipe.config.units import parse_duration, parse_size
+from eventpipe.core.errors import ConfigError
+from eventpipe.core.units import parse_duration, parse_size
+from eventpipe.leader.config import LeaderElectionConfig
+from eventpipe.routing.config import RouteConfig, RuleConfig
+from eventpipe.server.config import HttpConfig
+from eventpipe.spool.config import SpoolConfig
+from eventpipe.watch.config import WatchConfig
 
 __all__ = [
     "SINK_MODELS",

@@ -11,7 +11,9 @@ always behaves that way (`kube_eventer_options._IGNORED`), or refused with a mes
 the sink, the option and what to do. A webhook URL keeps the query parameters that are not
 options, as kube-eventer sends them on to the endpoint. Messages never echo a flag: its URL
 usually carries a token. The per-sink mappings live in `kube_eventer_sinks`, the shared option
-handling in `kube_eventer_options`; this module is the public surface `eventpipe run` uses.
+handling in `kube_eventer_options`; this module is the public surface `eventpipe run` uses. A
+body kept in a ConfigMap (`custom_body_configmap`) is only named here; `eventpipe run` reads it
+through the API (eventpipe.configmap_bodies) and hands it back to `with_configmap_body`.
 """
 
 from __future__ import annotations
@@ -24,14 +26,15 @@ from urllib.parse import parse_qsl, urlsplit
 
 from pydantic import BaseModel, ValidationError
 
-from eventpipe.config.errors import ConfigError
 from eventpipe.config.kube_eventer_options import Options, SinkFlag, SinkFlagError
 from eventpipe.config.kube_eventer_sinks import MAPPERS, body_layout
 from eventpipe.config.loader import _to_config_error
-from eventpipe.config.models import Config, SpoolConfig
+from eventpipe.config.models import Config
 from eventpipe.config.receivers import Receiver
-from eventpipe.config.route import RouteConfig
-from eventpipe.config.yamlsource import YamlDocument
+from eventpipe.core.errors import ConfigError
+from eventpipe.core.yamlsource import YamlDocument
+from eventpipe.routing.config import RouteConfig
+from eventpipe.spool.config import SpoolConfig
 
 DEFAULT_SPOOL = "./eventpipe-spool.db"
 """Spool file when `run` gets --sink without --config (else $EVENTPIPE_SPOOL)."""
@@ -40,8 +43,7 @@ KINDS = tuple(MAPPERS)
 """kube-eventer sinks eventpipe maps."""
 
 __all__ = ["DEFAULT_SPOOL", "KINDS", "SinkFlag", "SinkFlagError", "apply_sink_flags",
-           "parse_sink_flag", "read_configmap_bodies", "validate_receiver",
-           "with_configmap_body"]
+           "parse_sink_flag", "validate_receiver", "with_configmap_body"]
 
 
 def parse_sink_flag(text: str, *, index: int = 1,
@@ -118,39 +120,3 @@ def apply_sink_flags(config: Config | None, flags: Sequence[SinkFlag], *,
         routes.append(_validated(RouteConfig, route, flag.label))
     return config.model_copy(update={"receivers": receivers,
                                      "route": RouteConfig(routes=routes)})
-
-
-async def read_configmap_bodies(flags: Sequence[SinkFlag], kubeconfig: str | None
-                                ) -> list[SinkFlag]:
-    """Fill in webhook bodies kept in ConfigMaps (kube-eventer's custom_body_configmap)."""
-    if all(flag.configmap is None for flag in flags):
-        return list(flags)
-    import aiohttp
-    from kubernetes_asyncio import client
-    from kubernetes_asyncio.client.exceptions import ApiException
-
-    from eventpipe.watch.kube import connect  # the config layer needs the API only here
-
-    out = []
-    try:
-        api = await connect(kubeconfig)
-    except Exception as exc:  # kubeconfig/in-cluster problems come as several types
-        raise SinkFlagError(f"custom_body_configmap: cannot reach the API server to read the "
-                            f"ConfigMap ({type(exc).__name__}: {exc}); give the body as "
-                            "custom_body_file=PATH instead") from None
-    async with api:
-        core = client.CoreV1Api(api)
-        for flag in flags:
-            if flag.configmap is not None:
-                namespace, name = flag.configmap
-                try:
-                    found = await core.read_namespaced_config_map(name, namespace)
-                except ApiException as exc:
-                    raise SinkFlagError(f"{flag.label}: cannot read ConfigMap {namespace}/"
-                                        f"{name}: {exc.status} {exc.reason}") from None
-                except (aiohttp.ClientError, OSError) as exc:
-                    raise SinkFlagError(f"{flag.label}: cannot read ConfigMap {namespace}/"
-                                        f"{name}: {type(exc).__name__}: {exc}") from None
-                flag = with_configmap_body(flag, (found.data or {}).get("content"))
-            out.append(flag)
-    return out

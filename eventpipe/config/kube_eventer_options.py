@@ -104,7 +104,7 @@ class Options:
         for key in self.opts:
             if key not in self.used:
                 raise self.error(key, f"not a {self.kind} option eventpipe knows; remove it "
-                                      "(see README, 'Migrating from kube-eventer')")
+                                      "(see docs/migrating.md, 'From kube-eventer')")
 
 
 def anchored(values: Sequence[str]) -> str:

@@ -1,7 +1,7 @@
 """Load a config file: read, expand ``${ENV}``, parse, validate, and explain what is wrong.
 
 pydantic reports errors as a key path and a terse message; this module turns each into
-``file:line: path: message`` using the line table from `eventpipe.config.yamlsource`, with
+``file:line: path: message`` using the line table from `eventpipe.core.yamlsource`, with
 wording a person editing YAML understands ("expected an integer, got 'big'").
 """
 
@@ -14,9 +14,9 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from eventpipe.config.errors import ConfigError
 from eventpipe.config.models import Config
-from eventpipe.config.yamlsource import YamlDocument, parse_yaml, render_path
+from eventpipe.core.errors import ConfigError
+from eventpipe.core.yamlsource import YamlDocument, parse_yaml, render_path
 
 _EXPECTED = {
     "int_parsing": "expected an integer",

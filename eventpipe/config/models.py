@@ -1,9 +1,15 @@
 """The whole configuration file: resmo's top-level keys plus eventpipe's own sections.
 
-resmo keys keep resmo's names and meaning, with two deliberate differences (DESIGN.md §5):
+resmo keys keep resmo's names and meaning, with two deliberate differences (docs/migrating.md):
 `maxEventAgeSeconds` defaults to 0 (off) and an old event is still spooled, only not routed;
 the deprecated `throttlePeriod` is accepted and ignored. eventpipe adds `spool`, `watch`,
 `http`, `metrics`, `shutdownTimeout` and per-receiver `retry`/`batch`.
+
+Each section's model belongs to the component that reads it (`eventpipe.spool.config`,
+`eventpipe.watch.config`, `eventpipe.leader.config`, `eventpipe.server.config`,
+`eventpipe.metrics.config`, `eventpipe.routing.config`); this module assembles them. The
+enrichment keys (`omitLookup`, `cacheSize`, `kubeQPS`, `kubeBurst`) are resmo's top-level keys,
+so they stay here and the app hands them to `eventpipe.enrich.build_enricher`.
 """
 
 from __future__ import annotations
@@ -13,132 +19,18 @@ from typing import Any, Literal
 from pydantic import Field, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
-from eventpipe.config.base import Model
-from eventpipe.config.metrics import MetricsConfig
 from eventpipe.config.receivers import Receiver
-from eventpipe.config.route import RouteConfig
-from eventpipe.config.units import ByteSize, Duration
+from eventpipe.core.model import Model
+from eventpipe.core.units import Duration
+from eventpipe.leader.config import LeaderElectionConfig
+from eventpipe.metrics.config import MetricsConfig
+from eventpipe.routing.config import RouteConfig
+from eventpipe.server.config import HttpConfig
+from eventpipe.spool.config import SpoolConfig
+from eventpipe.watch.config import WatchConfig
 
 # resmo (zerolog) accepts more levels than eventpipe logs at; map them to the nearest.
 _LOG_LEVEL_ALIASES = {"trace": "debug", "warning": "warn", "fatal": "error", "panic": "error"}
-
-
-class LeaderElectionConfig(Model):
-    """Run several replicas, with only the Lease holder watching and sending."""
-
-    enabled: bool = Field(default=False, description="Enable leader election.")
-    leader_election_id: str = Field(
-        default="eventpipe", alias="leaderElectionID",
-        description="Name of the coordination.k8s.io/v1 Lease the replicas compete for.",
-    )
-    namespace: str = Field(
-        default="", description="Namespace of the Lease; empty = the pod's own ($POD_NAMESPACE, "
-        "else the service account's namespace file, else 'default').",
-    )
-    identity: str = Field(
-        default="", description="This replica's name in the Lease; empty = $POD_NAME, else "
-        "hostname-pid. Must differ between replicas.",
-    )
-    lease_duration: Duration = Field(
-        default=15.0, alias="leaseDuration",
-        description="How long a Lease not renewed stays taken; a standby takes over this long "
-        "after it last saw the Lease change (rounded up to whole seconds in the Lease).",
-    )
-    renew_deadline: Duration = Field(
-        default=10.0, alias="renewDeadline",
-        description="A leader that has not renewed for this long stops sending and exits (1). "
-        "Must be below leaseDuration, so it stops before anyone can take over.",
-    )
-    retry_period: Duration = Field(
-        default=2.0, alias="retryPeriod",
-        description="How often the leader renews and a standby tries to acquire.",
-    )
-
-    @model_validator(mode="after")
-    def _ordered(self) -> LeaderElectionConfig:
-        if not 0 < self.renew_deadline < self.lease_duration:
-            raise ValueError("renewDeadline must be above 0 and below leaseDuration")
-        if not 0 < self.retry_period < self.renew_deadline:
-            raise ValueError("retryPeriod must be above 0 and below renewDeadline")
-        return self
-
-
-class SpoolConfig(Model):
-    """The durable SQLite buffer between the watch and the sinks."""
-
-    path: str = Field(default="/var/lib/eventpipe/spool.db", description="SQLite database file.")
-    history_window: Duration = Field(
-        default=7 * 86400.0, alias="historyWindow",
-        description="Keep delivered events this long for queries and replay.",
-    )
-    max_bytes: ByteSize | None = Field(
-        default=None, alias="maxBytes",
-        description="Byte budget of the spool (bytes, or '2Gi', '500MB'); unset = no limit.",
-    )
-    when_full: Literal["block", "dropOldest"] = Field(
-        default="block", alias="whenFull",
-        description="At maxBytes: 'block' stops reading the watch (relist later); 'dropOldest' "
-        "deletes the oldest undelivered events, counted and logged.",
-    )
-    synchronous: Literal["FULL", "NORMAL"] = Field(
-        default="FULL", description="SQLite synchronous mode; FULL survives power loss."
-    )
-    batch_max_events: int = Field(
-        default=500, ge=1, alias="batchMaxEvents", description="Most events per write transaction."
-    )
-    batch_max_wait: Duration = Field(
-        default=0.05, alias="batchMaxWait",
-        description="Longest time events wait for their write transaction.",
-    )
-    retention_interval: Duration = Field(
-        default=60.0, alias="retentionInterval", description="How often retention runs."
-    )
-
-    @field_validator("synchronous", mode="before")
-    @classmethod
-    def _upper(cls, value: Any) -> Any:
-        return value.upper() if isinstance(value, str) else value
-
-
-class WatchConfig(Model):
-    """How Events are listed and watched."""
-
-    api_group: Literal["core", "events.k8s.io"] = Field(
-        default="core", alias="apiGroup",
-        description="Which API to read Events from: 'core' (v1) or 'events.k8s.io' (v1).",
-    )
-    namespaces: list[str] = Field(
-        default_factory=list,
-        description="Watch only these namespaces (merged with top-level `namespace`); empty = all.",
-    )
-    timeout_min: Duration = Field(
-        default=300.0, alias="timeoutMin", description="Lower bound of the jittered watch timeout."
-    )
-    timeout_max: Duration = Field(
-        default=600.0, alias="timeoutMax", description="Upper bound of the jittered watch timeout."
-    )
-    page_size: int = Field(default=500, ge=1, alias="pageSize", description="LIST page size.")
-    backoff_initial: Duration = Field(
-        default=0.8, alias="backoffInitial", description="First delay after a watch failure."
-    )
-    backoff_max: Duration = Field(
-        default=30.0, alias="backoffMax", description="Largest delay between watch attempts."
-    )
-
-    @model_validator(mode="after")
-    def _ordered(self) -> WatchConfig:
-        if self.timeout_min > self.timeout_max:
-            raise ValueError("timeoutMin must not exceed timeoutMax")
-        if self.backoff_initial > self.backoff_max:
-            raise ValueError("backoffInitial must not exceed backoffMax")
-        return self
-
-
-class HttpConfig(Model):
-    """The one HTTP port: /metrics, /healthz, /readyz."""
-
-    address: str = Field(default="0.0.0.0", description="Address to listen on.")
-    port: int = Field(default=2112, ge=0, le=65535, description="Port to listen on.")
 
 
 class Config(Model):

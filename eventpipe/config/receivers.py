@@ -13,10 +13,10 @@ from pydantic import ConfigDict, Field, create_model, model_validator
 from pydantic_core import PydanticCustomError
 
 from eventpipe import __version__
-from eventpipe.config.base import Model
 from eventpipe.config.sinks import RESMO_SINK_TYPES, SINK_MODELS, SinkConfig
 from eventpipe.config.storm import FiltersConfig, RateLimitConfig, ThrottleConfig
-from eventpipe.config.units import Duration
+from eventpipe.core.model import Model
+from eventpipe.core.units import Duration
 
 
 class RetryConfig(Model):

@@ -1,9 +1,12 @@
 """Render the config reference (every key, type, default, description) as Markdown from the
-JSON Schema, so README.md cannot drift from the models: `python -m eventpipe.config.reference`
-prints it and a test checks README.md contains it."""
+JSON Schema, so docs/configuration.md cannot drift from the models:
+`python -m eventpipe.config.reference --write docs/configuration.md` rewrites the generated block
+between the markers (the hand-written text around it is kept) and a test checks it is current."""
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
 from typing import Any
 
 from eventpipe.config.schema import config_json_schema
@@ -82,7 +85,25 @@ def render_reference() -> str:
     return "\n".join(lines)
 
 
+def with_reference(document: str, table: str) -> str:
+    """`document` with the text between BEGIN and END replaced by `table`."""
+    start = document.index(BEGIN) + len(BEGIN)
+    return f"{document[:start]}\n{table}\n{document[document.index(END, start):]}"
+
+
+def main(argv: list[str]) -> int:
+    """No arguments: print the table. `--write PATH`: regenerate PATH's block in place."""
+    if not argv:
+        print(BEGIN, render_reference(), END, sep="\n")
+        return 0
+    if len(argv) == 2 and argv[0] == "--write":
+        path = Path(argv[1])
+        path.write_text(with_reference(path.read_text(), render_reference()))
+        return 0
+    print("usage: python -m eventpipe.config.reference [--write docs/configuration.md]",
+          file=sys.stderr)
+    return 2
+
+
 if __name__ == "__main__":
-    print(BEGIN)
-    print(render_reference())
-    print(END)
+    sys.exit(main(sys.argv[1:]))

@@ -21,7 +21,7 @@ from pydantic import Field, field_validator, model_validator
 
 from eventpipe.config.sinks import SinkConfig
 from eventpipe.config.tls import TlsConfig
-from eventpipe.config.units import ByteSize, Duration
+from eventpipe.core.units import ByteSize, Duration
 
 _TEN_MIB = 10 * 1024 * 1024
 

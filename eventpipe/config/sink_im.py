@@ -19,8 +19,8 @@ from pydantic import Field, field_validator, model_validator
 
 from eventpipe.config.sinks import SinkConfig
 from eventpipe.config.tls import TlsConfig
-from eventpipe.config.units import Duration
 from eventpipe.config.urls import check_url
+from eventpipe.core.units import Duration
 
 _TEMPLATE_DOC = ("Go template replacing the default message text (cluster, type, namespace, "
                  "object, reason, count, last seen, message), e.g. `{{ .Reason }}: "

@@ -17,9 +17,9 @@ from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
-from eventpipe.config.base import Model
 from eventpipe.config.sinks import SinkConfig
 from eventpipe.config.tls import TlsConfig
+from eventpipe.core.model import Model
 
 _LAYOUT_DOC = (
     "Message value template: a Go-template string, or a map/list whose string leaves are Go "

@@ -27,8 +27,8 @@ from yarl import URL
 
 from eventpipe.config.sinks import SinkConfig
 from eventpipe.config.tls import TlsConfig
-from eventpipe.config.units import ByteSize, Duration
 from eventpipe.config.urls import check_url
+from eventpipe.core.units import ByteSize, Duration
 
 MAX_LABELS = 15
 """Loki's default `max_label_names_per_series`."""

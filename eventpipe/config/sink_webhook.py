@@ -25,8 +25,8 @@ from pydantic import Field, field_validator, model_validator
 
 from eventpipe.config.sinks import SinkConfig
 from eventpipe.config.tls import TlsConfig
-from eventpipe.config.units import Duration
 from eventpipe.config.urls import check_url
+from eventpipe.core.units import Duration
 
 # RFC 9110 field-name token characters.
 _HEADER_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")

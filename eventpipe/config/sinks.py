@@ -17,7 +17,7 @@ from typing import Any, Final
 
 from pydantic import Field
 
-from eventpipe.config.base import Model
+from eventpipe.core.model import Model
 
 _LAYOUT_DOC = (
     "Payload template: a Go-template string, or a map/list whose string leaves are Go "

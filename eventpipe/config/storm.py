@@ -12,7 +12,7 @@ receiver:
 - `rateLimit`: never post faster than the peer allows; what waits stays in the spool
   (eventpipe.sinks.ratelimit).
 
-Field descriptions are the reference docs (README config table, chart schema).
+Field descriptions are the reference docs (docs/configuration.md, chart schema).
 """
 
 from __future__ import annotations
@@ -21,9 +21,8 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, Field
 
-from eventpipe.config.base import Model
-from eventpipe.config.route import check_pattern
-from eventpipe.config.units import Duration
+from eventpipe.core.model import Model, check_pattern
+from eventpipe.core.units import Duration
 
 KeyField = Literal["cluster", "namespace", "kind", "name", "reason", "type"]
 """What a throttle key can be made of (clusterName, metadata.namespace, involvedObject.kind,

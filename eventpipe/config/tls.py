@@ -10,7 +10,7 @@ import ssl
 
 from pydantic import Field, field_validator
 
-from eventpipe.config.base import Model
+from eventpipe.core.model import Model
 
 
 class TlsConfig(Model):

@@ -1,7 +1,8 @@
 """What enrichment adds to an Event, and the marker that says it added something.
 
 Enrichment only adds keys to the involved-object reference (`involvedObject`, or `regarding` in
-events.k8s.io/v1); a key the API served is never replaced. The keys (documented in README):
+events.k8s.io/v1); a key the API served is never replaced. The keys (documented in
+docs/configuration.md):
 
 - `labels`, `annotations`: the object's own maps (resmo's names, read by route rules);
 - `ownerReferences`: the object's `metadata.ownerReferences` as served;

@@ -8,9 +8,9 @@ the API server's one-hour TTL. This module reads it the way `kubectl get events`
 - `since` is turned into a seq bound through the `observed_at` index (observed_at grows with
   seq), so every query is a rowid range scan, newest first, that stops as soon as it has
   `limit` answers. No index on name/namespace/reason: with 16 KiB pages and 500-row commits,
-  an index whose keys arrive in random order dirties hundreds of pages per commit; one on
-  `name` measured -29 % insert throughput, against a worst case (nothing matches, the whole
-  table is read) of ~0.4 s at 1,000,000 events (bench/history.py).
+  an index whose keys arrive in random order dirties hundreds of pages per commit, which costs
+  more insert throughput than the worst-case query (nothing matches, the whole table is read)
+  is worth (both measured in docs/performance.md).
 - Latest version only by default: scanning newest first, the first row seen for a uid is its
   latest version, so de-duplication is a set of uids, not a GROUP BY over the whole table.
   The filtered columns never change between versions of one Event, so "latest matching

@@ -17,8 +17,8 @@ from typing import Any
 import orjson
 import yaml
 
+from eventpipe.core.timestamps import parse_time
 from eventpipe.history.query import EventRow
-from eventpipe.watch.normalize import parse_time
 
 OUTPUTS = ("table", "wide", "json", "yaml")
 _PADDING = 3  # kubectl's tabwriter padding between columns

@@ -20,9 +20,10 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from eventpipe.config import ConfigError, RouteConfig, RuleConfig
-from eventpipe.config.yamlsource import render_path
+from eventpipe.core.errors import ConfigError
+from eventpipe.core.yamlsource import render_path
 from eventpipe.routing import fields
+from eventpipe.routing.config import RouteConfig, RuleConfig
 from eventpipe.routing.fields import Event
 
 Predicate = Callable[[Event], bool]

@@ -18,12 +18,12 @@ from typing import TYPE_CHECKING, Any, Protocol
 import orjson
 
 from eventpipe.config.storm import DEFAULT_KEY
+from eventpipe.core.backoff import exponential_backoff
 from eventpipe.metrics import Metrics
 from eventpipe.sinks.base import PermanentSinkError, Sink, SinkError
 from eventpipe.sinks.filters import RowCheck
 from eventpipe.sinks.ratelimit import Sleep, TokenBucket
 from eventpipe.spool.records import S_BODY, S_EVENT_TIME, S_OBSERVED_AT, S_SEQ, StoredRow
-from eventpipe.watch.backoff import exponential_backoff
 
 if TYPE_CHECKING:
     from eventpipe.enrich import Enricher

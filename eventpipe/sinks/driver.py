@@ -21,6 +21,7 @@ from typing import Protocol
 
 import orjson
 
+from eventpipe.core.tasks import EXIT_CONFIG, FatalError
 from eventpipe.metrics import Metrics
 from eventpipe.sinks.base import PermanentSinkError
 from eventpipe.sinks.delivery import Delivery, DeliverySettings, EventRouter
@@ -102,7 +103,11 @@ class SinkWorker:
     async def run(self) -> None:
         """Loop until `stopping` is set; the batch in flight is finished or left unacked."""
         sink = self.delivery.sink
-        await sink.start()
+        try:
+            await sink.start()
+        except PermanentSinkError as exc:  # a deployment mistake: restarting cannot fix it
+            raise FatalError(f"receiver {self.name} cannot start: {exc}",
+                             exit_code=EXIT_CONFIG) from exc
         try:
             self.acked_seq = await self._spool.cursor(self.name)
             throttle = self.throttle

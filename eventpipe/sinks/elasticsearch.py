@@ -31,12 +31,12 @@ import orjson
 from yarl import URL
 
 from eventpipe.config.tls import TlsConfig, ssl_context
+from eventpipe.core.timestamps import last_seen
 from eventpipe.sinks.base import ItemFailure, PermanentSinkError, RetriableSinkError, SinkError
 from eventpipe.sinks.elasticsearch_bulk import action_line, item_failures, split_by_size
 from eventpipe.sinks.elasticsearch_index import IndexNamer
 from eventpipe.sinks.encoding import LineEncoder
 from eventpipe.sinks.http import ReceiverSession, request, status_error
-from eventpipe.watch.normalize import last_seen
 
 log = logging.getLogger(__name__)
 

@@ -1,5 +1,5 @@
 """What every HTTP sink shares: a session with timeouts and TLS, and one answer to "is this
-response a success, a retry or a rejection" (the RetryLogic of STYLE.md), so no sink keeps its
+response a success, a retry or a rejection" (like Vector's RetryLogic), so no sink keeps its
 own list of status codes.
 
     2xx                      success

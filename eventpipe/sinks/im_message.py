@@ -19,9 +19,10 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
+from eventpipe.core.occurrences import occurrences
+from eventpipe.core.timestamps import last_seen
 from eventpipe.sinks.base import PermanentSinkError
 from eventpipe.sinks.throttle import summary_note
-from eventpipe.watch.normalize import last_seen, occurrences
 
 if TYPE_CHECKING:
     from eventpipe.layout import Template

@@ -9,9 +9,9 @@ encode() → send() hand-off. The driver passes `send` only the bytes `encode` r
 record needs uid and resourceVersion besides its value. `encode` packs them into a small frame,
 ``uid \\0 resourceVersion \\0 topic \\0 value`` (uid, rv and topic never hold NUL; the value is
 last, so `split(b"\\0", 3)` is exact whatever it holds). uid/rv come from the parsed event:
-`needs_event` is always True, so the driver's one orjson parse per event (~5 µs for a 1 kB
-Event) serves key, headers, a templated topic and a layout alike; nothing is parsed twice. The
-topic slot is empty for a fixed topic (checked once at startup; `{{` marks a template).
+`needs_event` is always True, so the driver's one orjson parse per event serves key, headers,
+a templated topic and a layout alike; nothing is parsed twice. The topic slot is empty for a
+fixed topic (checked once at startup; `{{` marks a template).
 
 Ordering and acks. `send` appends every record of the batch to the producer (`send()` futures,
 so records are batched per partition and pipelined), then awaits them all; the batch is

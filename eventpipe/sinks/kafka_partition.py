@@ -1,10 +1,10 @@
 """Kafka's default key → partition mapping, fast enough for the hot path.
 
-aiokafka's pure-Python murmur2 masks every intermediate value and reads one byte at a time:
-~37 µs per 36-byte uid, the largest cost in delivering to Kafka (profiled: a third of the
-sink's time). This is the same function (Java client's `Utils.murmur2`, so records land on the
-partitions any other Kafka client would choose for the same key) reading 4-byte words with
-`struct` and masking only where a value can leave 32 bits. Equality with aiokafka's version is
+aiokafka's pure-Python murmur2 masks every intermediate value and reads one byte at a time,
+which made it the largest cost in delivering to Kafka (docs/performance.md). This is the same
+function (Java client's `Utils.murmur2`, so records land on the partitions any other Kafka
+client would choose for the same key) reading 4-byte words with `struct` and masking only where
+a value can leave 32 bits. Equality with aiokafka's version is
 tested.
 """
 

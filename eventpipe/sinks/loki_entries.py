@@ -8,7 +8,7 @@ payload, so a batch is assembled by slicing and joining bytes, never by re-parsi
 orjson escapes control characters, so neither JSON part can hold a raw NUL.
 
 Timestamp — never "now": the event's last-seen time (series.lastObservedTime -> lastTimestamp
--> eventTime -> firstTimestamp -> creationTimestamp, `eventpipe.watch.normalize.last_seen`)
+-> eventTime -> firstTimestamp -> creationTimestamp, `eventpipe.core.timestamps.last_seen`)
 truncated to whole milliseconds, plus the resourceVersion modulo 1e6 as nanoseconds (a CRC32 of
 it when not numeric). The same version always gets the same timestamp, so a retried push is an
 exact duplicate (same stream, timestamp and line) that Loki drops; two versions of one event
@@ -28,10 +28,10 @@ import zlib
 import orjson
 
 from eventpipe.config.sink_loki import sanitize_label_name
+from eventpipe.core.timestamps import last_seen
 from eventpipe.layout import RenderError, compile_template
 from eventpipe.sinks.base import PermanentSinkError
 from eventpipe.sinks.encoding import LineEncoder
-from eventpipe.watch.normalize import last_seen
 
 MAX_VALUE_CHARS = 2048
 FALLBACK_STREAM = b'{"job":"eventpipe"}'
@@ -75,7 +75,7 @@ class EntryEncoder:
             (sanitize_label_name(k), compile_template(v, where=f"receivers.{name}.loki.labels.{k}"))
             for k, v in templates.items()]
         self._max_entry = max_entry_bytes
-        # Copying the event to add clusterName costs ~1 µs: only when a template reads it.
+        # Copying the event to add clusterName is per-event work: only when a template reads it.
         self._with_cluster = any("lusterName" in v for v in templates.values())
         # Label values repeat (a few namespaces, reasons, kinds): serialise each set once.
         self._streams: dict[tuple[str, ...], bytes] = {}

@@ -72,9 +72,9 @@ def build_body(entries: Sequence[Entry], positions: Sequence[int]) -> bytes:
 
 
 async def gzip_body(body: bytes) -> bytes:
-    """gzip at level 1 (corpus batches shrink ~12x, level 6 ~16x at ~3x the CPU), big bodies in a
-    worker thread so the watcher sharing the loop is not held up; mtime 0: same input, same
-    bytes."""
+    """gzip at level 1 (level 6 shrinks corpus batches only a little more for several times the
+    CPU; docs/performance.md), big bodies in a worker thread so the watcher sharing the loop is
+    not held up; mtime 0: same input, same bytes."""
     if len(body) < _THREAD_FROM:
         return gzip.compress(body, compresslevel=1, mtime=0)
     return await asyncio.to_thread(gzip.compress, body, 1, mtime=0)

@@ -1,4 +1,4 @@
-"""Durable SQLite spool between the watcher and the sink workers (DESIGN §3)."""
+"""Durable SQLite spool between the watcher and the sink workers (docs/architecture.md)."""
 
 from eventpipe.spool.errors import SpoolError, SpoolFullError, SpoolSchemaError
 from eventpipe.spool.records import NewRecord, StoredRow

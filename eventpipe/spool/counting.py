@@ -22,8 +22,8 @@ after its last update without per-entry timestamps; `forget` (DELETED seen) drop
 
 Memory: the book is the one structure that grows with traffic (a busy cluster creates 100k+
 Events an hour), so it is keyed by a 60-bit hash of the uid rather than the uid string: a
-two-digit int is 32 bytes against ~88 for a 36-character str (measured: 200k uids cost
-25.7 MiB with str keys, 16.1 MiB with hashed keys, ~10 MiB of it the dict table itself).
+two-digit int is 32 bytes against ~88 for a 36-character str (measured in
+docs/performance.md).
 Python's str hash is salted per process, which is fine: the book is rebuilt from the spool at
 every start. Two live uids sharing a key (odds about N / 2**60 per new uid, ~3e-13 with 300k
 remembered) would give one event a wrong metric delta; the event itself is stored and

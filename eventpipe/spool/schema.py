@@ -1,10 +1,11 @@
 """Tables, indexes and connection settings of the spool file.
 
-The layout is fixed by DESIGN §3. Two choices are worth knowing:
+docs/architecture.md describes the tables. Two choices are worth knowing:
 
 - `UNIQUE(resource_version, uid)`: resourceVersion first, because it is nearly monotonic, so
-  the unique index is appended to at its right edge (measured 4.5x faster than uid first),
-  and the dedupe lookup in `append` is a batched `resource_version IN (...)` on that index.
+  the unique index is appended to at its right edge (faster than uid first; see
+  docs/performance.md), and the dedupe lookup in `append` is a batched
+  `resource_version IN (...)` on that index.
 - One extra index, on `observed_at`, serves history queries, retention's age bound and the
   warm-up of occurrence bookkeeping. `observed_at` is written non-decreasing in seq order, so
   that index, too, only grows at its right edge. Every further index costs insert speed; add
@@ -15,21 +16,18 @@ transactions explicitly with `BEGIN IMMEDIATE`, so the write lock is taken up fr
 concurrent writer in another process waits (`busy_timeout`) instead of failing at commit.
 
 Appends go through `append_batch`, a view that exists only on the write connection (TEMP)
-whose INSTEAD OF trigger inserts a whole batch and saves the stream's resume point. Why, from
-measurements of a 200k-event burst:
+whose INSTEAD OF trigger inserts a whole batch and saves the stream's resume point. Why (the
+measurements are in docs/performance.md):
 - one statement instead of BEGIN, INSERT, resume point, COMMIT: each of those is a trip to
   aiosqlite's thread whose result waits for the event loop's next turn, which in a burst may
-  come after the watcher's next read (~250 lines) and a sink's batch. Together with the next
-  two points: interleaved A/B, 200k burst, median 18,800 → 22,400 events/s ingest;
+  come after the watcher's next read and a sink's batch;
 - no executemany: the sqlite3 module releases the GIL around every row's step and must win it
   back for the next row's binding, which with a busy event loop waits up to the 5 ms switch
-  interval (measured with a busy main thread: executemany 300-1,700 us/row, this 57 us/row;
-  idle: 12 vs 15 us/row). The columns travel as one JSON array parsed by SQLite's C code with
+  interval. The columns travel as one JSON array parsed by SQLite's C code with
   the GIL released, the bodies as one BLOB cut by (offset, length), so they are stored
   byte-for-byte. CAST: SQLite 3.45+ would read a BLOB argument as its binary JSONB format.
 - no ORDER BY: json_each walks the array in order and a lone table scan keeps that order (seq
-  follows the records, tested), while ORDER BY key added a sort of every row and its body
-  (measured +1.5 us/row, ~12 %).
+  follows the records, tested), while ORDER BY key adds a sort of every row and its body.
 """
 
 from __future__ import annotations
@@ -44,8 +42,8 @@ from eventpipe.spool.errors import SpoolSchemaError
 SCHEMA_VERSION = 1
 
 # 16 KiB pages: Event bodies average ~1 kB with a tail past 10 kB; against 4 KiB pages this
-# measured ~20 % less CPU per append (fewer overflow pages and splits), while larger pages
-# made every small commit (acks, quiet clusters) write more WAL bytes for no further gain.
+# means fewer overflow pages and splits per append (docs/performance.md), while larger pages
+# make every small commit (acks, quiet clusters) write more WAL bytes for no further gain.
 PAGE_SIZE = 16_384
 
 SYNCHRONOUS_MODES = frozenset({"OFF", "NORMAL", "FULL", "EXTRA"})

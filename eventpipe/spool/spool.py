@@ -174,8 +174,8 @@ class Spool:
     ) -> list[tuple[int, int]]:
         async with self._lock:
             # First try without looking up stored versions: the UNIQUE index checks anyway,
-            # and on the watch path nothing is ever stored twice (measured: the lookup cost
-            # ~15 % of ingest). A relist's duplicates fail the INSERT and take the slow path.
+            # and on the watch path nothing is ever stored twice, so the lookup would be pure
+            # cost. A relist's duplicates fail the INSERT and take the slow path.
             check_stored = False
             while True:
                 observed_at = max(self._clock(), self._last_observed)

@@ -1,6 +1,6 @@
 """List then watch Events for one stream (an API group and a namespace or all), forever.
 
-The protocol (DESIGN §2): paged LIST, then WATCH from the list's resourceVersion with
+The protocol (docs/architecture.md): paged LIST, then WATCH from the list's resourceVersion with
 bookmarks and a jittered timeout. The resume point is the resourceVersion of the last item the
 writer commits, so a restart picks up exactly where the spool ends. 410 Gone, as HTTP status
 or as an in-stream ERROR, and an expired continue token mean the resume point is too old: relist
@@ -24,9 +24,9 @@ from typing import Any
 import aiohttp
 import orjson
 
+from eventpipe.core.backoff import exponential_backoff, watch_timeout
 from eventpipe.metrics import Metrics
-from eventpipe.watch.backoff import exponential_backoff, watch_timeout
-from eventpipe.watch.kube import EventsApi, forbidden_reason
+from eventpipe.watch.api import EventsApi, forbidden_reason
 from eventpipe.watch.normalize import MalformedEvent, to_record
 from eventpipe.watch.status import ApiError, ResourceGone, check_status
 from eventpipe.watch.writer import SpoolWriter
@@ -195,8 +195,8 @@ class Watcher:
             self._established()
             pending = b""
             # Bounded reads: iter_any() hands over everything aiohttp has buffered, which in a
-            # burst is megabytes, copied again by the join and the split (measured ~16 MiB of
-            # the burst peak); 256 KiB is still ~200 lines a read.
+            # burst is megabytes, copied again by the join and the split; a bounded read still
+            # holds hundreds of lines (docs/performance.md).
             async for chunk in resp.content.iter_chunked(WATCH_READ_BYTES):
                 if pending:
                     chunk = pending + chunk

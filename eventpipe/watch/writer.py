@@ -17,9 +17,9 @@ from collections import deque
 from collections.abc import Callable
 from typing import Protocol
 
+from eventpipe.core.backoff import exponential_backoff
 from eventpipe.metrics import Metrics
 from eventpipe.spool.records import NewRecord
-from eventpipe.watch.backoff import exponential_backoff
 
 log = logging.getLogger("eventpipe.writer")
 
@@ -51,14 +51,14 @@ class SpoolWriter:
         self._batch = batch_max_events
         # Under a backlog a transaction takes up to 4 batches: every commit has a fixed cost
         # (an fsync, a trip to SQLite's thread, event-loop turns), so bigger groups are what
-        # lets ingest keep up with a burst (measured: 500 → 2000 per commit raised watch→spool
-        # from ~15k to ~22k events/s). A quiet stream still commits every `batch_max_wait`.
+        # lets ingest keep up with a burst (docs/performance.md). A quiet stream still commits
+        # every `batch_max_wait`.
         self._group = batch_max_events * 4
         self._wait = batch_max_wait
         self._max = max_buffered or batch_max_events * 8
         # Bodies range from 0.5 kB to 10+ kB: bound the buffer in bytes too, so a burst of
-        # large Events cannot hold unbounded memory (4,000 × 9 kB bodies would be 35 MiB); 24 MiB
-        # still lets a group reach ~2,000 large events, which ingest speed depends on.
+        # large Events cannot hold unbounded memory, while leaving room for a full group of
+        # large events, which ingest speed depends on.
         self._max_bytes = max_buffered_bytes
         self._bytes = 0
         self._full_errors = full_errors

@@ -8,30 +8,15 @@ compile is rejected here, at startup, instead of silently never matching.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 
 from pydantic import Field, field_validator
-from pydantic_core import PydanticCustomError
 
-from eventpipe.config.base import Model
+from eventpipe.core.model import Model, check_pattern
 
 
 def _regex_doc(what: str) -> str:
     return f"Regex (unanchored, as Go's regexp.MatchString) against {what}; empty = any."
-
-
-def check_pattern(pattern: str, *, at: tuple[str, ...] = ()) -> str:
-    """Return `pattern` if Python's `re` compiles it, else raise a pydantic custom error."""
-    try:
-        re.compile(pattern)
-    except re.error as exc:
-        raise PydanticCustomError(
-            "regex",
-            "invalid regular expression '{pattern}': {reason}",
-            {"pattern": pattern, "reason": str(exc), "at": at},
-        ) from None
-    return pattern
 
 
 class RuleConfig(Model):

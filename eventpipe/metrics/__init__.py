@@ -6,7 +6,8 @@ Two families:
   versions. Its series are kept in a plain dict (the hot path is one dict update) with idle
   expiry, a cap and an optional `involved_object_name` label (config `metrics:`), exported by
   a custom collector.
-- self metrics `eventpipe_*` for each pipeline stage, names fixed here and listed in README.
+- self metrics `eventpipe_*` for each pipeline stage, names fixed here and listed in
+  docs/operations.md.
 """
 
 from __future__ import annotations

@@ -1,17 +1,17 @@
-"""Connect to the API server with kubernetes-asyncio and expose the two Event list/watch calls.
+"""The two Event list/watch calls the watcher makes, over a kubernetes-asyncio ApiClient
+(`eventpipe.kube.client.connect`).
 
-kubernetes-asyncio handles kubeconfig, in-cluster config, exec plugins and token refresh; we only
-use its generated list calls with `_preload_content=False` so the hot path gets the raw aiohttp
-response and parses lines itself (model objects decode ~30x slower than dicts).
+We only use its generated list calls with `_preload_content=False` so the hot path gets the raw
+aiohttp response and parses lines itself (decoding into model objects is far slower than into
+dicts; see docs/performance.md).
 """
 
 from __future__ import annotations
 
-import os
 from typing import Any, Protocol
 
 import aiohttp
-from kubernetes_asyncio import client, config
+from kubernetes_asyncio import client
 
 
 class EventsApi(Protocol):
@@ -74,45 +74,3 @@ def forbidden_reason(api_group: str, namespace: str) -> str:
     return (f"cannot list/watch {resource} in all namespaces: RBAC forbids it (need "
             f"get/list/watch on {resource} cluster-wide in a ClusterRole, or set "
             f"watch.namespaces to watch only namespaces a Role allows)")
-
-
-def kubeconfig_path(explicit: str | None) -> str:
-    """The kubeconfig to use: the given path, $KUBECONFIG, ~/.kube/config, or "" (in-cluster)."""
-    path = explicit or os.environ.get("KUBECONFIG") or ""
-    default = os.path.expanduser("~/.kube/config")
-    if not path and os.path.exists(default):
-        path = default
-    return path
-
-
-async def connect(kubeconfig: str | None) -> client.ApiClient:
-    """An ApiClient from, in order: the given kubeconfig path, $KUBECONFIG, ~/.kube/config,
-    the in-cluster service account."""
-    configuration = client.Configuration()
-    path = kubeconfig_path(kubeconfig)
-    if path:
-        await config.load_kube_config(config_file=path, client_configuration=configuration)
-    else:
-        config.load_incluster_config(  # type: ignore[no-untyped-call]
-            client_configuration=configuration)
-    api_client = client.ApiClient(configuration)
-    limit_read_buffer(api_client)
-    return api_client
-
-
-# kubernetes-asyncio opens its aiohttp session with read_bufsize=2 MiB so that its own Watch
-# (readline-based) can hold a 1.5 MiB object in one line; aiohttp buffers up to twice that before
-# it stops reading the socket, so a watch that outruns the spool held ~4 MiB of unread stream
-# (measured in the burst peak). Our watcher splits lines itself and reads in 256 KiB pieces
-# (watcher.WATCH_READ_BYTES), so it needs no large buffer: 256 KiB → at most 512 KiB buffered
-# (smaller buffers pause and resume the socket more often, for no memory worth having).
-WATCH_READ_BUFSIZE = 256 * 1024
-
-
-def limit_read_buffer(api_client: client.ApiClient) -> None:
-    """Lower the session's per-response read buffer; aiohttp has no public setter after the
-    session exists, so this sets the attribute `ClientSession(read_bufsize=...)` stores (a test
-    checks the effect through the response's public `get_read_buffer_limits()`)."""
-    session = getattr(api_client.rest_client, "pool_manager", None)
-    if isinstance(session, aiohttp.ClientSession) and hasattr(session, "_read_bufsize"):
-        session._read_bufsize = WATCH_READ_BUFSIZE

@@ -1,9 +1,11 @@
-"""The one exception the configuration layer raises.
+"""The one exception a configuration problem raises.
 
 Every problem a user can make in the config file — bad YAML, an unknown key, a wrong type, an
 unset environment variable, a regex that does not compile, a receiver that does not exist —
 surfaces as `ConfigError` whose message says where: file, line and key path, e.g.
-``config.yaml:12: receivers[0].file.maxsize: expected an integer, got 'big'``.
+``config.yaml:12: receivers[0].file.maxsize: expected an integer, got 'big'``. It lives in core
+because components that compile their own config (the route tree) raise it too; the config
+package's loader adds file and line.
 """
 
 from __future__ import annotations

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
-from eventpipe.config.errors import ConfigError
+from eventpipe.core.errors import ConfigError
 
 KeyPath = tuple[str | int, ...]
 

@@ -8,9 +8,11 @@ is expected (``name: 123``) become strings, as Go's decoder does.
 
 from __future__ import annotations
 
+import re
 from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, model_validator
+from pydantic_core import PydanticCustomError
 
 
 class Model(BaseModel):
@@ -44,3 +46,17 @@ class Model(BaseModel):
             if key in (name, field.alias):
                 return not field.is_required()
         return False
+
+
+def check_pattern(pattern: str, *, at: tuple[str, ...] = ()) -> str:
+    """Return `pattern` if Python's `re` compiles it, else raise a pydantic custom error
+    (reported as ``invalid regular expression ...`` at the field, or below it by `at`)."""
+    try:
+        re.compile(pattern)
+    except re.error as exc:
+        raise PydanticCustomError(
+            "regex",
+            "invalid regular expression '{pattern}': {reason}",
+            {"pattern": pattern, "reason": str(exc), "at": at},
+        ) from None
+    return pattern

@@ -1,6 +1,6 @@
 """The Lease itself: which one (settings, defaults from the pod's environment) and its
 get / create / replace through kubernetes-asyncio as plain dicts. The election protocol that
-uses them is eventpipe.leader.
+uses them is eventpipe.leader.elector.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import aiohttp
 import orjson
 from kubernetes_asyncio import client
 
-from eventpipe.config.models import LeaderElectionConfig
+from eventpipe.leader.config import LeaderElectionConfig
 
 Obj = dict[str, Any]
 _NAMESPACE_FILE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")

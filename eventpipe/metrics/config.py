@@ -14,8 +14,8 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from eventpipe.config.base import Model
-from eventpipe.config.units import Duration
+from eventpipe.core.model import Model
+from eventpipe.core.units import Duration
 
 
 class MetricsConfig(Model):

@@ -1,8 +1,8 @@
 """Import kubernetes-asyncio's generated client on demand instead of all at once.
 
 `import kubernetes_asyncio` runs `client/__init__.py`, which imports every generated API class and
-model: ~850 modules and ~36 MiB of resident memory, about a quarter of the pipeline's 150 MiB
-budget, for a process that uses three API classes (core/v1 and events.k8s.io/v1 Events,
+model (~850 modules, a large share of the pipeline's memory budget; see docs/performance.md),
+for a process that uses three API classes (core/v1 and events.k8s.io/v1 Events,
 coordination/v1 Leases) and a handful of models. `install()` registers the four package modules
 (`kubernetes_asyncio`, `.client`, `.client.api`, `.client.models`) as lazy modules: each name the
 real `__init__.py` exports is imported from its own module the first time it is read (PEP 562

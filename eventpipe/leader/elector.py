@@ -24,7 +24,7 @@ from datetime import UTC, datetime
 
 import aiohttp
 
-from eventpipe.lease import KubeLeaseApi, LeaseError, LeaseSettings, Obj
+from eventpipe.leader.lease import KubeLeaseApi, LeaseError, LeaseSettings, Obj
 
 log = logging.getLogger("eventpipe.leader")
 
@@ -98,18 +98,20 @@ class LeaderElector:
                 return
             await asyncio.sleep(s.retry_period)
 
-    async def hold(self) -> None:
-        """Renew every retryPeriod; return when leadership is lost: no renewal got through
-        within renewDeadline, or another replica holds the Lease."""
+    async def hold(self) -> str:
+        """Renew every retryPeriod; return, saying why, when leadership is lost: no renewal
+        got through within renewDeadline, or another replica holds the Lease."""
         s = self.settings
+        lease = f"{s.namespace}/{s.name}"
         while True:
             await asyncio.sleep(s.retry_period)
             renewed = False
+            reason = ""
             while True:
                 left = self._renewed_at + s.renew_deadline - self._clock()
                 if left <= 0:
-                    log.error("could not renew the Lease within renewDeadline",
-                              extra={"lease": s.name, "renew_deadline": s.renew_deadline})
+                    reason = (f"could not renew the Lease {lease} within renewDeadline "
+                              f"({s.renew_deadline:g}s)")
                     break
                 try:
                     renewed = await asyncio.wait_for(self._attempt(), left)
@@ -118,13 +120,14 @@ class LeaderElector:
                 if renewed:
                     break
                 if self.holder and self.holder != s.identity:
+                    reason = f"the Lease {lease} is held by {self.holder}"
                     break
                 await asyncio.sleep(min(s.retry_period,
                                         max(0.0, self._renewed_at + s.renew_deadline
                                             - self._clock())))
             if not renewed:
                 self._set_leader(False)
-                return
+                return reason
 
     async def release(self) -> None:
         """Give the Lease up (holder "" and 1 s), so a standby need not wait leaseDuration."""
