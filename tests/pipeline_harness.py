@@ -22,14 +22,10 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from eventpipe.app import Pipeline
 from eventpipe.config import load_config
+from tests.corpus_files import CORPUS as CORPUS
+from tests.corpus_files import corpus_files as corpus_files
 
 REPO = Path(__file__).resolve().parent.parent
-CORPUS = REPO.parent / "shared" / "corpus" / "events"
-
-
-def corpus_files() -> list[Path]:
-    """The top-level corpus files of single Event objects (not the watch wrappers)."""
-    return sorted(p for p in CORPUS.glob("*.jsonl") if not p.name.endswith(".watch.jsonl"))
 
 
 def write_config(tmp: Path, *, kubeconfig: Path, extra: dict[str, Any] | None = None,

@@ -19,7 +19,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from eventpipe.config import ConfigError, load_config
 from eventpipe.demo import DemoOptions, Scenario, SimulatedCluster, demo_config, run_demo
-from eventpipe.demo.sample import LICENSED_SOURCES, load_sample
+from eventpipe.demo.sample import LICENSED_SOURCES, build, dump, load_sample
 from eventpipe.demo.summary import Summary
 from eventpipe.kube.client import connect
 from eventpipe.metrics import Metrics
@@ -198,3 +198,8 @@ def test_sample_is_verbatim_from_permissively_licensed_sources() -> None:
     assert all(orjson.dumps(event) in originals for event in sample)  # every field kept
     reasons = {e.get("reason") for e in sample}
     assert {"BackOff", "FailedScheduling", "NodeReady"} <= reasons
+
+
+def test_sample_rebuilds_byte_for_byte_from_the_repository_corpus() -> None:
+    bundled = (REPO / "eventpipe" / "demo" / "events.json").read_bytes()
+    assert dump(build(CORPUS)) == bundled

@@ -1,16 +1,16 @@
-"""Layouts against every real Event in the shared corpus, and resmo's documented example layouts."""
+"""Layouts against every real Event in the corpus (tests/corpus), and resmo's documented
+example layouts."""
 
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import orjson
 import pytest
 
 from eventpipe.layout import compile_layout
+from tests.corpus_files import CORPUS
 
-CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus" / "events"
 ISO = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
 
 
@@ -142,37 +142,39 @@ def test_resmo_example_layouts_render_on_the_corpus(name: str) -> None:
 
 
 def test_resmo_examples_render_sensibly() -> None:
-    where, event = next((w, e) for w, e in EVENTS if w.startswith("17_sumologic"))
+    # A kubelet BackOff seen 6,281 times: firstTimestamp (what the timestamp functions use) is a
+    # day before lastTimestamp and creationTimestamp, and involvedObject has no labels.
+    where, event = next((w, e) for w, e in EVENTS if w.startswith("11_nuvoloso"))
     kinesis = compile_layout(RESMO_EXAMPLES["kinesis-customizing-payload"]).render(event)
     assert kinesis == {
         "region": "us-west-2",
         "eventType": "kubernetes-event",
-        "createdAt": "1647118106000",
+        "createdAt": "1543364602000",
         "details": {
-            "message": 'Pulling image "602401143452.dkr.ecr.us-west-1.amazonaws.com/'
-            'amazon-k8s-cni:v1.7.5-eksbuild.1"',
-            "reason": "Pulling",
-            "type": "Normal",
-            "count": "19736",
+            "message": "Back-off restarting failed container",
+            "reason": "BackOff",
+            "type": "Warning",
+            "count": "6281",
             "kind": "Pod",
-            "name": "aws-node-sshmk",
-            "namespace": "kube-system",
+            "name": "nuvoloso-node-6np84",
+            "namespace": "testNamespace",
             "component": "kubelet",
-            "host": "ip-172-16-8-171.us-west-1.compute.internal",
+            "host": "ip-172-20-49-82.us-west-2.compute.internal",
             "labels": "null",
         },
     }, where
     opsgenie = compile_layout(RESMO_EXAMPLES["opsgenie"]).render(event)
     assert isinstance(opsgenie, dict)
-    assert opsgenie["message"] == "Event Pulling for kube-system/aws-node-sshmk on K8s cluster"
-    assert opsgenie["alias"] == "d7a69a2e-3842-4f26-abec-f9949158f189"
+    assert opsgenie["message"] == (
+        "Event BackOff for testNamespace/nuvoloso-node-6np84 on K8s cluster")
+    assert opsgenie["alias"] == "21ebf374-f363-11e8-bee0-023793e6aaa4"
     assert orjson.loads(opsgenie["description"][5:-6]) == event
-    assert opsgenie["tags"] == ["event", "Pulling", "Pod", "aws-node-sshmk"]
+    assert opsgenie["tags"] == ["event", "BackOff", "Pod", "nuvoloso-node-6np84"]
     index = compile_layout(RESMO_EXAMPLES["opensearch-index"]).render(event)
-    assert index == "kube-events-kube-system-{2006-01-02}"
+    assert index == "kube-events-testNamespace-{2006-01-02}"
     kafka = compile_layout(RESMO_EXAMPLES["kafka"]).render(event)
     assert isinstance(kafka, dict)
-    assert kafka["createdAt"] == "2022-03-12T20:48:26.000Z"
+    assert kafka["createdAt"] == "2018-11-28T00:23:22.000Z"
     slack = compile_layout(RESMO_EXAMPLES["slack"]).render(
         dict(event, involvedObject=dict(event["involvedObject"], labels={"owner": "ana"}))  # type: ignore[call-overload]
     )

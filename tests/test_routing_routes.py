@@ -1,7 +1,7 @@
 """Route tree semantics, ported from resmo's pkg/exporter/route_test.go, and the Router API.
 
-The last tests run real Events from the shared corpus through several route trees and compare
-the compiled router with a direct, unoptimised transcription of resmo's ProcessEvent.
+The last tests run real Events from the corpus (tests/corpus) through several route trees and
+compare the compiled router with a direct, unoptimised transcription of resmo's ProcessEvent.
 """
 
 from __future__ import annotations
@@ -9,15 +9,13 @@ from __future__ import annotations
 import itertools
 import json
 import re
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from eventpipe.config import RouteConfig, RuleConfig, load_config_text
 from eventpipe.routing import compile_route
-
-CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus" / "events"
+from tests.corpus_files import CORPUS
 
 
 def route(spec: dict[str, Any]) -> RouteConfig:

@@ -418,7 +418,11 @@ async def test_resmo_readme_examples_load_and_run(api: FakeApiServer, es: FakeEl
                           receivers=[{"name": "dump", key: sink_cfg}])
     async with running(config):
         uid = api.add(ev(1, ns="team-a"))["metadata"]["uid"]
-        api.bump_count(uid)
+        # The Event repeats five minutes later, the same day. Not `bump_count`: that stamps the
+        # wall clock, and the index date is the event's last-seen time, so the second version
+        # would land in today's index instead (the test then only passed on the day it was
+        # written).
+        api.modify(uid, {"count": 2, "lastTimestamp": "2026-11-23T10:05:00Z"})
         await wait_until(lambda: es.versions.get((index, uid)) == 2, what="two versions")
     # useEventID: one document per Event, the latest version wins.
     assert list(es.all_docs()) == [(index, uid)]

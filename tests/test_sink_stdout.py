@@ -1,6 +1,6 @@
 """The stdout receiver and the line encoding it shares with the file receiver.
 
-Lines are checked against the real Events of ../shared/corpus: what the API served must come
+Lines are checked against the real Events of tests/corpus: what the API served must come
 out unchanged, key order included.
 """
 
@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import io
 import json
-from pathlib import Path
 from types import ModuleType
 from typing import Any
 
@@ -18,8 +17,7 @@ import pytest
 from eventpipe.delivery.contract import PermanentSinkError, RetriableSinkError
 from eventpipe.sinks.encoding import LineEncoder, de_dot
 from eventpipe.sinks.stdout.sink import StdoutSink
-
-CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus" / "events"
+from tests.corpus_files import CORPUS
 
 
 def corpus_bodies() -> list[bytes]:

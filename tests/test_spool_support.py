@@ -8,14 +8,12 @@ series.lastObservedTime → lastTimestamp → eventTime → firstTimestamp → c
 from __future__ import annotations
 
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 import orjson
 
 from eventpipe.spool.rows import NewRecord
-
-CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus" / "events"
+from tests.corpus_files import CORPUS
 
 
 def _epoch(value: object) -> float | None:

@@ -35,7 +35,7 @@ def test_a_leaked_thread_fails_the_session_and_the_process_exits(tmp_path: Path)
         # the run takes start-up, collection, two tests and the grace period.
         result = subprocess.run(
             [sys.executable, "-m", "pytest", "-p", "tests.conftest", "-p", "no:cacheprovider",
-             "-q", str(tmp_path / "test_leaky.py")],
+             "-q", "--rootdir", str(tmp_path), str(tmp_path / "test_leaky.py")],
             cwd=REPO, capture_output=True, text=True, timeout=20 + THREAD_GRACE,
             env={**os.environ, "PYTHONPATH": str(REPO)})
     except subprocess.TimeoutExpired as exc:

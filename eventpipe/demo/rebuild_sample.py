@@ -1,6 +1,6 @@
-"""Rebuild the demo's `events.json` from the shared corpus (maintainers only, not at runtime).
+"""Rebuild the demo's `events.json` from the corpus (maintainers only, not at runtime).
 
-    python -m eventpipe.demo.rebuild_sample ../shared/corpus/events [OUT]
+    python -m eventpipe.demo.rebuild_sample tests/corpus [OUT]     (from the repository root)
 
 A separate module from `sample` so `python -m` does not run a module the package already
 imported.

@@ -1,10 +1,10 @@
 """The demo's bundled Events: a few hundred real Events, loaded, and rebuilt from the corpus.
 
-`events.json` beside this module holds Events picked from the shared corpus of real captures
-(`../shared/corpus/events`), every field exactly as captured; `SOURCES.md` says where each came
+`events.json` beside this module holds Events picked from the repository's corpus of real
+captures (`tests/corpus`), every field exactly as captured; `SOURCES.md` says where each came
 from. Only sources under Apache-2.0 or MIT are used, and only core/v1 objects (the simulated
 cluster serves the core API). The picking is deterministic (see `pick`), so
-``python -m eventpipe.demo.rebuild_sample CORPUS_DIR`` rebuilds the same file.
+``python -m eventpipe.demo.rebuild_sample tests/corpus`` (from a checkout) rebuilds the same file.
 """
 
 from __future__ import annotations

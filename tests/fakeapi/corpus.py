@@ -1,6 +1,6 @@
-"""Real Events for the fake API server: the shared corpus, and synthetic copies for load tests.
+"""Real Events for the fake API server: the corpus, and synthetic copies for load tests.
 
-The corpus (../shared/corpus/events/*.jsonl) holds one Event per line, every field kept. A few
+The corpus (tests/corpus/*.jsonl) holds one Event per line, every field kept. A few
 uids appear more than once as snapshots of the same Event taken at different times (count
 178 -> 490); the server must see those as one object being modified, so `ordered_versions`
 hands out each uid's versions oldest first (by their original resourceVersion, then count).
@@ -15,15 +15,13 @@ from pathlib import Path
 
 import orjson
 
+from tests.corpus_files import corpus_files
 from tests.fakeapi.convert import Obj
-
-DEFAULT_CORPUS_DIR = Path(__file__).resolve().parents[3] / "shared" / "corpus" / "events"
 
 
 def corpus_paths(root: Path | None = None) -> list[Path]:
     """The top-level Event files of the corpus, sorted (watch-wrapper files excluded)."""
-    folder = root or DEFAULT_CORPUS_DIR
-    return sorted(p for p in folder.glob("*.jsonl") if not p.name.endswith(".watch.jsonl"))
+    return corpus_files(root)
 
 
 def read_events(paths: Iterable[Path | str]) -> list[Obj]:
