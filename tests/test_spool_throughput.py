@@ -39,10 +39,11 @@ async def measure(
     return total / elapsed, stored
 
 
-async def test_smoke_run_stores_everything(tmp_path: Path) -> None:
-    rate, stored = await measure(tmp_path / "s.db", total=5_000, batch=500)
+async def test_the_measured_run_stores_every_event(tmp_path: Path) -> None:
+    # The rate is printed by `python -m tests.test_spool_throughput`, not asserted: a timed
+    # unit test would only measure how busy the machine is.
+    _rate, stored = await measure(tmp_path / "s.db", total=5_000, batch=500)
     assert stored == 5_000
-    assert rate > 0
 
 
 def main() -> None:

@@ -44,7 +44,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--port", type=int, default=0, help="0 picks a free port")
     parser.add_argument("--kubeconfig", help="write a kubeconfig for this server here")
     parser.add_argument("--token", help="bearer token (default: random)")
-    parser.add_argument("--corpus", action="store_true", help="load the Event corpus (tests/corpus)")
+    parser.add_argument("--corpus", action="store_true", help="load tests/corpus")
     parser.add_argument("--burst", type=int, default=0, help="synthetic Events added at start")
     parser.add_argument("--rate", type=float, default=0.0, help="synthetic Events per second")
     parser.add_argument("--bookmark-interval", type=float, default=None)

@@ -80,7 +80,7 @@ class Controls:
         return None if obj is None else _copy(obj)
 
     def load_corpus(self, paths: Iterable[Path | str] | None = None) -> int:
-        """Add the corpus in tests/corpus (or `paths`); a repeated uid becomes MODIFIED. Returns count."""
+        """Add tests/corpus (or `paths`); a repeated uid becomes MODIFIED. Returns count."""
         events = ordered_versions(read_events(corpus_paths() if paths is None else paths))
         return self.store.put_many(events)
 
