@@ -1,0 +1,97 @@
+"""Events written the way kubelet writes them (create, then PATCH count and lastTimestamp),
+against the real API server: every version an independent raw HTTP watch saw reaches the file
+receiver of an `eventpipe run` subprocess, with count deltas of one, and nothing else."""
+
+from __future__ import annotations
+
+import asyncio
+import ssl
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import orjson
+
+from tests.pipeline_harness import (
+    child_processes,
+    read_lines,
+    start_subprocess,
+    wait_started,
+    wait_until,
+    write_config,
+)
+from tests.realkube.controlplane import ControlPlane
+
+COUNT = 50
+
+
+def admin_ssl(kube: ControlPlane) -> ssl.SSLContext:
+    """TLS as cluster admin, trusting only the fixture's CA."""
+    context = ssl.create_default_context(cafile=str(kube.pki.ca))
+    context.load_cert_chain(str(kube.root / "admin.crt"), str(kube.root / "admin.key"))
+    return context
+
+
+async def watch(kube: ControlPlane, namespace: str, seen: list[dict[str, Any]],
+                ready: asyncio.Event) -> None:
+    """Raw watch of the namespace's core/v1 Events from now on, appending each object."""
+    base = f"{kube.server}/api/v1/namespaces/{namespace}/events"
+    async with aiohttp.ClientSession() as session:
+        async with session.get(base, ssl=admin_ssl(kube)) as resp:
+            rv = (await resp.json())["metadata"]["resourceVersion"]
+        async with session.get(f"{base}?watch=1&resourceVersion={rv}", ssl=admin_ssl(kube),
+                               timeout=aiohttp.ClientTimeout(total=None)) as resp:
+            ready.set()
+            async for line in resp.content:
+                item = orjson.loads(line)
+                if item["type"] in ("ADDED", "MODIFIED"):
+                    seen.append(item["object"])
+
+
+def now() -> str:
+    """The API's timestamp format."""
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+async def test_patched_count_versions_all_arrive(kube: ControlPlane, tmp_path: Path) -> None:
+    namespace = f"kubelet-{uuid.uuid4().hex[:8]}"
+    kube.kubectl("create", "namespace", namespace)
+    config = write_config(tmp_path, kubeconfig=kube.admin_kubeconfig)
+    seen: list[dict[str, Any]] = []
+    ready = asyncio.Event()
+    watcher = asyncio.create_task(watch(kube, namespace, seen, ready))
+    async with child_processes() as procs:
+        procs.append(await start_subprocess(config, log=tmp_path / "eventpipe.log"))
+        await wait_started(procs[0], tmp_path / "eventpipe.log", within=60)
+        await asyncio.wait_for(ready.wait(), 30)
+        url = f"{kube.server}/api/v1/namespaces/{namespace}/events"
+        async with aiohttp.ClientSession() as session:
+            body = {"metadata": {"name": "web-0.backoff", "namespace": namespace},
+                    "involvedObject": {"kind": "Pod", "name": "web-0", "namespace": namespace},
+                    "reason": "BackOff", "message": "Back-off restarting failed container",
+                    "type": "Warning", "count": 1, "firstTimestamp": now(),
+                    "lastTimestamp": now(), "source": {"component": "kubelet"}}
+            async with session.post(url, json=body, ssl=admin_ssl(kube)) as resp:
+                assert resp.status == 201, await resp.text()
+            for count in range(2, COUNT + 1):
+                patch = {"count": count, "lastTimestamp": now()}
+                async with session.patch(
+                        f"{url}/web-0.backoff", data=orjson.dumps(patch), ssl=admin_ssl(kube),
+                        headers={"Content-Type": "application/strategic-merge-patch+json"}
+                ) as resp:
+                    assert resp.status == 200, await resp.text()
+        await wait_until(lambda: len(seen) == COUNT, within=60, what="the watcher's versions")
+        sink = tmp_path / "events.jsonl"
+
+        def ours() -> list[dict[str, Any]]:
+            return [e for e in read_lines(sink)
+                    if e.get("metadata", {}).get("namespace") == namespace]
+
+        await wait_until(lambda: len(ours()) >= COUNT, within=60, what="the file receiver")
+    watcher.cancel()
+    delivered = ours()
+    assert [(e["metadata"]["resourceVersion"], e["count"]) for e in delivered] == [
+        (e["metadata"]["resourceVersion"], e["count"]) for e in seen]
+    assert [e["count"] for e in delivered] == list(range(1, COUNT + 1))
