@@ -1,0 +1,36 @@
+"""An independent watcher for the real-cluster tests: a raw HTTP watch with aiohttp, none of
+eventpipe's code, so what it saw is the reference the file receiver is compared with."""
+
+from __future__ import annotations
+
+import asyncio
+import ssl
+from typing import Any
+
+import aiohttp
+import orjson
+
+from tests.realkube.controlplane import ControlPlane
+
+
+def admin_ssl(kube: ControlPlane) -> ssl.SSLContext:
+    """TLS as cluster admin, trusting only the fixture's CA."""
+    context = ssl.create_default_context(cafile=str(kube.pki.ca))
+    context.load_cert_chain(str(kube.root / "admin.crt"), str(kube.root / "admin.key"))
+    return context
+
+
+async def watch(kube: ControlPlane, namespace: str, seen: list[dict[str, Any]],
+                ready: asyncio.Event) -> None:
+    """Raw watch of the namespace's core/v1 Events from now on, appending each object."""
+    base = f"{kube.server}/api/v1/namespaces/{namespace}/events"
+    async with aiohttp.ClientSession() as session:
+        async with session.get(base, ssl=admin_ssl(kube)) as resp:
+            rv = (await resp.json())["metadata"]["resourceVersion"]
+        async with session.get(f"{base}?watch=1&resourceVersion={rv}", ssl=admin_ssl(kube),
+                               timeout=aiohttp.ClientTimeout(total=None)) as resp:
+            ready.set()
+            async for line in resp.content:
+                item = orjson.loads(line)
+                if item["type"] in ("ADDED", "MODIFIED"):
+                    seen.append(item["object"])
