@@ -121,12 +121,15 @@ class ControlPlane:
                 proc.wait()
 
 
-def write_kubeconfig(path: Path, server: str, ca: Path, cert: Path, key: Path) -> Path:
-    """A kubeconfig with one client-certificate user."""
+def write_kubeconfig(path: Path, server: str, ca: Path, cert: Path | None = None,
+                     key: Path | None = None, *, token: str | None = None) -> Path:
+    """A kubeconfig with one user: a client certificate, or else a bearer token."""
+    user = (f'{{token: "{token}"}}' if token is not None
+            else f'{{client-certificate: "{cert}", client-key: "{key}"}}')
     path.write_text(f"""apiVersion: v1
 kind: Config
 clusters: [{{name: test, cluster: {{server: "{server}", certificate-authority: "{ca}"}}}}]
-users: [{{name: user, user: {{client-certificate: "{cert}", client-key: "{key}"}}}}]
+users: [{{name: user, user: {user}}}]
 contexts: [{{name: test, context: {{cluster: test, user: user}}}}]
 current-context: test
 """)
