@@ -21,9 +21,10 @@ def admin_ssl(kube: ControlPlane) -> ssl.SSLContext:
 
 
 async def watch(kube: ControlPlane, namespace: str, seen: list[dict[str, Any]],
-                ready: asyncio.Event) -> None:
-    """Raw watch of the namespace's core/v1 Events from now on, appending each object."""
-    base = f"{kube.server}/api/v1/namespaces/{namespace}/events"
+                ready: asyncio.Event, *, api: str = "api/v1") -> None:
+    """Raw watch of the namespace's Events (core/v1, or `api="apis/events.k8s.io/v1"`) from
+    now on, appending each added or modified object."""
+    base = f"{kube.server}/{api}/namespaces/{namespace}/events"
     async with aiohttp.ClientSession() as session:
         async with session.get(base, ssl=admin_ssl(kube)) as resp:
             rv = (await resp.json())["metadata"]["resourceVersion"]
