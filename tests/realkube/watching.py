@@ -21,9 +21,10 @@ def admin_ssl(kube: ControlPlane) -> ssl.SSLContext:
 
 
 async def watch(kube: ControlPlane, namespace: str, seen: list[dict[str, Any]],
-                ready: asyncio.Event, *, api: str = "api/v1") -> None:
+                ready: asyncio.Event, *, api: str = "api/v1",
+                deleted: list[dict[str, Any]] | None = None) -> None:
     """Raw watch of the namespace's Events (core/v1, or `api="apis/events.k8s.io/v1"`) from
-    now on, appending each added or modified object."""
+    now on, appending each added or modified object (and each deleted one to `deleted`)."""
     base = f"{kube.server}/{api}/namespaces/{namespace}/events"
     async with aiohttp.ClientSession() as session:
         async with session.get(base, ssl=admin_ssl(kube)) as resp:
@@ -35,3 +36,5 @@ async def watch(kube: ControlPlane, namespace: str, seen: list[dict[str, Any]],
                 item = orjson.loads(line)
                 if item["type"] in ("ADDED", "MODIFIED"):
                     seen.append(item["object"])
+                elif item["type"] == "DELETED" and deleted is not None:
+                    deleted.append(item["object"])
