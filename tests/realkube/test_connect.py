@@ -11,11 +11,11 @@ from tests.pipeline_harness import (
     log_records,
     read_lines,
     start_subprocess,
-    wait_started,
     wait_until,
     write_config,
 )
 from tests.realkube.controlplane import ControlPlane, Pki, write_kubeconfig
+from tests.realkube.watching import start_watching
 
 
 async def test_wrong_ca_is_refused_with_a_clear_message(kube: ControlPlane,
@@ -53,9 +53,7 @@ async def test_bearer_token_kubeconfig_watches(kube: ControlPlane, tmp_path: Pat
                                   token=token)
     log = tmp_path / "eventpipe.log"
     async with child_processes() as procs:
-        procs.append(await start_subprocess(write_config(tmp_path, kubeconfig=kubeconfig),
-                                            log=log))
-        await wait_started(procs[0], log, within=60)
+        procs.append(await start_watching(write_config(tmp_path, kubeconfig=kubeconfig), log))
         kube.kubectl("-n", namespace, "create", "-f", "-", input_text=json.dumps({
             "apiVersion": "v1", "kind": "Event", "metadata": {"name": "hello"},
             "involvedObject": {"kind": "Pod", "name": "p", "namespace": namespace},

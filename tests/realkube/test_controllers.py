@@ -13,14 +13,12 @@ from typing import Any
 from tests.pipeline_harness import (
     child_processes,
     read_lines,
-    start_subprocess,
     wait_for_exit,
-    wait_started,
     wait_until,
     write_config,
 )
 from tests.realkube.controlplane import ControlPlane
-from tests.realkube.watching import watch
+from tests.realkube.watching import start_watching, watch
 
 DEPLOYMENT = """apiVersion: apps/v1
 kind: Deployment
@@ -49,9 +47,8 @@ async def test_controller_events_arrive_as_watched(kube: ControlPlane, tmp_path:
     log = tmp_path / "eventpipe.log"
     sink = tmp_path / "events.jsonl"
     async with child_processes() as procs:
-        procs.append(await start_subprocess(
-            write_config(tmp_path, kubeconfig=kube.admin_kubeconfig), log=log))
-        await wait_started(procs[0], log, within=60)
+        procs.append(await start_watching(
+            write_config(tmp_path, kubeconfig=kube.admin_kubeconfig), log))
         await asyncio.wait_for(ready.wait(), 30)
         await asyncio.to_thread(kube.kubectl, "apply", "-f", "-",
                                 input_text=DEPLOYMENT.format(ns=namespace))

@@ -14,13 +14,11 @@ from tests.pipeline_harness import (
     child_processes,
     log_messages,
     read_lines,
-    start_subprocess,
-    wait_started,
     wait_until,
     write_config,
 )
 from tests.realkube.controlplane import ControlPlane, write_kubeconfig
-from tests.realkube.watching import watch
+from tests.realkube.watching import start_watching, watch
 
 
 class CuttingProxy:
@@ -75,9 +73,7 @@ async def test_nothing_lost_when_connections_are_cut(kube: ControlPlane, tmp_pat
     log = tmp_path / "eventpipe.log"
     total = 0
     async with child_processes() as procs:
-        procs.append(await start_subprocess(write_config(tmp_path, kubeconfig=kubeconfig),
-                                            log=log))
-        await wait_started(procs[0], log, within=60)
+        procs.append(await start_watching(write_config(tmp_path, kubeconfig=kubeconfig), log))
         await asyncio.wait_for(ready.wait(), 30)
         for batch in range(8):
             items = [{"apiVersion": "v1", "kind": "Event",

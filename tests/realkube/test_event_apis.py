@@ -16,13 +16,11 @@ import pytest
 from tests.pipeline_harness import (
     child_processes,
     read_lines,
-    start_subprocess,
-    wait_started,
     wait_until,
     write_config,
 )
 from tests.realkube.controlplane import ControlPlane
-from tests.realkube.watching import watch
+from tests.realkube.watching import start_watching, watch
 
 GROUPS = {"core": "api/v1", "events.k8s.io": "apis/events.k8s.io/v1"}
 
@@ -46,8 +44,7 @@ async def test_both_apis_deliver_what_their_watch_saw(kube: ControlPlane, tmp_pa
     log = tmp_path / "eventpipe.log"
     stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
     async with child_processes() as procs:
-        procs.append(await start_subprocess(config, log=log))
-        await wait_started(procs[0], log, within=60)
+        procs.append(await start_watching(config, log))
         await asyncio.wait_for(ready.wait(), 30)
         new_api = {"apiVersion": "events.k8s.io/v1", "kind": "Event",
                    "metadata": {"name": "series", "namespace": namespace},

@@ -16,13 +16,11 @@ import orjson
 from tests.pipeline_harness import (
     child_processes,
     read_lines,
-    start_subprocess,
-    wait_started,
     wait_until,
     write_config,
 )
 from tests.realkube.controlplane import ControlPlane
-from tests.realkube.watching import admin_ssl, watch
+from tests.realkube.watching import admin_ssl, start_watching, watch
 
 COUNT = 50
 
@@ -40,8 +38,7 @@ async def test_patched_count_versions_all_arrive(kube: ControlPlane, tmp_path: P
     ready = asyncio.Event()
     watcher = asyncio.create_task(watch(kube, namespace, seen, ready))
     async with child_processes() as procs:
-        procs.append(await start_subprocess(config, log=tmp_path / "eventpipe.log"))
-        await wait_started(procs[0], tmp_path / "eventpipe.log", within=60)
+        procs.append(await start_watching(config, tmp_path / "eventpipe.log"))
         await asyncio.wait_for(ready.wait(), 30)
         url = f"{kube.server}/api/v1/namespaces/{namespace}/events"
         async with aiohttp.ClientSession() as session:

@@ -14,13 +14,11 @@ from typing import Any
 from tests.pipeline_harness import (
     child_processes,
     read_lines,
-    start_subprocess,
-    wait_started,
     wait_until,
     write_config,
 )
 from tests.realkube.controlplane import ControlPlane
-from tests.realkube.watching import watch
+from tests.realkube.watching import start_watching, watch
 
 
 def about(events: list[dict[str, Any]], node: str) -> set[tuple[str, str, str]]:
@@ -37,9 +35,8 @@ async def test_node_without_kubelet_goes_not_ready(kube: ControlPlane, tmp_path:
     watcher = asyncio.create_task(watch(kube, "default", seen, ready))
     log = tmp_path / "eventpipe.log"
     async with child_processes() as procs:
-        procs.append(await start_subprocess(
-            write_config(tmp_path, kubeconfig=kube.admin_kubeconfig), log=log))
-        await wait_started(procs[0], log, within=60)
+        procs.append(await start_watching(
+            write_config(tmp_path, kubeconfig=kube.admin_kubeconfig), log))
         await asyncio.wait_for(ready.wait(), 30)
         await asyncio.to_thread(kube.kubectl, "apply", "-f", "-", input_text=json.dumps(
             {"apiVersion": "v1", "kind": "Node", "metadata": {"name": node}}))

@@ -13,13 +13,11 @@ from tests.pipeline_harness import (
     child_processes,
     read_lines,
     run_cli,
-    start_subprocess,
-    wait_started,
     wait_until,
     write_config,
 )
 from tests.realkube.controlplane import ControlPlane
-from tests.realkube.watching import watch
+from tests.realkube.watching import start_watching, watch
 
 
 async def test_expired_event_history_stays_in_the_spool(kube: ControlPlane,
@@ -33,8 +31,7 @@ async def test_expired_event_history_stays_in_the_spool(kube: ControlPlane,
     config = write_config(tmp_path, kubeconfig=kube.admin_kubeconfig)
     log = tmp_path / "eventpipe.log"
     async with child_processes() as procs:
-        procs.append(await start_subprocess(config, log=log))
-        await wait_started(procs[0], log, within=60)
+        procs.append(await start_watching(config, log))
         await asyncio.wait_for(ready.wait(), 30)
         await asyncio.to_thread(kube.kubectl, "create", "-f", "-", input_text=json.dumps({
             "apiVersion": "v1", "kind": "Event",

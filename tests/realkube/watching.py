@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import ssl
+from pathlib import Path
 from typing import Any
 
 import aiohttp
 import orjson
 
+from tests.pipeline_harness import http_get, start_subprocess, wait_started, wait_until_async
 from tests.realkube.controlplane import ControlPlane
 
 
@@ -38,3 +40,16 @@ async def watch(kube: ControlPlane, namespace: str, seen: list[dict[str, Any]],
                     seen.append(item["object"])
                 elif item["type"] == "DELETED" and deleted is not None:
                     deleted.append(item["object"])
+
+
+async def start_watching(config: Path, log: Path) -> asyncio.subprocess.Process:
+    """`eventpipe run --config` as a child, returned once its /readyz says the watch is
+    established (so events created after this are seen as they change, not only relisted)."""
+    proc = await start_subprocess(config, log=log)
+    port = await wait_started(proc, log, within=60)
+
+    async def watching() -> bool:
+        return (await http_get(port, "/readyz"))[0] == 200
+
+    await wait_until_async(watching, within=60, what="eventpipe's watch established")
+    return proc
