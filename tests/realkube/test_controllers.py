@@ -18,7 +18,7 @@ from tests.pipeline_harness import (
     write_config,
 )
 from tests.realkube.controlplane import ControlPlane
-from tests.realkube.watching import start_watching, watch
+from tests.realkube.watching import keys, start_watching, watch
 
 DEPLOYMENT = """apiVersion: apps/v1
 kind: Deployment
@@ -30,12 +30,6 @@ spec:
     metadata: {{labels: {{app: web}}}}
     spec: {{containers: [{{name: web, image: registry.invalid/web:1}}]}}
 """
-
-
-def keys(events: list[dict[str, Any]], namespace: str) -> set[tuple[str, str]]:
-    """(uid, resourceVersion) of the namespace's events."""
-    return {(e["metadata"]["uid"], e["metadata"]["resourceVersion"]) for e in events
-            if e["metadata"].get("namespace") == namespace}
 
 
 async def test_controller_events_arrive_as_watched(kube: ControlPlane, tmp_path: Path) -> None:

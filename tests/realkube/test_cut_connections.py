@@ -18,7 +18,7 @@ from tests.pipeline_harness import (
     write_config,
 )
 from tests.realkube.controlplane import ControlPlane, write_kubeconfig
-from tests.realkube.watching import start_watching, watch
+from tests.realkube.watching import keys, start_watching, watch
 
 
 class CuttingProxy:
@@ -52,12 +52,6 @@ class CuttingProxy:
             writer.transport.abort()
         self.writers.clear()
         self.cuts += 1
-
-
-def keys(events: list[dict[str, Any]], namespace: str) -> set[tuple[str, str]]:
-    """(uid, resourceVersion) of the namespace's events."""
-    return {(e["metadata"]["uid"], e["metadata"]["resourceVersion"]) for e in events
-            if e["metadata"].get("namespace") == namespace}
 
 
 async def test_nothing_lost_when_connections_are_cut(kube: ControlPlane, tmp_path: Path) -> None:

@@ -20,15 +20,9 @@ from tests.pipeline_harness import (
     write_config,
 )
 from tests.realkube.controlplane import ControlPlane
-from tests.realkube.watching import start_watching, watch
+from tests.realkube.watching import keys, start_watching, watch
 
 GROUPS = {"core": "api/v1", "events.k8s.io": "apis/events.k8s.io/v1"}
-
-
-def keys(events: list[dict[str, Any]], namespace: str) -> set[tuple[str, str]]:
-    """(uid, resourceVersion) of the namespace's events."""
-    return {(e["metadata"]["uid"], e["metadata"]["resourceVersion"]) for e in events
-            if e["metadata"].get("namespace") == namespace}
 
 
 @pytest.mark.parametrize("group", sorted(GROUPS))

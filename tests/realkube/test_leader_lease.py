@@ -23,7 +23,7 @@ from tests.pipeline_harness import (
     write_config,
 )
 from tests.realkube.controlplane import ControlPlane
-from tests.realkube.watching import watch
+from tests.realkube.watching import keys, watch
 
 LEASE = "eventpipe-ha"
 DURATION, RETRY = 3.0, 0.5
@@ -47,12 +47,6 @@ def holder(kube: ControlPlane, namespace: str) -> str:
         if lease["metadata"]["name"] == LEASE:
             return str(lease["spec"].get("holderIdentity") or "")
     return ""
-
-
-def keys(events: list[dict[str, Any]], namespace: str) -> set[tuple[str, str]]:
-    """(uid, resourceVersion) of the namespace's events."""
-    return {(e["metadata"]["uid"], e["metadata"]["resourceVersion"]) for e in events
-            if e["metadata"].get("namespace") == namespace}
 
 
 async def test_standby_takes_over_the_real_lease_after_sigkill(kube: ControlPlane,

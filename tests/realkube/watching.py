@@ -53,3 +53,9 @@ async def start_watching(config: Path, log: Path) -> asyncio.subprocess.Process:
 
     await wait_until_async(watching, within=60, what="eventpipe's watch established")
     return proc
+
+
+def keys(events: list[dict[str, Any]], namespace: str) -> set[tuple[str, str]]:
+    """(uid, resourceVersion) of the namespace's events."""
+    return {(e["metadata"]["uid"], e["metadata"]["resourceVersion"]) for e in events
+            if e["metadata"].get("namespace") == namespace}
