@@ -3,13 +3,17 @@ PY ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: install test lint bench clean
+.PHONY: install kube test lint bench clean
 
 install:
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[dev]'
 	bash scripts/install-tools.sh
+
+# The real control plane for tests/realkube, built from source (needs Go; see docs/kube-tests.md).
+kube:
+	bash scripts/install-kube.sh
 
 test: lint
 	$(BIN)/pytest -q -p no:cacheprovider
