@@ -8,6 +8,7 @@ listed with the test during which it appeared, the session fails, and the proces
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 import threading
@@ -101,3 +102,11 @@ async def open_spool(tmp_path: Path) -> AsyncIterator[OpenSpool]:
     yield open_one
     for spool in reversed(opened):
         await spool.close()
+
+
+@pytest.fixture
+async def cleanup() -> AsyncIterator[contextlib.AsyncExitStack]:
+    """An exit stack unwound after the test, passed or failed: register `close`/`stop` of what
+    a test opens with `cleanup.push_async_callback(...)` right after opening it."""
+    async with contextlib.AsyncExitStack() as stack:
+        yield stack

@@ -144,9 +144,11 @@ def test_config_model_and_cloud_id() -> None:
 
 # ---- requests against the fake ------------------------------------------------------------
 
-async def test_bulk_stores_documents_with_auth_and_headers(es: FakeElasticsearch) -> None:
+async def test_bulk_stores_documents_with_auth_and_headers(
+        es: FakeElasticsearch, cleanup: contextlib.AsyncExitStack) -> None:
     es.username, es.password = "elastic", "s3cret-pw"
     s = sink(es, username="elastic", password="s3cret-pw", headers={"X-Team": "a"})
+    cleanup.push_async_callback(s.close)
     await s.start()
     events = [ev(i, last=f"2026-11-{20 + i % 3}T10:00:00Z") for i in range(9)]
     assert await s.send([encode(s, e) for e in events]) == []
@@ -161,19 +163,21 @@ async def test_bulk_stores_documents_with_auth_and_headers(es: FakeElasticsearch
     await s.close()
     # Wrong password: retriable (an operator fixes it), and no secret in the message.
     bad = sink(es, hosts=[es.url.replace("http://", "http://elastic:wrong-pw@")])
+    cleanup.push_async_callback(bad.close)
     with pytest.raises(RetriableSinkError) as info:
         await bad.send([encode(bad, events[0])])
     assert "401" in str(info.value) and "wrong-pw" not in str(info.value)
-    await bad.close()
     es.api_key = "aWQ6a2V5"
     keyed = sink(es, api_key="aWQ6a2V5")
+    cleanup.push_async_callback(keyed.close)
     assert await keyed.send([encode(keyed, events[0])]) == []
     assert es.requests[-1].headers["Authorization"] == "ApiKey aWQ6a2V5"
-    await keyed.close()
 
 
-async def test_whole_request_failures_are_classified(es: FakeElasticsearch) -> None:
+async def test_whole_request_failures_are_classified(
+        es: FakeElasticsearch, cleanup: contextlib.AsyncExitStack) -> None:
     s = sink(es)
+    cleanup.push_async_callback(s.close)
     payloads = [encode(s, ev(i)) for i in range(3)]
     es.fail_next(429, retry_after="7")
     with pytest.raises(RetriableSinkError) as info:
@@ -187,16 +191,17 @@ async def test_whole_request_failures_are_classified(es: FakeElasticsearch) -> N
     assert [f.index for f in failures] == [0, 1, 2]
     assert not any(f.error.retriable for f in failures)
     assert await s.send(payloads) == [] and len(es.all_docs()) == 3
-    await s.close()
 
 
-async def test_item_results_with_size_split_and_413(es: FakeElasticsearch) -> None:
+async def test_item_results_with_size_split_and_413(
+        es: FakeElasticsearch, cleanup: contextlib.AsyncExitStack) -> None:
     es.fail_items(lambda i, d, doc: d == "uid-2-102", status=429,
                   error_type="es_rejected_execution_exception", reason="queue full")
     es.fail_items(lambda i, d, doc: d == "uid-5-105", status=400,
                   error_type="mapper_parsing_exception", reason="failed to parse field [count]")
     es.max_content_length = 6000
     s = sink(es, max_bulk_bytes=8000)
+    cleanup.push_async_callback(s.close)
     # Through the driver, which re-sends what a 413 refused in halves; one attempt each, so a
     # retriable item "gives up" and a permanent one carries its error.
     delivery = Delivery(s, router=None, metrics=Metrics(),
@@ -210,38 +215,41 @@ async def test_item_results_with_size_split_and_413(es: FakeElasticsearch) -> No
     assert any(r.status == 413 for r in es.requests)  # split further after 413
     assert len(es.all_docs()) == 18
     assert all(r.size <= 6000 for r in es.requests if r.status == 200)
-    await s.close()
 
 
-async def test_hosts_round_robin_and_fail_over(es: FakeElasticsearch) -> None:
-    async with FakeElasticsearch() as other:
-        s = sink(hosts=["http://127.0.0.1:9", es.url, other.url])
-        for i in range(6):
-            assert await s.send([encode(s, ev(i))]) == []
-        assert len(es.requests) + len(other.requests) == 6
-        assert len(es.requests) >= 2 and len(other.requests) >= 2
-        await other.stop()
-        await es.stop()
-        with pytest.raises(RetriableSinkError):
-            await s.send([encode(s, ev(9))])
-        await s.close()
+async def test_hosts_round_robin_and_fail_over(
+        es: FakeElasticsearch, cleanup: contextlib.AsyncExitStack) -> None:
+    other = await cleanup.enter_async_context(FakeElasticsearch())  # stopped after the test
+    s = sink(hosts=["http://127.0.0.1:9", es.url, other.url])
+    cleanup.push_async_callback(s.close)
+    for i in range(6):
+        assert await s.send([encode(s, ev(i))]) == []
+    assert len(es.requests) + len(other.requests) == 6
+    assert len(es.requests) >= 2 and len(other.requests) >= 2
+    # The outage under test; the fixtures stop both again at the end (stop is idempotent).
+    await other.stop()
+    await es.stop()
+    with pytest.raises(RetriableSinkError):
+        await s.send([encode(s, ev(9))])
 
 
 @contextlib.asynccontextmanager
 async def driven(tmp_path: Path, s: Sink[Any]) -> AsyncIterator[tuple[Spool, NewData]]:
-    spool = await Spool.open(tmp_path / "spool.db")
-    stopping, new_data = asyncio.Event(), NewData()
-    settings = DeliverySettings(initial_backoff=0.01, max_backoff=0.05)
-    worker = SinkWorker(Delivery(s, router=None, settings=settings, metrics=Metrics(),
-                                 stopping=stopping), spool=spool, new_data=new_data,
-                        settings=settings, metrics=Metrics(), stopping=stopping)
-    task = asyncio.create_task(worker.run())
-    try:
-        yield spool, new_data
-    finally:
-        stopping.set()
-        await asyncio.wait_for(task, 10)
-        await spool.close()
+    async with contextlib.AsyncExitStack() as stack:
+        stack.push_async_callback(s.close)  # the worker closes it too; idempotent
+        spool = await Spool.open(tmp_path / "spool.db")
+        stack.push_async_callback(spool.close)
+        stopping, new_data = asyncio.Event(), NewData()
+        settings = DeliverySettings(initial_backoff=0.01, max_backoff=0.05)
+        worker = SinkWorker(Delivery(s, router=None, settings=settings, metrics=Metrics(),
+                                     stopping=stopping), spool=spool, new_data=new_data,
+                            settings=settings, metrics=Metrics(), stopping=stopping)
+        task = asyncio.create_task(worker.run())
+        try:
+            yield spool, new_data
+        finally:
+            stopping.set()
+            await asyncio.wait_for(task, 10)
 
 
 async def test_driver_retries_only_failed_items_and_dead_letters_the_rest(

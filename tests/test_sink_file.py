@@ -8,6 +8,7 @@ from __future__ import annotations
 import errno
 import json
 import os
+from contextlib import AsyncExitStack, closing
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -43,9 +44,12 @@ def all_lines(directory: Path, current: str = "events.jsonl") -> list[bytes]:
     return [line for n in files for line in (directory / n).read_bytes().splitlines()]
 
 
-async def test_corpus_round_trip_in_new_directory(tmp_path: Path) -> None:
+async def test_corpus_round_trip_in_new_directory(
+    tmp_path: Path, cleanup: AsyncExitStack
+) -> None:
     path = tmp_path / "a" / "b" / "events.jsonl"
     sink = FileSink(name="f", path=str(path), layout=None, cluster_name="c1")
+    cleanup.push_async_callback(sink.close)
     bodies = corpus_bodies()
     await sink.start()
     for i in range(0, len(bodies), 500):
@@ -57,13 +61,15 @@ async def test_corpus_round_trip_in_new_directory(tmp_path: Path) -> None:
     assert len(lines) == len(bodies)
     for line, body in zip(lines, bodies, strict=True):
         assert same_json(line, {**orjson.loads(body), "clusterName": "c1"})
-    await sink.close()
 
 
-async def test_start_close_idempotent_and_reopen_appends(tmp_path: Path) -> None:
+async def test_start_close_idempotent_and_reopen_appends(
+    tmp_path: Path, cleanup: AsyncExitStack
+) -> None:
     path = tmp_path / "events.jsonl"
     path.write_bytes(b'{"old":1}\n')
     sink = FileSink(name="f", path=str(path), layout=None)
+    cleanup.push_async_callback(sink.close)
     await sink.close()  # before start: nothing to do
     await sink.start()
     await sink.start()
@@ -84,12 +90,11 @@ def test_backup_name_is_lumberjacks(tmp_path: Path) -> None:
 
 def test_rotates_before_exceeding_size_and_keeps_order(tmp_path: Path) -> None:
     clock = Clock()
-    f = RotatingFile(str(tmp_path / "events.jsonl"), max_bytes=90, clock=clock)
-    lines = [b"%02d" % i + b"x" * 27 for i in range(10)]  # 30 bytes with the newline
-    for line in lines:
-        f.write_lines([line])
-        clock.now += 1
-    f.close()
+    with closing(RotatingFile(str(tmp_path / "events.jsonl"), max_bytes=90, clock=clock)) as f:
+        lines = [b"%02d" % i + b"x" * 27 for i in range(10)]  # 30 bytes with the newline
+        for line in lines:
+            f.write_lines([line])
+            clock.now += 1
     # 3 lines fill the file exactly (90 bytes), a 4th would make 120 > 90.
     assert names(tmp_path) == [
         "events-2026-11-23T12-00-03.000.jsonl",
@@ -102,11 +107,10 @@ def test_rotates_before_exceeding_size_and_keeps_order(tmp_path: Path) -> None:
 
 
 def test_batch_is_split_across_files(tmp_path: Path) -> None:
-    f = RotatingFile(str(tmp_path / "events.jsonl"), max_bytes=100, clock=Clock())
-    lines = [b"%02d" % i + b"y" * 27 for i in range(10)]
-    big = b"z" * 250  # a line larger than the limit gets a file of its own
-    f.write_lines([*lines, big, b"end"])
-    f.close()
+    with closing(RotatingFile(str(tmp_path / "events.jsonl"), max_bytes=100, clock=Clock())) as f:
+        lines = [b"%02d" % i + b"y" * 27 for i in range(10)]
+        big = b"z" * 250  # a line larger than the limit gets a file of its own
+        f.write_lines([*lines, big, b"end"])
     sizes = sorted((tmp_path / n).stat().st_size for n in names(tmp_path))
     assert sizes == [4, 30, 90, 90, 90, 251]
     # Same-millisecond rotations (frozen clock) get distinct names: nothing is overwritten.
@@ -116,11 +120,12 @@ def test_batch_is_split_across_files(tmp_path: Path) -> None:
 
 def test_max_backups_keeps_the_newest(tmp_path: Path) -> None:
     clock = Clock()
-    f = RotatingFile(str(tmp_path / "events.jsonl"), max_bytes=10, max_backups=2, clock=clock)
-    for i in range(6):
-        f.write_lines([b"line-%d" % i])  # 7 bytes: every write rotates
-        clock.now += 60
-    f.close()
+    with closing(
+        RotatingFile(str(tmp_path / "events.jsonl"), max_bytes=10, max_backups=2, clock=clock)
+    ) as f:
+        for i in range(6):
+            f.write_lines([b"line-%d" % i])  # 7 bytes: every write rotates
+            clock.now += 60
     assert names(tmp_path) == [
         "events-2026-11-23T12-04-00.000.jsonl",
         "events-2026-11-23T12-05-00.000.jsonl",
@@ -132,46 +137,46 @@ def test_max_backups_keeps_the_newest(tmp_path: Path) -> None:
 def test_max_age_deletes_old_backups_on_rotation_and_open(tmp_path: Path) -> None:
     clock = Clock()
     path = str(tmp_path / "events.jsonl")
-    f = RotatingFile(path, max_bytes=10, max_age_s=2 * DAY, clock=clock)
-    f.write_lines([b"day0-a"])
-    f.write_lines([b"day0-b"])  # rotation at day 0
-    clock.now += 1.5 * DAY
-    f.write_lines([b"day1-x"])  # rotation at day 1.5: the day-0 backup is 1.5 days old, kept
-    assert len(names(tmp_path)) == 3
-    clock.now += 1 * DAY
-    f.write_lines([b"day2-x"])  # rotation at day 2.5: the day-0 backup is now too old
-    f.close()
+    with closing(RotatingFile(path, max_bytes=10, max_age_s=2 * DAY, clock=clock)) as f:
+        f.write_lines([b"day0-a"])
+        f.write_lines([b"day0-b"])  # rotation at day 0
+        clock.now += 1.5 * DAY
+        f.write_lines([b"day1-x"])  # rotation at day 1.5: the day-0 backup is 1.5 days old, kept
+        assert len(names(tmp_path)) == 3
+        clock.now += 1 * DAY
+        f.write_lines([b"day2-x"])  # rotation at day 2.5: the day-0 backup is now too old
     assert names(tmp_path) == [
         "events-2026-11-25T00-00-00.000.jsonl",
         "events-2026-11-26T00-00-00.000.jsonl",
         "events.jsonl",
     ]
     clock.now += 10 * DAY
-    again = RotatingFile(path, max_bytes=10, max_age_s=2 * DAY, clock=clock)
-    again.open()  # pruning also runs when the file is opened, as in lumberjack
-    again.close()
+    with closing(RotatingFile(path, max_bytes=10, max_age_s=2 * DAY, clock=clock)) as again:
+        again.open()  # pruning also runs when the file is opened, as in lumberjack
     assert names(tmp_path) == ["events.jsonl"]
 
 
 def test_unrelated_files_are_left_alone(tmp_path: Path) -> None:
     for other in ["events-notatime.jsonl", "other-2026-11-23T12-00-00.000.jsonl", "x.txt"]:
         (tmp_path / other).write_text("keep")
-    f = RotatingFile(str(tmp_path / "events.jsonl"), max_bytes=5, max_backups=1, clock=Clock())
-    f.write_lines([b"aaaa"])
-    f.write_lines([b"bbbb"])
-    f.write_lines([b"cccc"])
-    f.close()
+    with closing(
+        RotatingFile(str(tmp_path / "events.jsonl"), max_bytes=5, max_backups=1, clock=Clock())
+    ) as f:
+        f.write_lines([b"aaaa"])
+        f.write_lines([b"bbbb"])
+        f.write_lines([b"cccc"])
     assert "events-notatime.jsonl" in names(tmp_path)
     assert "other-2026-11-23T12-00-00.000.jsonl" in names(tmp_path)
     assert len(names(tmp_path)) == 5
 
 
-async def test_file_sink_rotation_in_megabytes(tmp_path: Path) -> None:
+async def test_file_sink_rotation_in_megabytes(tmp_path: Path, cleanup: AsyncExitStack) -> None:
     clock = Clock()
     path = tmp_path / "events.jsonl"
     sink = FileSink(
         name="f", path=str(path), layout=None, max_size_mb=1, max_backups=1, clock=clock
     )
+    cleanup.push_async_callback(sink.close)
     line = b'{"m":"' + b"x" * (100 * 1024) + b'"}'
     for _ in range(25):  # ~2.5 MB in 100 kB lines: 10 per file
         await sink.send([line])
@@ -182,8 +187,11 @@ async def test_file_sink_rotation_in_megabytes(tmp_path: Path) -> None:
     assert len(path.read_bytes().splitlines()) == 5
 
 
-async def test_path_is_a_directory_is_permanent_at_start(tmp_path: Path) -> None:
+async def test_path_is_a_directory_is_permanent_at_start(
+    tmp_path: Path, cleanup: AsyncExitStack
+) -> None:
     sink = FileSink(name="f", path=str(tmp_path), layout=None)
+    cleanup.push_async_callback(sink.close)
     with pytest.raises(PermanentSinkError):
         await sink.start()
     # At send time the events are not at fault: retriable, never dead-lettered.
@@ -191,18 +199,21 @@ async def test_path_is_a_directory_is_permanent_at_start(tmp_path: Path) -> None
         await sink.send([b"{}"])
 
 
-async def test_permission_denied_is_permanent_at_start(tmp_path: Path) -> None:
+async def test_permission_denied_is_permanent_at_start(
+    tmp_path: Path, cleanup: AsyncExitStack
+) -> None:
     if os.geteuid() == 0:
         pytest.skip("root ignores directory permissions")
     locked = tmp_path / "locked"
     locked.mkdir(mode=0o500)
     sink = FileSink(name="f", path=str(locked / "events.jsonl"), layout=None)
+    cleanup.push_async_callback(sink.close)
     with pytest.raises(PermanentSinkError):
         await sink.start()
 
 
 async def test_permission_error_mapping_at_start(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cleanup: AsyncExitStack
 ) -> None:
     """The same mapping as above, for when the suite runs as root (which ignores modes)."""
 
@@ -210,12 +221,14 @@ async def test_permission_error_mapping_at_start(
         raise PermissionError(errno.EACCES, "Permission denied", self.path)
 
     monkeypatch.setattr(RotatingFile, "open", denied)
+    sink = FileSink(name="f", path=str(tmp_path / "e.jsonl"), layout=None)
+    cleanup.push_async_callback(sink.close)
     with pytest.raises(PermanentSinkError, match="Permission denied"):
-        await FileSink(name="f", path=str(tmp_path / "e.jsonl"), layout=None).start()
+        await sink.start()
 
 
 async def test_transient_error_at_start_defers_to_send(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cleanup: AsyncExitStack
 ) -> None:
     """A volume not ready yet must not kill the worker: send retries until it is."""
     real_open = RotatingFile.open
@@ -225,6 +238,7 @@ async def test_transient_error_at_start_defers_to_send(
 
     monkeypatch.setattr(RotatingFile, "open", full)
     sink = FileSink(name="f", path=str(tmp_path / "e.jsonl"), layout=None)
+    cleanup.push_async_callback(sink.close)
     await sink.start()
     with pytest.raises(RetriableSinkError, match="No space left"):
         await sink.send([b"{}"])
@@ -235,10 +249,11 @@ async def test_transient_error_at_start_defers_to_send(
 
 
 async def test_failed_write_leaves_no_torn_line(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cleanup: AsyncExitStack
 ) -> None:
     path = tmp_path / "events.jsonl"
     sink = FileSink(name="f", path=str(path), layout=None)
+    cleanup.push_async_callback(sink.close)
     await sink.send([b'{"a":1}'])
     real_write = os.write
 

@@ -4,6 +4,7 @@ End-to-end runs through eventpipe live in tests/test_sink_im_e2e.py."""
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import AsyncIterator
 from typing import Any
@@ -167,9 +168,11 @@ async def test_wecom_truncation_says_so_and_is_accepted(
     assert wecom.requests[-1].status == 200 and len(wecom.delivered) == 1
 
 
-async def test_wecom_errcodes_rate_limit_permanent_and_bad_key(wecom: WecomBot) -> None:
+async def test_wecom_errcodes_rate_limit_permanent_and_bad_key(
+        wecom: WecomBot, cleanup: contextlib.AsyncExitStack) -> None:
     cfg = WecomSinkConfig.model_validate({"webhook": wecom.hook(), "template": "{{ .Message }}"})
     sink = WecomSink(name="wx", cfg=cfg)
+    cleanup.push_async_callback(sink.close)
     events = [event("a"), event("empty", message=""), event("b"), event("c"), event("d")]
     wecom.limit(2)
     # a ok, "empty" -> 44004 alone, b ok, c rate limited -> c and d retriable, d not sent.
@@ -184,13 +187,13 @@ async def test_wecom_errcodes_rate_limit_permanent_and_bad_key(wecom: WecomBot) 
     payloads = [sink.encode(e, b"") for e in events[:2]]
     with pytest.raises(RetriableSinkError, match="45009"):  # nothing sent: the whole batch
         await sink.send(payloads)
-    await sink.close()
     wrong = WecomSink(name="wx", cfg=WecomSinkConfig.model_validate(
         {"webhook": wecom.url("/cgi-bin/webhook/send?key=s3cret")}))
+    cleanup.push_async_callback(wrong.close)
     with pytest.raises(RetriableSinkError, match="93000") as info:
         await deliver(wrong, [event("a")])
     assert "s3cret" not in str(info.value)
-    await wecom.stop()
+    await wecom.stop()  # the outage under test; the fixture stops it again (idempotent)
     with pytest.raises(RetriableSinkError) as refused:
         await deliver(wrong, [event("a")])
     assert "s3cret" not in str(refused.value) and "WeCom" in str(refused.value)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import json
+from contextlib import AsyncExitStack
 from types import ModuleType
 from typing import Any
 
@@ -44,9 +45,10 @@ def layout_module() -> ModuleType:
     return mod
 
 
-async def test_corpus_lines_are_the_served_events() -> None:
+async def test_corpus_lines_are_the_served_events(cleanup: AsyncExitStack) -> None:
     out = io.BytesIO()
     sink = StdoutSink(name="out", layout=None, stream=out)
+    cleanup.push_async_callback(sink.close)
     assert not sink.needs_event
     bodies = corpus_bodies()
     await sink.start()
@@ -60,9 +62,10 @@ async def test_corpus_lines_are_the_served_events() -> None:
     assert all(same_json(line, orjson.loads(b)) for line, b in zip(lines, bodies, strict=True))
 
 
-async def test_corpus_with_cluster_name_spliced() -> None:
+async def test_corpus_with_cluster_name_spliced(cleanup: AsyncExitStack) -> None:
     out = io.BytesIO()
     sink = StdoutSink(name="out", layout=None, cluster_name='prod "eu"', stream=out)
+    cleanup.push_async_callback(sink.close)
     bodies = corpus_bodies()
     await sink.send([sink.encode(None, b) for b in bodies])
     lines = out.getvalue().splitlines()
@@ -127,9 +130,10 @@ def test_de_dot_encoding_needs_event_and_adds_cluster_name() -> None:
     assert enc.encode(None, body) == expected  # tolerates a driver that did not parse
 
 
-async def test_text_stream_and_close_idempotent() -> None:
+async def test_text_stream_and_close_idempotent(cleanup: AsyncExitStack) -> None:
     out = io.StringIO()
     sink = StdoutSink(name="out", layout=None, stream=out)
+    cleanup.push_async_callback(sink.close)
     await sink.start()
     await sink.start()
     assert await sink.send([]) == []
@@ -139,22 +143,26 @@ async def test_text_stream_and_close_idempotent() -> None:
     assert out.getvalue() == '{"a":"é"}\n{}\n'
 
 
-async def test_closed_stream_is_retriable() -> None:
+async def test_closed_stream_is_retriable(cleanup: AsyncExitStack) -> None:
     out = io.BytesIO()
     sink = StdoutSink(name="out", layout=None, stream=out)
+    cleanup.push_async_callback(sink.close)
     out.close()
     with pytest.raises(RetriableSinkError):
         await sink.send([b"{}"])
     await sink.close()  # must not raise either
 
 
-async def test_default_stream_is_stdout_buffer(capfdbinary: pytest.CaptureFixture[bytes]) -> None:
+async def test_default_stream_is_stdout_buffer(
+    capfdbinary: pytest.CaptureFixture[bytes], cleanup: AsyncExitStack
+) -> None:
     sink = StdoutSink(name="out", layout=None)
+    cleanup.push_async_callback(sink.close)
     await sink.send([b'{"x":1}'])
     assert capfdbinary.readouterr().out == b'{"x":1}\n'
 
 
-async def test_layout_renders_with_cluster_name() -> None:
+async def test_layout_renders_with_cluster_name(cleanup: AsyncExitStack) -> None:
     layout_module()
     layout = {
         "msg": "{{ .Message }}",
@@ -163,6 +171,7 @@ async def test_layout_renders_with_cluster_name() -> None:
     }
     out = io.BytesIO()
     sink = StdoutSink(name="out", layout=layout, cluster_name="c1", stream=out)
+    cleanup.push_async_callback(sink.close)
     assert sink.needs_event
     body = corpus_bodies()[0]
     event = orjson.loads(body)
@@ -197,10 +206,11 @@ def test_real_render_error_is_permanent() -> None:
     assert json.loads(enc.encode({"Foo": list(range(6))}, b"{}")) == {"x": "5"}
 
 
-async def test_text_layout_keeps_one_event_per_line() -> None:
+async def test_text_layout_keeps_one_event_per_line(cleanup: AsyncExitStack) -> None:
     layout_module()
     out = io.BytesIO()
     sink = StdoutSink(name="out", layout="{{ .Reason }}: {{ .Message }}", stream=out)
+    cleanup.push_async_callback(sink.close)
     events: list[dict[str, object]] = [
         {"reason": "A", "message": "two\nlines\r\n"},
         {"reason": "B", "message": "x"},
@@ -215,11 +225,12 @@ def test_invalid_layout_fails_at_construction() -> None:
         LineEncoder(name="r", layout={"x": "{{ .Foo "}, de_dot=False, cluster_name="")
 
 
-async def test_layout_sees_de_dotted_event() -> None:
+async def test_layout_sees_de_dotted_event(cleanup: AsyncExitStack) -> None:
     layout_module()
     out = io.BytesIO()
     layout = {"labels": "{{ toJson .InvolvedObject.Labels }}", "reason": "{{ .Reason }}"}
     sink = StdoutSink(name="out", layout=layout, de_dot=True, stream=out)
+    cleanup.push_async_callback(sink.close)
     event: dict[str, object] = {
         "reason": "R",
         "involvedObject": {"labels": {"app.kubernetes.io/name": "web"}},

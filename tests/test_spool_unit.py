@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import random
 import sqlite3
+from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -109,18 +110,16 @@ async def test_a_batch_is_stored_in_record_order(spool: Spool, corpus: list[NewR
 
 def test_json_each_walks_an_array_in_order() -> None:
     # The SQLite behaviour the append relies on, on its own: elements come out by index.
-    db = sqlite3.connect(":memory:")
     values = [f"{(i * 7919) % 1000:04}" for i in range(1000)]
-    got = db.execute("SELECT key, value FROM json_each(?)", (json.dumps(values),)).fetchall()
-    db.close()
+    with closing(sqlite3.connect(":memory:")) as db:
+        got = db.execute("SELECT key, value FROM json_each(?)", (json.dumps(values),)).fetchall()
     assert got == list(enumerate(values))
 
 
 async def test_the_table_is_the_declared_row(spool: Spool, tmp_path: Path) -> None:
     # CREATE TABLE comes from StoredRow's declaration: same names, order and SQL types.
-    db = sqlite3.connect(tmp_path / "spool.db")
-    info = db.execute("PRAGMA table_info(events)").fetchall()
-    db.close()
+    with closing(sqlite3.connect(tmp_path / "spool.db")) as db:
+        info = db.execute("PRAGMA table_info(events)").fetchall()
     assert [name for _, name, *_ in info] == list(StoredRow._fields)
     assert [sql_type for _, _, sql_type, *_ in info] == [
         column.sql.split()[0] for _, column in rows.COLUMNS]
@@ -367,24 +366,23 @@ async def test_second_process_view_and_schema_check(
     await spool.append(corpus[5:6], stream="s", resource_version="8")
     assert await other.head_seq() == 6
     await other.close()
-    db = sqlite3.connect(tmp_path / "spool.db")
-    db.execute("UPDATE meta SET value = '99' WHERE key = 'schema_version'")
-    db.commit()
-    db.close()
+    with closing(sqlite3.connect(tmp_path / "spool.db")) as db:
+        db.execute("UPDATE meta SET value = '99' WHERE key = 'schema_version'")
+        db.commit()
     with pytest.raises(SpoolSchemaError):
-        await Spool.open(tmp_path / "spool.db")
+        await open_spool("spool.db")  # the fixture closes it should it open after all
 
 
-async def test_bad_options(tmp_path: Path) -> None:
+async def test_bad_options(open_spool: OpenSpool) -> None:
     with pytest.raises(ValueError):
-        await Spool.open(tmp_path / "x.db", when_full="panic")
+        await open_spool("x.db", when_full="panic")
     with pytest.raises(ValueError):
-        await Spool.open(tmp_path / "x.db", synchronous="SOMETIMES")
+        await open_spool("x.db", synchronous="SOMETIMES")
 
 
 async def test_sqlite_without_json_functions_is_named_at_open(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        open_spool: OpenSpool, monkeypatch: pytest.MonkeyPatch) -> None:
     # SQLite before 3.38 may be built without them; the append needs them, so say so at once.
     monkeypatch.setattr(schema, "_JSON_PROBE", "SELECT json_no_such_function('[1]')")
     with pytest.raises(SpoolSchemaError, match="lacks the JSON functions"):
-        await Spool.open(tmp_path / "spool.db")
+        await open_spool("spool.db")

@@ -67,22 +67,24 @@ class Harness:
 async def throttled(path: Path, clock: FakeClock, sink: MemorySink, *, metrics: Metrics | None
                     = None) -> AsyncIterator[Harness]:
     """Open the spool and run a worker with a 5-minute throttle; stop both on exit."""
-    spool = await Spool.open(path, clock=clock)
-    harness = Harness(spool, clock, metrics or Metrics())
-    settings = DeliverySettings(initial_backoff=0.01, max_backoff=0.02, throttle_window=WINDOW)
-    stopping = asyncio.Event()
-    delivery = Delivery(sink, router=EveryoneRouter(), settings=settings,
-                        metrics=harness.metrics, stopping=stopping)
-    harness.worker = SinkWorker(delivery, spool=spool, new_data=harness.new_data,
-                                settings=settings, metrics=harness.metrics, stopping=stopping,
-                                clock=clock)
-    task = asyncio.create_task(harness.worker.run())
-    try:
-        yield harness
-    finally:
-        stopping.set()
-        await asyncio.wait_for(task, 10)
-        await spool.close()
+    async with contextlib.AsyncExitStack() as stack:
+        spool = await Spool.open(path, clock=clock)
+        stack.push_async_callback(spool.close)  # also if building the worker fails
+        harness = Harness(spool, clock, metrics or Metrics())
+        settings = DeliverySettings(initial_backoff=0.01, max_backoff=0.02,
+                                    throttle_window=WINDOW)
+        stopping = asyncio.Event()
+        delivery = Delivery(sink, router=EveryoneRouter(), settings=settings,
+                            metrics=harness.metrics, stopping=stopping)
+        harness.worker = SinkWorker(delivery, spool=spool, new_data=harness.new_data,
+                                    settings=settings, metrics=harness.metrics,
+                                    stopping=stopping, clock=clock)
+        task = asyncio.create_task(harness.worker.run())
+        try:
+            yield harness
+        finally:
+            stopping.set()
+            await asyncio.wait_for(task, 10)
 
 
 def sent(sink: MemorySink) -> list[dict[str, Any]]:
