@@ -25,7 +25,7 @@ from typing import Concatenate, ParamSpec, TypeVar
 
 import aiosqlite
 
-from eventpipe.spool import reading, stats, writing
+from eventpipe.spool import disk, reading, stats, writing
 from eventpipe.spool.counting import WARM_CHUNK_ROWS, WARM_WINDOW_SECONDS, OccurrenceBook
 from eventpipe.spool.errors import SpoolFullError
 from eventpipe.spool.rows import NewRecord, StoredRow
@@ -34,6 +34,8 @@ from eventpipe.spool.schema import open_reader, open_writer, page_size
 WHEN_FULL = {"block": "block", "dropOldest": "dropOldest", "drop_oldest": "dropOldest"}
 RETENTION_CHUNK = 10_000
 DROP_CHUNK_MIN = 256
+# A transaction needs a few pages beyond the ones it fills (index splits, the freelist).
+BUDGET_SLACK_PAGES = 8
 
 OnDrop = Callable[[int, str], None]
 P = ParamSpec("P")
@@ -45,9 +47,12 @@ class Spool:
 
     def __init__(
         self,
+        path: Path,
         writer: aiosqlite.Connection,
         reader: aiosqlite.Connection,
         *,
+        disk_plan: disk.DiskPlan,
+        rows: int,
         book: OccurrenceBook,
         last_observed: float,
         max_bytes: int | None,
@@ -57,9 +62,14 @@ class Spool:
         clock: Callable[[], float],
     ) -> None:
         """Use `Spool.open`; this only stores what it prepared."""
+        self._path = path
         self._writer = writer
         self._reader = reader
+        self._disk = disk_plan
+        self._wal = disk.wal_path(path)
         self._book = book
+        self.rows = rows
+        """Event versions stored now (kept up to date by every insert and delete)."""
         self._last_observed = last_observed
         self._max_bytes = max_bytes
         self._when_full = when_full
@@ -83,7 +93,8 @@ class Spool:
     ) -> Spool:
         """Open or create the spool file.
 
-        max_bytes: page budget of the database file (the WAL comes on top, up to 64 MiB).
+        max_bytes: what the database, its WAL and the WAL index may take on disk together
+        (eventpipe.spool.disk).
         when_full: "block" (append raises SpoolFullError) or "dropOldest" (delete the oldest
         rows, acked or not, report them through on_drop(count, "budget"), and retry).
         clock: wall-clock source for observed_at and retention; tests pass a fake.
@@ -94,13 +105,13 @@ class Spool:
         path = Path(path)
         writer = await open_writer(path, synchronous=synchronous)
         try:
-            if max_bytes is not None:
-                pages = max(1, max_bytes // await page_size(writer))
-                await writer.execute(f"PRAGMA max_page_count = {pages}")
+            disk_plan = disk.plan(max_bytes, await page_size(writer))
+            await disk.apply(writer, disk_plan)
             reader = await open_reader(path)
         except BaseException:
             await writer.close()
             raise
+        count = await reading.scalar_int(writer, "SELECT COUNT(*) FROM events") or 0
         newest = await reading.scalar(writer, "SELECT MAX(observed_at) FROM events")
         last_observed = float(newest) if isinstance(newest, int | float) else 0.0
         book = OccurrenceBook(now=clock())
@@ -114,8 +125,11 @@ class Spool:
                 while rows := await cursor.fetchmany(WARM_CHUNK_ROWS):
                     book.warm((str(uid), int(occurrences)) for uid, occurrences in rows)
         return cls(
+            path,
             writer,
             reader,
+            disk_plan=disk_plan,
+            rows=count,
             book=book,
             last_observed=last_observed,
             max_bytes=max_bytes,
@@ -165,6 +179,12 @@ class Spool:
     async def _append(
         self, records: Sequence[NewRecord], stream: str, resource_version: str | None
     ) -> list[tuple[int, int]]:
+        largest = self._disk.largest_append
+        if largest is not None and len(records) > 1 and sum(len(r.body) for r in records
+                                                            ) > largest:
+            # The WAL must not outgrow its share of the budget: commit this in parts.
+            raise SpoolFullError("the batch exceeds the WAL's share of the spool budget",
+                                 batch_too_large=True)
         async with self._lock:
             # First try without looking up stored versions: the UNIQUE index checks anyway,
             # and on the watch path nothing is ever stored twice, so the lookup would be pure
@@ -201,18 +221,43 @@ class Spool:
                     continue
                 self._last_observed = observed_at
                 self._book.apply(updates, now=observed_at)
+                self.rows += len(indices)
+                await self._bound_wal()
                 return indices
+
+    async def _bound_wal(self) -> None:
+        """After a commit (under the lock): bring a WAL larger than its share back to its
+        start, so the next commit reuses the file instead of growing it."""
+        if self._max_bytes is not None and disk.file_size(self._wal) > self._disk.wal_bytes:
+            await self._writer.execute("PRAGMA wal_checkpoint(RESTART)")
 
     async def _make_room(self, wanted: int, exc: Exception) -> None:
         if self._when_full == "block":
-            raise SpoolFullError(f"spool byte budget of {self._max_bytes} bytes reached") from exc
-        async with writing.transaction(self._writer):
-            dropped = await writing.delete_oldest(self._writer, max(wanted, DROP_CHUNK_MIN))
+            raise SpoolFullError(await self._full_reason()) from exc
+        try:
+            async with writing.transaction(self._writer):
+                dropped = await writing.delete_oldest(self._writer, max(wanted, DROP_CHUNK_MIN))
+        except sqlite3.OperationalError as delete_exc:
+            if not writing.is_full(delete_exc):
+                raise
+            raise SpoolFullError(f"{await self._full_reason()}, and deleting the oldest events "
+                                 "needs room too") from delete_exc
         if dropped == 0:
             raise SpoolFullError("the batch alone exceeds the spool byte budget",
                                  batch_too_large=True) from exc
+        self.rows -= dropped
         if self._on_drop is not None:
             self._on_drop(dropped, "budget")
+
+    async def _full_reason(self) -> str:
+        """Which limit SQLITE_FULL hit: the page budget, or the disk under the file."""
+        if self._max_bytes is not None:
+            pages = await reading.scalar_int(self._writer, "PRAGMA page_count") or 0
+            limit = await reading.scalar_int(self._writer, "PRAGMA max_page_count") or 0
+            if pages >= limit - BUDGET_SLACK_PAGES:
+                return f"spool byte budget of {self._max_bytes} bytes reached"
+        free = disk.free_bytes(self._path)
+        return f"the disk holding {self._path} is full ({free} bytes free)"
 
     async def forget(self, uid: str) -> None:
         """DELETED seen: the Event expired; drop its occurrence bookkeeping."""
@@ -293,14 +338,18 @@ class Spool:
                 writing.delete_retained, max_seq=bound, older_than=cutoff, limit=RETENTION_CHUNK
             )
             total += n
+            self.rows -= n
             if n < RETENTION_CHUNK:
                 return total
 
     async def stats(self, receivers: Collection[str] = ()) -> dict[str, object]:
-        """Counts, bytes, time span and per-receiver lag (receivers=(): every cursor stored)."""
-        return await stats.collect(
+        """Counts, bytes (database, WAL and WAL index), time span and per-receiver lag
+        (receivers=(): every cursor stored)."""
+        collected = await stats.collect(
             self._reader, receivers, max_bytes=self._max_bytes, now=self._clock()
         )
+        collected["bytes"] = disk.on_disk(self._path)  # what counts against maxBytes
+        return collected
 
     async def _write(
         self,
@@ -314,5 +363,8 @@ class Spool:
     async def _locked(self, work: Awaitable[T], *, explicit: bool = True) -> T:
         """`work` under the write lock, in a transaction (`explicit=False`: `work` is a single
         statement, atomic on its own; see `writing.transaction`)."""
-        async with self._lock, writing.transaction(self._writer, explicit=explicit):
-            return await work
+        async with self._lock:
+            async with writing.transaction(self._writer, explicit=explicit):
+                result = await work
+            await self._bound_wal()
+            return result
