@@ -146,7 +146,8 @@ class Pipeline:
         writer = SpoolWriter(spool, metrics=self.metrics,
                              batch_max_events=cfg.spool.batch_max_events,
                              batch_max_wait=cfg.spool.batch_max_wait,
-                             full_errors=(SpoolFullError,), on_commit=new_data.notify)
+                             full_errors=(SpoolFullError,), on_commit=new_data.notify,
+                             max_group_bytes=spool.largest_append)
         self._writer = writer
         self._stopping = asyncio.Event()
         enricher = build_enricher(omit_lookup=cfg.omit_lookup, cache_size=cfg.cache_size,

@@ -4,15 +4,17 @@ The spool is three files: the database (`spool.db`), its write-ahead log (`spool
 the WAL's shared-memory index (`spool.db-shm`). `spool.maxBytes` bounds all three together:
 
 - the WAL gets a share of the budget: 1/16 of it, at least 1 MiB (a quarter of budgets under
-  4 MiB) and at most 64 MiB (`journal_size_limit`, to which SQLite truncates the WAL after
-  a checkpoint);
-- a checkpoint runs once the WAL holds a quarter of its share (`wal_autocheckpoint`), and
-  after any commit that left the WAL larger than its share, a RESTART checkpoint brings it
-  back (the next commit writes the WAL from its start again, so the file does not grow);
-- one append carries at most half the WAL's share of event bytes (the writer splits larger
-  groups), so a checkpoint always comes before the WAL outgrows its share;
-- the shared-memory index is 32 KiB per 4,096 WAL frames: 64 KiB covers any WAL within its
-  share;
+  4 MiB) and at most 64 MiB;
+- a checkpoint runs once the WAL holds an eighth of its share (`wal_autocheckpoint`); a reader
+  in the middle of a read can keep the WAL from starting over, so after any commit that left
+  the file larger than half its share a RESTART checkpoint makes the next commit write the
+  WAL from its start again, and SQLite then truncates the file to half its share
+  (`journal_size_limit`);
+- one append carries at most a quarter of the WAL's share of event bytes (the group-commit
+  writer cuts its groups to that size), so the WAL grows past half its share by less than
+  one append;
+- the shared-memory index is 32 KiB per 4,096 WAL frames: 32 KiB covers any WAL within its
+  share (at most 64 MiB, under 4,096 frames of 16 KiB);
 - the database gets the rest, as `max_page_count`.
 
 So the three files together stay within `maxBytes`; the WAL share is space the database
@@ -33,7 +35,7 @@ MIB = 1024 * 1024
 WAL_SHARE_DIVISOR = 16
 WAL_SHARE_MIN = 1 * MIB
 WAL_SHARE_MAX = 64 * MIB
-SHM_ALLOWANCE = 64 * 1024
+SHM_ALLOWANCE = 32 * 1024
 DEFAULT_CHECKPOINT_PAGES = 1000
 
 
@@ -44,7 +46,10 @@ class DiskPlan:
     db_pages: int | None
     """max_page_count of the database (None: no budget)."""
     wal_bytes: int
-    """The WAL's share: journal_size_limit, and the size past which a commit checkpoints."""
+    """The WAL's share of the budget."""
+    restart_above: int
+    """WAL file size past which a commit is followed by a RESTART checkpoint; also the
+    journal_size_limit the WAL is truncated to when it starts over."""
     checkpoint_pages: int
     """wal_autocheckpoint."""
     largest_append: int | None
@@ -54,13 +59,13 @@ class DiskPlan:
 def plan(max_bytes: int | None, page_size: int) -> DiskPlan:
     """Split `max_bytes` between the database, the WAL and its index (module docstring)."""
     if max_bytes is None:
-        return DiskPlan(db_pages=None, wal_bytes=WAL_SHARE_MAX,
+        return DiskPlan(db_pages=None, wal_bytes=WAL_SHARE_MAX, restart_above=WAL_SHARE_MAX,
                         checkpoint_pages=DEFAULT_CHECKPOINT_PAGES, largest_append=None)
     floor = min(WAL_SHARE_MIN, max_bytes // 4)  # a tiny budget: a quarter of it
     wal = min(WAL_SHARE_MAX, max(floor, max_bytes // WAL_SHARE_DIVISOR))
     db_pages = max(1, (max_bytes - wal - SHM_ALLOWANCE) // page_size)
-    return DiskPlan(db_pages=db_pages, wal_bytes=wal,
-                    checkpoint_pages=max(1, wal // page_size // 4), largest_append=wal // 2)
+    return DiskPlan(db_pages=db_pages, wal_bytes=wal, restart_above=wal // 2,
+                    checkpoint_pages=max(1, wal // page_size // 8), largest_append=wal // 4)
 
 
 def wal_path(path: Path) -> Path:
@@ -94,5 +99,5 @@ async def apply(conn: aiosqlite.Connection, disk_plan: DiskPlan) -> None:
     """Set the plan's limits on the write connection."""
     if disk_plan.db_pages is not None:
         await conn.execute(f"PRAGMA max_page_count = {disk_plan.db_pages}")
-    await conn.execute(f"PRAGMA journal_size_limit = {disk_plan.wal_bytes}")
+    await conn.execute(f"PRAGMA journal_size_limit = {disk_plan.restart_above}")
     await conn.execute(f"PRAGMA wal_autocheckpoint = {disk_plan.checkpoint_pages}")

@@ -168,6 +168,12 @@ class Spool:
         """`append`, returning (index, count_delta) per inserted record for the event counter."""
         return await asyncio.shield(self._append(records, stream, resource_version))
 
+    @property
+    def largest_append(self) -> int | None:
+        """Most event bytes one append should carry, so the WAL stays within its share of
+        the byte budget (eventpipe.spool.disk); None without a budget."""
+        return self._disk.largest_append
+
     async def reject(self, rows: Sequence[tuple[str, str, bytes]]) -> None:
         """Keep watch lines that are not valid Events: (stream, error, raw line)."""
         now = self._clock()
@@ -179,12 +185,6 @@ class Spool:
     async def _append(
         self, records: Sequence[NewRecord], stream: str, resource_version: str | None
     ) -> list[tuple[int, int]]:
-        largest = self._disk.largest_append
-        if largest is not None and len(records) > 1 and sum(len(r.body) for r in records
-                                                            ) > largest:
-            # The WAL must not outgrow its share of the budget: commit this in parts.
-            raise SpoolFullError("the batch exceeds the WAL's share of the spool budget",
-                                 batch_too_large=True)
         async with self._lock:
             # First try without looking up stored versions: the UNIQUE index checks anyway,
             # and on the watch path nothing is ever stored twice, so the lookup would be pure
@@ -226,9 +226,10 @@ class Spool:
                 return indices
 
     async def _bound_wal(self) -> None:
-        """After a commit (under the lock): bring a WAL larger than its share back to its
-        start, so the next commit reuses the file instead of growing it."""
-        if self._max_bytes is not None and disk.file_size(self._wal) > self._disk.wal_bytes:
+        """After a commit (under the lock): a WAL past half its share of the budget starts
+        over at the next commit, which reuses the file instead of growing it
+        (eventpipe.spool.disk)."""
+        if self._max_bytes is not None and disk.file_size(self._wal) > self._disk.restart_above:
             await self._writer.execute("PRAGMA wal_checkpoint(RESTART)")
 
     async def _make_room(self, wanted: int, exc: Exception) -> None:
@@ -246,6 +247,7 @@ class Spool:
             raise SpoolFullError("the batch alone exceeds the spool byte budget",
                                  batch_too_large=True) from exc
         self.rows -= dropped
+        await self._bound_wal()
         if self._on_drop is not None:
             self._on_drop(dropped, "budget")
 

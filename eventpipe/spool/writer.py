@@ -57,8 +57,12 @@ class SpoolWriter:
                  batch_max_wait: float = 0.05, max_buffered: int | None = None,
                  max_buffered_bytes: int = 24 * 1024 * 1024,
                  full_errors: tuple[type[BaseException], ...] = (),
-                 on_commit: Callable[[], None] | None = None) -> None:
+                 on_commit: Callable[[], None] | None = None,
+                 max_group_bytes: int | None = None) -> None:
+        """`max_group_bytes`: most event bytes one commit carries (the spool's
+        `largest_append`, which keeps its WAL within the byte budget); None: no limit."""
         self._spool = spool
+        self._max_group_bytes = max_group_bytes
         self._metrics = metrics
         self._batch = batch_max_events
         # Under a backlog a transaction takes up to 4 batches: every commit has a fixed cost
@@ -137,8 +141,23 @@ class SpoolWriter:
                     await asyncio.wait_for(self._batch_ready.wait(), self._wait)
             await self._commit_one_group()
 
-    async def _commit_one_group(self) -> None:
+    def _group_size(self) -> int:
+        """How many buffered items the next commit takes: up to a group, cut at
+        `max_group_bytes` (at least one item)."""
         count = min(self._group, len(self._items))
+        limit = self._max_group_bytes
+        if limit is None:
+            return count
+        size = 0
+        for index in range(count):
+            record = self._items[index][2]
+            size += len(record.body) if record is not None else 0
+            if size > limit and index:
+                return index
+        return count
+
+    async def _commit_one_group(self) -> None:
+        count = self._group_size()
         group = [self._items[i] for i in range(count)]
         await self._commit_with_retry(group)
         for _ in range(count):
