@@ -26,7 +26,12 @@ from typing import Concatenate, ParamSpec, TypeVar
 import aiosqlite
 
 from eventpipe.spool import disk, reading, stats, writing
-from eventpipe.spool.counting import WARM_CHUNK_ROWS, WARM_WINDOW_SECONDS, OccurrenceBook
+from eventpipe.spool.counting import (
+    WARM_CHUNK_ROWS,
+    WARM_MAX_ROWS,
+    WARM_WINDOW_SECONDS,
+    OccurrenceBook,
+)
 from eventpipe.spool.errors import SpoolFullError
 from eventpipe.spool.rows import NewRecord, StoredRow
 from eventpipe.spool.schema import open_reader, open_writer, page_size
@@ -118,9 +123,13 @@ class Spool:
         if newest is not None:
             # In chunks: a busy cluster's two hours can be 100k+ rows, which as one list would
             # raise the start-up peak for nothing.
+            # At most the newest WARM_MAX_ROWS: the book holds no more (counting.py).
+            head = await reading.scalar_int(writer, "SELECT MAX(seq) FROM events") or 0
             async with writer.execute(
-                "SELECT uid, occurrences FROM events WHERE observed_at >= ? ORDER BY seq",
-                (last_observed - WARM_WINDOW_SECONDS,),
+                # `+observed_at`: walk the seq range, not the whole window's index.
+                "SELECT uid, occurrences FROM events WHERE seq > ? AND +observed_at >= ? "
+                "ORDER BY seq",
+                (head - WARM_MAX_ROWS, last_observed - WARM_WINDOW_SECONDS),
             ) as cursor:
                 while rows := await cursor.fetchmany(WARM_CHUNK_ROWS):
                     book.warm((str(uid), int(occurrences)) for uid, occurrences in rows)
