@@ -144,9 +144,10 @@ class SinkWorker:
                     rows, admit=throttle.admit if throttle is not None else None)
                 if payloads:
                     more_dead, completed = await self.delivery.send(payloads, kept)
-                    if not completed:
-                        return
                     dead.extend(more_dead)
+                    if not completed:
+                        await self._ack_confirmed(kept, rows, dead)
+                        return
                 last = rows[-1].seq
                 if not await self._ack(last, sorted(dead)):
                     return
@@ -181,6 +182,16 @@ class SinkWorker:
             if dead and not await self._ack(self.acked_seq, dead):
                 return False
         return True
+
+    async def _ack_confirmed(self, kept: list[StoredRow], rows: list[StoredRow],
+                             dead: list[tuple[int, str]]) -> None:
+        """Stopping mid-batch: ack the rows before the first one not confirmed, so a restart
+        sends only what was not."""
+        finished = self.delivery.finished
+        bound = kept[finished].seq - 1 if finished < len(kept) else rows[-1].seq
+        if bound > self.acked_seq and await self._ack(
+                bound, sorted(d for d in dead if d[0] <= bound)):
+            self.acked_seq = bound
 
     async def _ack(self, acked_seq: int, dead: Sequence[tuple[int, str]]) -> bool:
         """Store the ack until it lands (eventpipe.delivery.acking); False: stopping first."""
