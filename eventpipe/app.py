@@ -24,6 +24,7 @@ import logging
 import sqlite3
 import time
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 from prometheus_client import Gauge
@@ -31,6 +32,7 @@ from prometheus_client import Gauge
 from eventpipe import fatal
 from eventpipe.config import Config
 from eventpipe.core.tasks import (
+    EXIT_CONFIG,
     EXIT_LEADERSHIP_LOST,
     EXIT_STOPPED,
     FatalError,
@@ -50,7 +52,7 @@ from eventpipe.metrics import Metrics
 from eventpipe.routing import compile_route
 from eventpipe.server.http import HttpServer
 from eventpipe.sinks.registry import build_sink
-from eventpipe.spool import Spool, SpoolFullError
+from eventpipe.spool import Spool, SpoolFullError, disk
 from eventpipe.spool.writer import SpoolWriter
 from eventpipe.watch.api import KubeEventsApi
 from eventpipe.watch.streams import stream_name
@@ -137,6 +139,9 @@ class Pipeline:
                 lease, on_change=lambda leader: self._leader.set(int(leader)))
         else:
             self._leader.set(1)
+        if problem := disk.start_problem(Path(cfg.spool.path)):
+            raise FatalError(f"cannot open the spool {cfg.spool.path}: {problem}",
+                             exit_code=EXIT_CONFIG)
         spool = await fatal.open_spool_checked(cfg, self.metrics)
         opened.push_async_callback(spool.close)
         self._spool_file = fatal.file_identity(cfg.spool.path)

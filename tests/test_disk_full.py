@@ -18,6 +18,7 @@ from typing import Any
 
 import orjson
 
+from eventpipe.spool import Spool
 from tests.fakeapi import FakeApiServer
 from tests.fakes.webhook import WebhookReceiver
 from tests.pipeline_harness import (
@@ -27,6 +28,8 @@ from tests.pipeline_harness import (
     k8s_event,
     log_records,
     read_lines,
+    run_cli,
+    running,
     sample_values,
     scrape,
     start_subprocess,
@@ -114,3 +117,32 @@ async def test_a_full_disk_delays_delivery_but_never_duplicates_it(api: FakeApiS
     assert sample_values(samples, "eventpipe_spool_full_total")[0] > 0
     assert any(r["msg"].startswith("spool full") for r in log_records(log))
     assert "spool.db" in spool_files, os.fspath(volume)
+
+
+async def test_starting_on_a_full_disk_is_one_line_naming_the_spool(
+        api: FakeApiServer, tmp_path: Path) -> None:
+    with small_volume(tmp_path / "vol", mib=4) as volume:
+        spool = volume / "spool.db"
+        await (await Spool.open(spool)).close()  # a spool from an earlier run
+        fill(volume)
+        config = write_config(tmp_path, kubeconfig=tmp_path / "kubeconfig", extra={
+            "logLevel": "info", "spool": {"path": str(spool)}})
+        done = await run_cli("run", "--config", str(config), within=60)
+    assert done.code == 2, done.stderr
+    assert "Traceback" not in done.stderr, done.stderr
+    errors = [orjson.loads(line) for line in done.stderr.splitlines()
+              if line.startswith("{") and orjson.loads(line)["level"] == "error"]
+    assert len(errors) == 1, done.stderr
+    assert str(spool) in errors[0]["msg"] and "full" in errors[0]["msg"], errors[0]
+
+
+async def test_spool_rows_counts_what_is_stored_at_once(api: FakeApiServer,
+                                                       tmp_path: Path) -> None:
+    out = tmp_path / "events.jsonl"
+    config = write_config(tmp_path, kubeconfig=tmp_path / "kubeconfig",
+                          extra={"logLevel": "info"})  # retentionInterval: the default 60 s
+    async with running(config) as pipeline:
+        api.add_many([k8s_event(f"counted-{i}") for i in range(40)])
+        await wait_until(lambda: len(read_lines(out)) >= 40, what="40 events delivered")
+        rows = pipeline.metrics.registry.get_sample_value("eventpipe_spool_rows")
+    assert rows == 40

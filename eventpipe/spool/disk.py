@@ -37,6 +37,8 @@ WAL_SHARE_MIN = 1 * MIB
 WAL_SHARE_MAX = 64 * MIB
 SHM_ALLOWANCE = 32 * 1024
 DEFAULT_CHECKPOINT_PAGES = 1000
+START_MIN_FREE = 1 * MIB
+"""Free bytes the disk must have for the spool to open: less, and nothing could be stored."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,3 +103,12 @@ async def apply(conn: aiosqlite.Connection, disk_plan: DiskPlan) -> None:
         await conn.execute(f"PRAGMA max_page_count = {disk_plan.db_pages}")
     await conn.execute(f"PRAGMA journal_size_limit = {disk_plan.restart_above}")
     await conn.execute(f"PRAGMA wal_autocheckpoint = {disk_plan.checkpoint_pages}")
+
+
+def start_problem(path: Path) -> str:
+    """Why `eventpipe run` cannot start on the disk holding `path` ("" when it can)."""
+    free = free_bytes(path)
+    if path.parent.is_dir() and free < START_MIN_FREE:
+        return (f"the disk holding it is full ({free} bytes free, at least {START_MIN_FREE} "
+                "needed to start): free some space, or move spool.path")
+    return ""
