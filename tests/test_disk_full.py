@@ -2,8 +2,9 @@
 (tests/volumes.py) that the test fills to the last byte while events keep coming and a slow
 receiver is still behind, then empties again.
 
-What must hold: every event reaches each receiver exactly once (a failed ack is retried
-without re-sending the batch), the log has no traceback, the metrics and the log say the spool
+What must hold: every event reaches each receiver exactly once (the spool's reserve lets the
+acks commit; a failed one would be retried without re-sending the batch), what was stored
+keeps being delivered while the disk is full, the log has no traceback, the metrics and the log say the spool
 was full, `/readyz` says the spool cannot store while it cannot, and delivery resumes by
 itself once space returns.
 """
@@ -86,11 +87,9 @@ async def test_a_full_disk_delays_delivery_but_never_duplicates_it(api: FakeApiS
             await wait_until_async(full, within=60, what="the spool reporting itself full")
             status, body = await http_get(port, "/readyz")
             assert status == 503 and orjson.loads(body)["spool_writable"] is False, body
-            # The hook's acks cannot be stored either: retried, its batch not sent again.
-            async def ack_failing() -> bool:
-                return sum(sample_values(await scrape(port), "eventpipe_sink_ack_failures_total",
-                                         receiver="hook")) > 2
-            await wait_until_async(ack_failing, within=60, what="the hook's acks failing")
+            # What was stored before keeps flowing: the spool's reserve gives the acks room.
+            await hook.wait_for(lambda h: len(h.json_items()) >= BEFORE, within=120,
+                                what="the hook sending through the full disk")
             release(volume)
             total = BEFORE + DURING
             delivered = LineCounter(out)

@@ -33,6 +33,7 @@ from eventpipe.spool.counting import (
     OccurrenceBook,
 )
 from eventpipe.spool.errors import SpoolFullError
+from eventpipe.spool.reserve import DiskReserve
 from eventpipe.spool.rows import NewRecord, StoredRow
 from eventpipe.spool.schema import open_reader, open_writer, page_size
 
@@ -72,6 +73,9 @@ class Spool:
         self._reader = reader
         self._disk = disk_plan
         self._wal = disk.wal_path(path)
+        self._reserve = DiskReserve(path)
+        self._reserve_spent = False
+        self._reserve.take()
         self._book = book
         self.rows = rows
         """Event versions stored now (kept up to date by every insert and delete)."""
@@ -195,6 +199,11 @@ class Spool:
         self, records: Sequence[NewRecord], stream: str, resource_version: str | None
     ) -> list[tuple[int, int]]:
         async with self._lock:
+            if self._reserve_spent and self._when_full == "block":
+                if not self._reserve.take():
+                    raise SpoolFullError(f"{await self._full_reason()}; appends wait until "
+                                         f"{2 * self._reserve.size} bytes are free")
+                self._reserve_spent = False
             # First try without looking up stored versions: the UNIQUE index checks anyway,
             # and on the watch path nothing is ever stored twice, so the lookup would be pure
             # cost. A relist's duplicates fail the INSERT and take the slow path.
@@ -226,7 +235,9 @@ class Spool:
                         # Dropping others cannot make room for this: say so before dropping.
                         raise SpoolFullError("the batch alone exceeds the spool byte budget",
                                              batch_too_large=True) from exc
-                    await self._make_room(len(records), exc)
+                    reason = await self._full_reason()  # before the reserve frees room
+                    await self._spend_reserve()
+                    await self._make_room(len(records), exc, reason)
                     continue
                 self._last_observed = observed_at
                 self._book.apply(updates, now=observed_at)
@@ -241,17 +252,17 @@ class Spool:
         if self._max_bytes is not None and disk.file_size(self._wal) > self._disk.restart_above:
             await self._writer.execute("PRAGMA wal_checkpoint(RESTART)")
 
-    async def _make_room(self, wanted: int, exc: Exception) -> None:
+    async def _make_room(self, wanted: int, exc: Exception, reason: str) -> None:
         if self._when_full == "block":
-            raise SpoolFullError(await self._full_reason()) from exc
+            raise SpoolFullError(reason) from exc
         try:
             async with writing.transaction(self._writer):
                 dropped = await writing.delete_oldest(self._writer, max(wanted, DROP_CHUNK_MIN))
         except sqlite3.OperationalError as delete_exc:
             if not writing.is_full(delete_exc):
                 raise
-            raise SpoolFullError(f"{await self._full_reason()}, and deleting the oldest events "
-                                 "needs room too") from delete_exc
+            raise SpoolFullError(f"{reason}, and deleting the oldest events needs room too"
+                                 ) from delete_exc
         if dropped == 0:
             raise SpoolFullError("the batch alone exceeds the spool byte budget",
                                  batch_too_large=True) from exc
@@ -260,13 +271,23 @@ class Spool:
         if self._on_drop is not None:
             self._on_drop(dropped, "budget")
 
+    async def _budget_reached(self) -> bool:
+        if self._max_bytes is None:
+            return False
+        pages = await reading.scalar_int(self._writer, "PRAGMA page_count") or 0
+        limit = await reading.scalar_int(self._writer, "PRAGMA max_page_count") or 0
+        return pages >= limit - BUDGET_SLACK_PAGES
+
+    async def _spend_reserve(self) -> None:
+        """SQLITE_FULL from the disk (not the budget): release the reserve
+        (eventpipe.spool.reserve) so acks, deletes and checkpoints can still commit."""
+        if not await self._budget_reached() and self._reserve.release():
+            self._reserve_spent = True
+
     async def _full_reason(self) -> str:
         """Which limit SQLITE_FULL hit: the page budget, or the disk under the file."""
-        if self._max_bytes is not None:
-            pages = await reading.scalar_int(self._writer, "PRAGMA page_count") or 0
-            limit = await reading.scalar_int(self._writer, "PRAGMA max_page_count") or 0
-            if pages >= limit - BUDGET_SLACK_PAGES:
-                return f"spool byte budget of {self._max_bytes} bytes reached"
+        if await self._budget_reached():
+            return f"spool byte budget of {self._max_bytes} bytes reached"
         free = disk.free_bytes(self._path)
         return f"the disk holding {self._path} is full ({free} bytes free)"
 
@@ -375,7 +396,12 @@ class Spool:
         """`work` under the write lock, in a transaction (`explicit=False`: `work` is a single
         statement, atomic on its own; see `writing.transaction`)."""
         async with self._lock:
-            async with writing.transaction(self._writer, explicit=explicit):
-                result = await work
+            try:
+                async with writing.transaction(self._writer, explicit=explicit):
+                    result = await work
+            except sqlite3.OperationalError as exc:
+                if writing.is_full(exc):
+                    await self._spend_reserve()  # the caller's retry then has room
+                raise
             await self._bound_wal()
             return result
