@@ -4,9 +4,9 @@ receiver is still behind, then empties again.
 
 What must hold: every event reaches each receiver exactly once (the spool's reserve lets the
 acks commit; a failed one would be retried without re-sending the batch), what was stored
-keeps being delivered while the disk is full, the log has no traceback, the metrics and the log say the spool
-was full, `/readyz` says the spool cannot store while it cannot, and delivery resumes by
-itself once space returns.
+keeps being delivered while the disk is full, the log has no traceback, the metrics and the
+log say the spool was full, `/readyz` says the spool cannot store while it cannot, and
+delivery resumes by itself once space returns.
 """
 
 from __future__ import annotations
