@@ -20,7 +20,7 @@ occurrences (an overcount, never a loss).
 The book is two dicts rotated every hour (generations), so an entry lives one to two hours
 after its last update without per-entry timestamps; `forget` (DELETED seen) drops it at once.
 A generation also rotates once it holds `GENERATION_MAX` uids, so the book never remembers
-more than twice that many (about 20 MiB at 100,000 per generation), however fast new Events
+more than twice that many (~16 MiB, docs/performance.md), however fast new Events
 come; at open it is warmed from at most the newest `2 * GENERATION_MAX` rows of the window.
 A uid that fell out this way counts its full occurrences once more when it next changes (an
 overcount of the metric, never a lost event), as after a budget drop.
