@@ -145,3 +145,33 @@ async def test_spool_rows_counts_what_is_stored_at_once(api: FakeApiServer,
         await wait_until(lambda: len(read_lines(out)) >= 40, what="40 events delivered")
         rows = pipeline.metrics.registry.get_sample_value("eventpipe_spool_rows")
     assert rows == 40
+
+
+async def test_drop_oldest_on_a_full_disk_drops_counted_and_keeps_storing(
+        api: FakeApiServer, tmp_path: Path) -> None:
+    out, log = tmp_path / "events.jsonl", tmp_path / "eventpipe.log"
+    with small_volume(tmp_path / "vol", mib=20) as volume:
+        config = write_config(tmp_path, kubeconfig=tmp_path / "kubeconfig", extra={
+            "logLevel": "info", "spool": {"path": str(volume / "spool.db"),
+                                          "whenFull": "dropOldest"}})
+        async with child_processes() as procs:
+            procs.append(proc := await start_subprocess(config, log=log))
+            port = await wait_started(proc, log)
+            await api.wait_for_watchers(1, within=20)
+            api.add_many(events("before", BEFORE))
+            delivered = LineCounter(out)
+            await wait_until(lambda: delivered.count() >= BEFORE, within=60,
+                             what="the first events delivered")
+            fill(volume)
+            api.add_many(events("during", DURING))
+            # Still full: dropping the oldest (delivered) events makes the room.
+            await wait_until(lambda: delivered.count() >= BEFORE + DURING, within=120,
+                             what="the later events stored and delivered on the full disk")
+            samples = await scrape(port)
+            proc.send_signal(signal.SIGTERM)
+            assert await wait_for_exit(proc, within=30) == 0
+
+    seen = collections.Counter(versions(read_lines(out)))
+    assert len(seen) == BEFORE + DURING and max(seen.values()) == 1
+    assert sum(sample_values(samples, "eventpipe_spool_dropped_total", reason="budget")) > 0
+    assert "Traceback" not in log.read_text(errors="replace")

@@ -19,8 +19,9 @@ the WAL's shared-memory index (`spool.db-shm`). `spool.maxBytes` bounds all thre
 
 So the three files together stay within `maxBytes`; the WAL share is space the database
 cannot fill, which is what lets acks, retention and `dropOldest` deletes commit while the
-database is at its budget. Without `maxBytes` the WAL is checkpointed at SQLite's default
-(1,000 pages) and truncated to 64 MiB after a checkpoint.
+database is at its budget. Without `maxBytes` the WAL is checkpointed every 128 pages (2 MiB,
+half the disk reserve of eventpipe.spool.reserve, so a checkpoint on a full disk fits in it)
+and truncated to 64 MiB after a checkpoint.
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ WAL_SHARE_DIVISOR = 16
 WAL_SHARE_MIN = 1 * MIB
 WAL_SHARE_MAX = 64 * MIB
 SHM_ALLOWANCE = 32 * 1024
-DEFAULT_CHECKPOINT_PAGES = 1000
+DEFAULT_CHECKPOINT_PAGES = 128
 START_MIN_FREE = 1 * MIB
 """Free bytes the disk must have for the spool to open: less, and nothing could be stored."""
 

@@ -6,7 +6,9 @@ would let the WAL start over: delivery stalls although every stored event could 
 sent. The spool therefore keeps `spool.db-reserve` (RESERVE_BYTES, allocated at open). At the
 first disk-full error it deletes that file, which gives the acks, deletes and checkpoints
 room to commit, and holds appends (under `whenFull: block`) until the disk has the reserve
-and as much again free, when the file is allocated again and appends resume.
+and as much again free, when the file is allocated again and appends resume; under
+`dropOldest` appends go on in the room the dropped events leave. Meanwhile the WAL is made to
+start over whenever it passes a quarter of the reserve, so it keeps reusing that room.
 """
 
 from __future__ import annotations
@@ -62,6 +64,6 @@ class DiskReserve:
             self.path.unlink()
         self.held = False
         log.warning("disk full: released the spool's reserve so acks and deletes can commit; "
-                    "appends wait until the disk has room again",
+                    "appends wait for room (whenFull: block) or drop the oldest events",
                     extra={"path": str(self.path), "bytes": self.size})
         return True

@@ -249,13 +249,17 @@ class Spool:
         """After a commit (under the lock): a WAL past half its share of the budget starts
         over at the next commit, which reuses the file instead of growing it
         (eventpipe.spool.disk)."""
-        if self._max_bytes is not None and disk.file_size(self._wal) > self._disk.restart_above:
+        limit = self._disk.restart_above if self._max_bytes is not None else None
+        if self._reserve_spent:  # the disk is full: the WAL must stay within the reserve
+            limit = min(limit or self._reserve.size, self._reserve.size // 4)
+        if limit is not None and disk.file_size(self._wal) > limit:
             await self._writer.execute("PRAGMA wal_checkpoint(RESTART)")
 
     async def _make_room(self, wanted: int, exc: Exception, reason: str) -> None:
         if self._when_full == "block":
             raise SpoolFullError(reason) from exc
         try:
+            await self._bound_wal()  # the delete, too, needs room in the WAL
             async with writing.transaction(self._writer):
                 dropped = await writing.delete_oldest(self._writer, max(wanted, DROP_CHUNK_MIN))
         except sqlite3.OperationalError as delete_exc:
