@@ -163,7 +163,7 @@ async def test_namespaced_chart_rbac_and_the_real_403(kube: ControlPlane,
 
         async def granted_watching() -> bool:
             ready = (await readiness())["namespaces"]
-            return ready[team_a] == ready[team_b] == "watching"
+            return bool(ready[team_a] == ready[team_b] == "watching")
 
         await wait_until_async(granted_watching, within=60, what="the granted namespaces")
         for namespace in (team_a, team_b, other):
