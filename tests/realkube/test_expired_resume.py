@@ -64,7 +64,10 @@ async def test_relist_after_compaction_delivers_nothing_twice(kube: ControlPlane
                                                               tmp_path: Path) -> None:
     namespace = f"gone-{uuid.uuid4().hex[:8]}"
     kube.kubectl("create", "namespace", namespace)
-    config = write_config(tmp_path, kubeconfig=kube.admin_kubeconfig)
+    # Only this namespace: the gap's counts must not include other tests' events (the
+    # scheduler keeps retrying their pods while eventpipe is stopped).
+    config = write_config(tmp_path, kubeconfig=kube.admin_kubeconfig,
+                          extra={"namespace": namespace})
     sink = tmp_path / "events.jsonl"
     log = tmp_path / "eventpipe.log"
 
@@ -84,7 +87,7 @@ async def test_relist_after_compaction_delivers_nothing_twice(kube: ControlPlane
                          what="the first versions delivered")
         procs[0].send_signal(signal.SIGTERM)
         assert await wait_for_exit(procs[0], within=30) == 0
-        saved_rv = resume_point(tmp_path / "spool.db")
+        saved_rv = resume_point(tmp_path / "spool.db", f"core/{namespace}")
 
         await asyncio.to_thread(kube.kubectl, "-n", namespace, "patch", "event", "changed",
                                 "--type=merge", "-p", '{"count": 2}')
@@ -103,17 +106,18 @@ async def test_relist_after_compaction_delivers_nothing_twice(kube: ControlPlane
     assert sorted(delivered) == sorted(before | after)
     assert len(delivered) == len(set(delivered)), "a version delivered twice"
     (gap,) = gaps(tmp_path / "spool.db")
-    assert (gap.stream, gap.from_resource_version) == ("core/*", saved_rv)
+    assert (gap.stream, gap.namespace) == (f"core/{namespace}", namespace)
+    assert gap.from_resource_version == saved_rv
     assert int(gap.to_resource_version) > int(saved_rv)
     assert gap.relisted_versions == 3  # changed, jumped, new
     assert gap.occurrences_missed == 3
 
 
-def resume_point(spool: Path) -> str:
-    """The resume point eventpipe saved for the all-namespaces core stream."""
+def resume_point(spool: Path, stream: str) -> str:
+    """The resume point eventpipe saved for `stream`."""
     with sqlite3.connect(spool) as db:
-        row = db.execute("SELECT resource_version FROM watch_state WHERE stream = 'core/*'"
-                         ).fetchone()
+        row = db.execute("SELECT resource_version FROM watch_state WHERE stream = ?",
+                         (stream,)).fetchone()
     db.close()
     return str(row[0])
 
