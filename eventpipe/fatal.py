@@ -35,6 +35,7 @@ from eventpipe.leader.elector import LeaderElector
 from eventpipe.metrics import Metrics
 from eventpipe.server.http import HttpServer
 from eventpipe.spool import Spool, SpoolError
+from eventpipe.spool.errors import SpoolVersionError
 from eventpipe.spool.from_config import open_spool
 
 EXIT_GRACE = 5.0
@@ -85,6 +86,9 @@ def _spool_path_problem(path: Path) -> str:
 
 
 def _spool_hint(path: Path, exc: BaseException) -> str:
+    if isinstance(exc, SpoolVersionError):
+        return (f"{exc}: the file was written by a newer eventpipe; run that version, or move "
+                "the file away (a new spool starts empty and relists) or change spool.path")
     code = getattr(exc, "sqlite_errorname", "")
     if code in ("SQLITE_NOTADB", "SQLITE_CORRUPT"):
         return f"{exc}; move the file away (a new spool starts empty) or change spool.path"

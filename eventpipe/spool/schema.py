@@ -56,7 +56,7 @@ from pathlib import Path
 import aiosqlite
 
 from eventpipe.spool import rows
-from eventpipe.spool.errors import SpoolSchemaError
+from eventpipe.spool.errors import SpoolSchemaError, SpoolVersionError
 
 SCHEMA_VERSION = 1
 
@@ -176,7 +176,7 @@ async def _ensure_schema(conn: aiosqlite.Connection) -> None:
                 (str(SCHEMA_VERSION),),
             )
         elif found[0] != SCHEMA_VERSION:
-            raise SpoolSchemaError(
+            raise SpoolVersionError(
                 f"spool schema version {found[0]}, this eventpipe knows {SCHEMA_VERSION}"
             )
         await conn.execute("COMMIT")
