@@ -33,14 +33,14 @@ def _load(path: str) -> Config:
 
 
 def _check_receivers(config: Config, path: str) -> None:
-    """Build every receiver's sink once (compiling its layout); exit 1 naming a bad one."""
-    from eventpipe.sinks.registry import build_sink
+    """Build every receiver's sink once (compiling its layout); exit 1 naming a bad one. A
+    config file's receivers were checked as it loaded; this is for the ones --sink added."""
+    from eventpipe.config.loader import check_receivers
 
     try:
-        for receiver in config.receivers:
-            build_sink(receiver, cluster_name=config.cluster_name)
-    except ValueError as exc:
-        raise click.ClickException(f"invalid config: {path}: {exc}") from exc
+        check_receivers(config, None, path)
+    except ConfigError as exc:
+        raise click.ClickException(f"invalid config: {exc}") from exc
 
 
 class CannotStart(click.ClickException):

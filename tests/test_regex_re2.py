@@ -64,7 +64,8 @@ def test_nested_quantifier_in_label_rules_and_filters_is_linear() -> None:
 
 def test_kube_eventer_reason_regex_is_linear() -> None:
     flag = parse_sink_flag(f"webhook:http://hooks.local/x?reason={EVIL}")
-    router = compile_route(RouteConfig(match=[RuleConfig.model_validate({**flag.match, "receiver": "r"})]))
+    rule = RuleConfig.model_validate({**flag.match, "receiver": "r"})
+    router = compile_route(RouteConfig(match=[rule]))
     found, elapsed = timed(lambda: router.receivers_for({"reason": VICTIM, "metadata": {}}))
     assert found == frozenset() and elapsed < FAST, elapsed
 
