@@ -91,7 +91,8 @@ def run(config_path: str | None, sinks: tuple[str, ...], kubeconfig: str | None,
         http = config.http.model_copy(update={"port": int(port),
                                               "address": host or config.http.address})
         config = config.model_copy(update={"http": http})
-    setup_logging(config.log_level, config.log_format)
+    setup_logging(config.log_level, config.log_format,
+                  dependencies=config.dependency_log_level)
     sys.exit(asyncio.run(_run(config, kubeconfig)))
 
 
