@@ -2,6 +2,8 @@
 
 `show` is the whole command minus argument parsing: open the spool read-only, print the
 latest matching Events (newest last), then optionally follow new versions until cancelled.
+Without a limit every match is streamed (`eventpipe.history.stream`): memory stays bounded
+however large the spool.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from pathlib import Path
 from eventpipe.history.kinds import canonical_kind, parse_for
 from eventpipe.history.query import Filters, HistoryError, follow, latest, open_read_only
 from eventpipe.history.render import OUTPUTS, render
+from eventpipe.history.stream import stream_all
 from eventpipe.spool import reading
 from eventpipe.spool.rows import StoredRow
 
@@ -44,17 +47,21 @@ async def show(
         # Take the head first: the listing stops there and the watch starts after it, so a
         # version committed in between is printed exactly once.
         head = await reading.head_seq(conn)
-        rows = await latest(conn, filters, limit=limit, versions=versions, max_seq=head)
-        shown = len(rows)
-        if rows:
-            echo(render(rows, output, now=clock(), as_items=watch))
-        elif not watch:
+        if limit is None:
+            shown = await stream_all(conn, filters, output=output, versions=versions,
+                                     max_seq=head, now=clock(), as_items=watch, echo=echo)
+        else:
+            rows = await latest(conn, filters, limit=limit, versions=versions, max_seq=head)
+            shown = len(rows)
+            if rows:
+                echo(render(rows, output, now=clock(), as_items=watch))
+        if not shown and not watch:
             # kubectl's wording for a table; an empty List keeps json/yaml parseable.
             echo("No events found." if output in ("table", "wide") else render([], output,
                                                                                now=0.0))
         if not watch:
             return shown
-        header = not rows
+        header = not shown
 
         def emit(new: list[StoredRow]) -> None:
             nonlocal shown, header
