@@ -141,7 +141,7 @@ async def test_port_in_use_found_after_the_spool_opened_exits_2(
     code, elapsed = await exits(proc, within=30)
     assert code == EXIT_CONFIG, f"exit {code} after {elapsed:.1f} s"
     error = the_error(tmp_path / "stderr.log", f"cannot listen on 127.0.0.1:{busy_port}",
-                      "http.port", "Address already in use")
+                      "http.port", "Address already in use", "set another http.port")
     assert error["exit_code"] == EXIT_CONFIG
     assert seconds_since(error) <= MARGIN, "the process lingered after the error"
     # The spool had been opened, and was closed again (the last connection out removes the WAL).
