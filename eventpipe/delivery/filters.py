@@ -52,7 +52,7 @@ class EventFilter:
             return False
         if self._reasons:
             reason = row.reason
-            return any(search(reason) is not None for search in self._reasons)
+            return any(search(reason) for search in self._reasons)
         return True
 
 

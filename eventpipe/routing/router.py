@@ -174,20 +174,20 @@ def _regex(pattern: str, loc: Loc) -> regex.Search:
                           path=render_path(loc)) from None
 
 
-def _scalar_check(getter: fields.Getter, search: Callable[[str], object]) -> Predicate:
+def _scalar_check(getter: fields.Getter, search: regex.Search) -> Predicate:
     def check(event: Event) -> bool:
-        return search(getter(event)) is not None
+        return search(getter(event))
 
     return check
 
 
 def _map_check(getter: Callable[[Event], Mapping[str, Any]],
-               pairs: tuple[tuple[str, Callable[[str], object]], ...]) -> Predicate:
+               pairs: tuple[tuple[str, regex.Search], ...]) -> Predicate:
     def check(event: Event) -> bool:
         values = getter(event)
         for key, search in pairs:
             value = values.get(key)
-            if value is None or search(value if type(value) is str else str(value)) is None:
+            if value is None or not search(value if type(value) is str else str(value)):
                 return False
         return True
 
