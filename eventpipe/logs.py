@@ -2,9 +2,10 @@
 
 Fields passed with `extra={...}` become JSON keys. Payloads and secrets are never logged, at
 any level: eventpipe's own records name events by stream, receiver, seq or uid, never by body,
-and the libraries' loggers stay at warning unless `dependencyLogLevel` asks for more. aiosqlite
-is held at warning whatever is asked, since at debug it logs the arguments of every statement
-(the event bodies being stored).
+and the libraries' loggers stay at warning unless `dependencyLogLevel` asks for more. Two are
+held at warning whatever is asked: aiosqlite logs the arguments of every statement at debug
+(the event bodies being stored), kubernetes-asyncio's REST client every response body (Event
+lists, and the objects enrichment looks up, annotations included).
 """
 
 from __future__ import annotations
@@ -54,7 +55,7 @@ class PrettyFormatter(logging.Formatter):
 
 _LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warn": logging.WARNING,
            "warning": logging.WARNING, "error": logging.ERROR}
-PAYLOAD_LOGGERS = ("aiosqlite",)
+PAYLOAD_LOGGERS = ("aiosqlite", "kubernetes_asyncio.client.rest")
 """Libraries that log payloads below warning: never let them below it."""
 
 

@@ -33,6 +33,10 @@ async def test_debug_logs_hold_no_event_body(api: FakeApiServer, tmp_path: Path,
     config = write_config(tmp_path, kubeconfig=tmp_path / "kubeconfig",
                           extra={"logLevel": "debug", "dependencyLogLevel": dependencies})
     log = tmp_path / "eventpipe.log"
+    for i in range(5):  # served by the first LIST, the rest by the watch
+        api.add(k8s_event(f"listed-{i}", message=f"{SECRET} listed {i}"))
+    # Enrichment looks this Pod up: its annotations must not reach the log either.
+    api.objects.add("Pod", "web-0", annotations={"note": SECRET})
     async with child_processes() as procs:
         proc = await start_subprocess(config, log=log)
         procs.append(proc)
@@ -40,8 +44,8 @@ async def test_debug_logs_hold_no_event_body(api: FakeApiServer, tmp_path: Path,
         for i in range(20):
             api.add(k8s_event(f"web-{i}", message=f"{SECRET} {'x' * 2000} {i}"))
         api.inject_raw_line(f'{{"type":"WEIRD","object":{{"message":"{SECRET}"}}}}'.encode())
-        await wait_until(lambda: len(read_lines(tmp_path / "events.jsonl")) == 20,
-                         what="20 events delivered")
+        await wait_until(lambda: len(read_lines(tmp_path / "events.jsonl")) == 25,
+                         what="25 events delivered")
         proc.send_signal(signal.SIGTERM)
         assert await wait_for_exit(proc, within=30) == 0
     text = log.read_text(errors="replace")
@@ -50,7 +54,8 @@ async def test_debug_logs_hold_no_event_body(api: FakeApiServer, tmp_path: Path,
     if dependencies == "debug":  # the libraries did log at debug, and still no payload
         assert any(r["level"] == "debug" and not r["logger"].startswith("eventpipe")
                    for r in records)
-    assert not any(r["logger"].startswith("aiosqlite") for r in records)
+    assert not any(r["logger"].startswith(("aiosqlite", "kubernetes_asyncio.client.rest"))
+                   for r in records)
 
 
 def test_libraries_stay_at_warning_unless_asked() -> None:

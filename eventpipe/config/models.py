@@ -43,8 +43,8 @@ class Config(Model):
     dependency_log_level: Literal["debug", "info", "warn", "error"] = Field(
         default="warn", alias="dependencyLogLevel",
         description="Log level of the libraries eventpipe uses (aiohttp, kubernetes_asyncio, "
-        "...); `logLevel` sets eventpipe's own. aiosqlite stays at warn whatever is asked: at "
-        "debug it logs every statement's arguments, event bodies included.",
+        "...); `logLevel` sets eventpipe's own. aiosqlite and kubernetes_asyncio's REST client "
+        "stay at warn whatever is asked: at debug they log event bodies.",
     )
     log_format: Literal["json", "pretty"] = Field(
         default="json", alias="logFormat", description="Log format: 'json' or 'pretty'."
