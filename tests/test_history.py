@@ -343,3 +343,13 @@ def test_limit_0_with_nothing_found_is_an_empty_list(spool: tuple[Path, Model]) 
     assert as_json(spool[0], "--limit", "0", "--reason", "NoSuchReason") == []
     result = events(spool[0], "--limit", "0", "--reason", "NoSuchReason")
     assert result.output == "No events found.\n"
+
+
+async def test_limit_0_with_watch_prints_every_object_one_by_one(
+        spool: tuple[Path, Model]) -> None:
+    path, model = spool
+    out: list[str] = []
+    shown = await show(path, Filters(), output="json", limit=None, watch=True, echo=out.append,
+                       interval=0, iterations=1)
+    assert shown == len(model.select())
+    assert documents("\n".join(out)) == model.select()
