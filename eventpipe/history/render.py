@@ -75,14 +75,18 @@ def _message(obj: dict[str, Any]) -> str:
     return " ".join(str(obj.get("message") or obj.get("note") or "").split())
 
 
-def _cells(row: StoredRow, now: float, *, wide: bool) -> list[str]:
-    obj = orjson.loads(row.body)
+def _cells(row: StoredRow, now: float, *, wide: bool, last_cell: bool = True) -> list[str]:
+    """The row's cells; without `last_cell` a table's MESSAGE is left empty (and the body not
+    parsed when nothing else needs it): measuring column widths does not need it."""
+    needs_body = wide or last_cell or row.occurrences > 1
+    obj = orjson.loads(row.body) if needs_body else {}
     last = row.event_time if row.event_time is not None else row.observed_at
     first = _first_seen(obj)
     age = human_age(now - last)
     if row.occurrences > 1 and first is not None and not wide:
         age = f"{age} (x{row.occurrences} over {human_age(now - first)})"
-    cells = [age, row.type, row.reason, f"{row.kind}/{row.name}", _message(obj)]
+    message = _message(obj) if wide or last_cell else ""
+    cells = [age, row.type, row.reason, f"{row.kind}/{row.name}", message]
     if not wide:
         return cells
     first_text = human_age(now - first) if first is not None else "<unknown>"
@@ -96,9 +100,10 @@ def headings(*, wide: bool) -> list[str]:
             ["LAST SEEN", "TYPE", "REASON", "OBJECT", "MESSAGE"])
 
 
-def cell_lines(rows: Sequence[StoredRow], *, now: float, wide: bool) -> list[list[str]]:
-    """One list of cells per row, in the table's column order."""
-    return [_cells(row, now, wide=wide) for row in rows]
+def cell_lines(rows: Sequence[StoredRow], *, now: float, wide: bool,
+               last_cell: bool = True) -> list[list[str]]:
+    """One list of cells per row, in the table's column order (see `_cells`)."""
+    return [_cells(row, now, wide=wide, last_cell=last_cell) for row in rows]
 
 
 def widen(widths: list[int], lines: Sequence[Sequence[str]]) -> list[int]:

@@ -78,7 +78,7 @@ async def _table(rows: Callable[[], AsyncIterator[list[StoredRow]]], *, wide: bo
     widths = widen([0] * (len(names) - 1), [names])
     shown = 0
     async for chunk in rows():
-        widen(widths, cell_lines(chunk, now=now, wide=wide))
+        widen(widths, cell_lines(chunk, now=now, wide=wide, last_cell=False))
         shown += len(chunk)
     if not shown:
         return 0
