@@ -143,7 +143,8 @@ class Metrics:
                                      "Event versions dropped from the spool, by reason.",
                                      ["reason"], registry=r)
         self.spool_full = Counter("eventpipe_spool_full",
-                                  "Appends refused because the byte budget was reached.",
+                                  "Appends refused because the spool is full (byte budget "
+                                  "or disk).",
                                   registry=r)
         self.spool_rows = Gauge("eventpipe_spool_rows", "Event versions in the spool.",
                                 registry=r)
@@ -162,6 +163,9 @@ class Metrics:
                                      ["receiver", "reason"], registry=r)
         self.sink_retries = Counter("eventpipe_sink_retries", "Batches retried, per receiver.",
                                     ["receiver"], registry=r)
+        self.sink_ack_failures = Counter(
+            "eventpipe_sink_ack_failures", "Acks the spool could not store (retried without "
+            "re-sending), per receiver.", ["receiver"], registry=r)
         self.sink_dead_letters = Counter("eventpipe_sink_dead_letters",
                                          "Events moved to dead letters, per receiver.",
                                          ["receiver"], registry=r)

@@ -76,8 +76,8 @@ BUSY_TIMEOUT_MS = 10_000
 # page caches suffice; they count fully in the resident memory budget (≤ 150 MiB).
 WRITER_CACHE_KIB = 8_192
 READER_CACHE_KIB = 4_096
-# After a checkpoint the WAL file is truncated to this size; the WAL lives outside the
-# page budget, so this bounds what the spool may use beyond `max_bytes`.
+# After a checkpoint the WAL file is truncated to this size; with `spool.maxBytes` the spool
+# sets a smaller limit, the WAL's share of the budget (eventpipe.spool.disk).
 JOURNAL_SIZE_LIMIT = 64 * 1024 * 1024
 
 _DDL = (
