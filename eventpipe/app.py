@@ -126,6 +126,8 @@ class Pipeline:
         sinks = [(build_sink(r, cluster_name=cfg.cluster_name),
                   delivery_settings(r, max_event_age=cfg.max_event_age_seconds))
                  for r in cfg.receivers]
+        counted_by_receiver = self._bind_metrics_receivers(
+            [(r.sink_type, sink) for r, (sink, _) in zip(cfg.receivers, sinks, strict=True)])
         api_client = await fatal.connect_api(self._kubeconfig)
         opened.push_async_callback(api_client.close)
         if cfg.leader_election.enabled:
@@ -144,7 +146,8 @@ class Pipeline:
         writer = SpoolWriter(spool, metrics=self.metrics,
                              batch_max_events=cfg.spool.batch_max_events,
                              batch_max_wait=cfg.spool.batch_max_wait,
-                             full_errors=(SpoolFullError,), on_commit=new_data.notify)
+                             full_errors=(SpoolFullError,), on_commit=new_data.notify,
+                             count_events=not counted_by_receiver)
         self._stopping = asyncio.Event()
         enricher = build_enricher(omit_lookup=cfg.omit_lookup, cache_size=cfg.cache_size,
                                   kube_qps=cfg.kube_qps, kube_burst=cfg.kube_burst,
@@ -177,6 +180,16 @@ class Pipeline:
             "receivers": [w.name for w in self.workers], "spool": str(cfg.spool.path),
             "http_port": http.port})
         return writer, spool
+
+    def _bind_metrics_receivers(self, sinks: list[tuple[str, Any]]) -> bool:
+        """Hand the event counter to the `metrics` receivers; True when there is one (then
+        it, not the spool writer, counts)."""
+        bound = False
+        for sink_type, sink in sinks:
+            if sink_type == "metrics":
+                sink.bind_counter(self.metrics.events)
+                bound = True
+        return bound
 
     def _launch(self, writer: SpoolWriter, spool: Spool) -> PipelineTasks:
         """Start watching and sending (at once, or once this replica leads)."""

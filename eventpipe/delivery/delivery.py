@@ -28,6 +28,7 @@ from eventpipe.delivery.contract import (
     GroupRejectedError,
     P,
     PermanentSinkError,
+    RowEncoder,
     Sink,
     SinkError,
 )
@@ -83,6 +84,7 @@ class Delivery(Generic[P]):
         self._bucket = None if not settings.rate_per_minute else TokenBucket(
             settings.rate_per_minute, clock=clock, sleep=sleep or self._pause)
         self._splits_left = SPLIT_BUDGET
+        self._encode_row = sink.encode_row if isinstance(sink, RowEncoder) else None
 
     async def _pause(self, delay: float) -> bool:
         return await _wait_or_stop(self._stopping, delay)
@@ -149,6 +151,7 @@ class Delivery(Generic[P]):
         name = self.name
         enricher = self._enricher
         prepared = self._prepared
+        encode_row = self._encode_row
         for row in rows:
             if not _passes(row, max_age, filters):
                 continue
@@ -163,7 +166,8 @@ class Delivery(Generic[P]):
                     continue
                 if admit is not None and not admit(row):
                     continue
-                payloads.append(self.sink.encode(event, row.body))
+                payloads.append(self.sink.encode(event, row.body) if encode_row is None
+                                else encode_row(row))
                 kept.append(row)
             except (PermanentSinkError, orjson.JSONDecodeError) as exc:
                 dead.append((row.seq, f"encode: {exc}"))

@@ -56,8 +56,10 @@ class SpoolWriter:
                  batch_max_wait: float = 0.05, max_buffered: int | None = None,
                  max_buffered_bytes: int = 24 * 1024 * 1024,
                  full_errors: tuple[type[BaseException], ...] = (),
-                 on_commit: Callable[[], None] | None = None) -> None:
+                 on_commit: Callable[[], None] | None = None, count_events: bool = True) -> None:
+        """`count_events` False leaves the event counter to a `metrics` receiver."""
         self._spool = spool
+        self._count_events = count_events
         self._metrics = metrics
         self._batch = batch_max_events
         # Under a backlog a transaction takes up to 4 batches: every commit has a fixed cost
@@ -219,7 +221,8 @@ class SpoolWriter:
             records = entry.records
             inserted = await self._spool.append_counted(records, stream=stream,
                                                         resource_version=entry.resume_rv)
-            events.inc_many(_labelled(records, inserted))
+            if self._count_events:
+                events.inc_many(_labelled(records, inserted))
             self.committed += len(inserted)
             self._metrics.spool_events.inc(len(inserted))
             if len(inserted) != len(records):
