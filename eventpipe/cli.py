@@ -159,6 +159,10 @@ def replay(config_path: str, receiver: str, since: str | None, from_seq: int | N
         known = ", ".join(r.name for r in config.receivers) or "none"
         raise click.BadParameter(f"no receiver named {receiver!r} in {config_path} "
                                  f"(have: {known})", param_hint="--receiver")
+    if any(r.name == receiver and r.sink_type == "metrics" for r in config.receivers):
+        raise click.BadParameter(f"{receiver!r} is a metrics receiver: it counts inside "
+                                 "`eventpipe run`, there is nothing to re-send to",
+                                 param_hint="--receiver")
     result = asyncio.run(do_replay(config, receiver=receiver, since=window, from_seq=from_seq,
                                    to_seq=to_seq, dead_letters=dead_letters))
     click.echo(f"replayed to {receiver}: {result.sent} sent, {result.dead} dead-lettered, "

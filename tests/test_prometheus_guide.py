@@ -188,3 +188,17 @@ async def test_new_series_start_at_zero_for_one_scrape(
         await wait_until_async(exported, within=20, what="the series exported")
         # The scrape that found it saw 0; the next one sees the occurrence.
         assert await seen() == [1.0]
+
+
+def test_replay_to_a_metrics_receiver_is_refused(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from eventpipe.cli import cli
+
+    config = tmp_path / "config.yaml"
+    config.write_text(GUIDE_CONFIG + f"spool: {{path: {tmp_path / 'spool.db'}}}\n")
+    result = CliRunner().invoke(cli, ["replay", "--config", str(config),
+                                      "--receiver", "metrics-receiver", "--since", "1h"])
+    assert result.exit_code == 2
+    assert "'metrics-receiver' is a metrics receiver" in result.output
+    assert not (tmp_path / "spool.db").exists()
