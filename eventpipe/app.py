@@ -182,14 +182,13 @@ class Pipeline:
         return writer, spool
 
     def _bind_metrics_receivers(self, sinks: list[tuple[str, Any]]) -> bool:
-        """Hand the event counter to the `metrics` receivers; True when there is one (then
-        it, not the spool writer, counts)."""
-        bound = False
-        for sink_type, sink in sinks:
-            if sink_type == "metrics":
-                sink.bind_counter(self.metrics.events)
-                bound = True
-        return bound
+        """Hand the process's metrics to the sinks that report into them (`bind_metrics`);
+        True when a `metrics` receiver counts events (then the spool writer does not)."""
+        for _, sink in sinks:
+            bind = getattr(sink, "bind_metrics", None)
+            if bind is not None:
+                bind(self.metrics)
+        return any(sink_type == "metrics" for sink_type, _ in sinks)
 
     def _launch(self, writer: SpoolWriter, spool: Spool) -> PipelineTasks:
         """Start watching and sending (at once, or once this replica leads)."""

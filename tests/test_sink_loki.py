@@ -11,6 +11,7 @@ from typing import Any
 
 import orjson
 import pytest
+from prometheus_client import generate_latest
 from pydantic import ValidationError
 
 from eventpipe.delivery.contract import PermanentSinkError, RetriableSinkError
@@ -27,8 +28,10 @@ from tests.fakes.loki import FakeLoki
 from tests.pipeline_harness import (
     corpus_files,
     k8s_event,
+    metric_samples,
     read_lines,
     running,
+    sample_values,
     wait_until,
     wait_until_async,
     write_config,
@@ -254,7 +257,7 @@ async def test_entry_too_far_behind_is_dead_lettered(loki: FakeLoki) -> None:
     dead, rows = await deliver(sink, [new])
     assert dead == []
     ok = event("ok", rv="300", lastTimestamp="2026-11-23T11:30:00Z")
-    dead, rows = await deliver(sink, [old, ok])
+    dead, _ = await deliver(sink, [old, ok])
     assert [seq for seq, _ in dead] == [rows[0][0]]
     assert "entry too far behind" in dead[0][1]
     assert loki.stored == 2
@@ -386,3 +389,49 @@ receivers:
     assert labels["foo"] == "bar" and labels["reason"] == "BackOff"
     assert orjson.loads(line)["involvedObject"]["name"] == "resmo-1"
     assert set(loki.tenants) == {"tennantID"}
+
+
+# --- restampBehind: never rejected for its age -----------------------------------------------
+
+async def test_entry_too_far_behind_is_restamped_with_the_store_time(loki: FakeLoki) -> None:
+    """The fake enforces Loki's 1 h window per stream: an event two hours older than the
+    stream's newest entry gets the time eventpipe stored it; one half an hour older keeps its
+    own; the line is unchanged."""
+    metrics = Metrics()
+    sink = LokiSink(name="loki", config=config(loki.url, restampBehind="1h"))
+    sink.bind_metrics(metrics)
+    def ago(seconds: float) -> str:
+        return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() - seconds))
+    new = event("new", rv="200", lastTimestamp=ago(0))
+    dead, _ = await deliver(sink, [new])
+    old = event("old", rv="100", lastTimestamp=ago(7200))
+    ok = event("ok", rv="300", lastTimestamp=ago(1800))
+    before = time.time()
+    dead, _ = await deliver(sink, [old, ok])
+    assert dead == [] and not loki.rejected and loki.stored == 3
+    stamps = {orjson.loads(line)["metadata"]["name"]: ts for _, ts, line in loki.entries()}
+    assert stamps["ok.17a0"] == entry_timestamp(ok)
+    assert stamps["new.17a0"] == entry_timestamp(new)
+    assert int(before * 1000) - 5000 <= stamps["old.17a0"] // 1_000_000 <= time.time() * 1000
+    assert stamps["old.17a0"] % 1_000_000 == 100  # the resourceVersion offset is kept
+    lines = {orjson.loads(line)["metadata"]["name"]: orjson.loads(line) for line in loki.lines()}
+    assert lines["old.17a0"]["lastTimestamp"] == old["lastTimestamp"]
+    assert sample_values(metric_samples(generate_latest(metrics.registry).decode()),
+                         "eventpipe_sink_restamped_total", receiver="loki") == [1.0]
+
+
+async def test_refused_as_too_far_behind_is_resent_stamped_now(loki: FakeLoki) -> None:
+    """A new process knows nothing of what Loki holds: Loki's 400 for the old entry makes the
+    sink re-send it stamped now, once; nothing is dead-lettered."""
+    first = LokiSink(name="loki", config=config(loki.url, restampBehind="1h"))
+    dead, _ = await deliver(first, [event("new", rv="200", lastTimestamp=time.strftime(
+        "%Y-%m-%dT%H:%M:%SZ", time.gmtime()))])
+    assert dead == []
+    restarted = LokiSink(name="loki", config=config(loki.url, restampBehind="1h"))
+    old = event("old", rv="100", lastTimestamp="2026-01-01T00:00:00Z")
+    dead, _ = await deliver(restarted, [old])
+    assert dead == [] and loki.stored == 2
+    assert loki.statuses == [204, 400, 204]
+    (ts,) = [ts for _, ts, line in loki.entries() if '"old.17a0"' in line]
+    assert abs(ts / 1e9 - time.time()) < 60
+

@@ -12,8 +12,8 @@ refused as a whole, dead letters, acks, routing and storm control are the driver
       start(), close()
 
 A sink whose payload is made from the stored row's columns rather than the body (the `metrics`
-receiver counts each row's count delta) also has `encode_row(row) -> P`, which the driver then
-calls instead of `encode` (`RowEncoder`).
+receiver counts each row's count delta, the loki receiver reads when it was stored) also has
+`encode_row(row, event) -> P`, which the driver then calls instead of `encode` (`RowEncoder`).
 
 What an item's error tells the driver::
 
@@ -131,6 +131,7 @@ P_co = TypeVar("P_co", covariant=True)
 class RowEncoder(Protocol[P_co]):
     """A sink that encodes the stored row itself (its columns, e.g. `count_delta`)."""
 
-    def encode_row(self, row: StoredRow) -> P_co:
-        """The payload of one stored row; called instead of `Sink.encode`."""
+    def encode_row(self, row: StoredRow, event: Event | None) -> P_co:
+        """The payload of one stored row (`event` as `Sink.encode` gets it); called instead of
+        `Sink.encode`."""
         ...

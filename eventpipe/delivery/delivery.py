@@ -167,7 +167,7 @@ class Delivery(Generic[P]):
                 if admit is not None and not admit(row):
                     continue
                 payloads.append(self.sink.encode(event, row.body) if encode_row is None
-                                else encode_row(row))
+                                else encode_row(row, event))
                 kept.append(row)
             except (PermanentSinkError, orjson.JSONDecodeError) as exc:
                 dead.append((row.seq, f"encode: {exc}"))

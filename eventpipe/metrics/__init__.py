@@ -179,6 +179,10 @@ class Metrics:
                                       "Events a receiver's throttle held back (counted into "
                                       "the window's summary), per receiver.",
                                       ["receiver"], registry=r)
+        self.sink_restamped = Counter("eventpipe_sink_restamped",
+                                      "Loki entries stamped with another time than the "
+                                      "event's, to stay inside Loki's window, per receiver.",
+                                      ["receiver"], registry=r)
         self.sink_lag_events = Gauge("eventpipe_sink_lag_events",
                                      "Spooled events not yet acked by the receiver.",
                                      ["receiver"], registry=r)

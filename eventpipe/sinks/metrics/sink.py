@@ -4,7 +4,7 @@ A config with a `metrics` receiver moves the event counter from the spool writer
 counts every stored version) to this receiver's delivery, so the route's matches and drops,
 the receiver's `filters` and `maxEventAgeSeconds` decide what is counted (a route matching only
 `type: Warning` counts only Warnings). The counter belongs to the running process
-(`eventpipe.metrics`); the app binds it with `bind_counter` before delivery starts.
+(`eventpipe.metrics`); the app binds it with `bind_metrics` before delivery starts.
 
 Idempotency: a batch repeated after a crash is counted again, but the counter starts from zero
 in a new process anyway, which Prometheus' increase() reads as a counter reset.
@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from eventpipe.delivery.contract import ItemFailure, PermanentSinkError
-from eventpipe.metrics import EventCounter, EventKey
+from eventpipe.metrics import EventCounter, EventKey, Metrics
 from eventpipe.sinks.metrics.config import MetricsSinkConfig
 from eventpipe.spool.rows import StoredRow
 
@@ -31,8 +31,9 @@ class MetricsSink:
         self.new_series_at_zero = new_series_at_zero
         self._counter: EventCounter | None = None
 
-    def bind_counter(self, counter: EventCounter) -> None:
-        """Count into `counter` (the process's `events_total`)."""
+    def bind_metrics(self, metrics: Metrics) -> None:
+        """Count into the process's `events_total`."""
+        counter = metrics.events
         counter.new_series_at_zero = self.new_series_at_zero
         self._counter = counter
 
@@ -46,7 +47,7 @@ class MetricsSink:
         body's."""
         raise PermanentSinkError("the metrics receiver encodes stored rows only")
 
-    def encode_row(self, row: StoredRow) -> Increment:
+    def encode_row(self, row: StoredRow, event: dict[str, object] | None) -> Increment:
         """The row's label set and count delta."""
         return (row.namespace, row.kind, row.name, row.reason, row.type), row.count_delta
 
