@@ -27,6 +27,7 @@ from tests.fakeapi import FakeApiServer
 from tests.fakes.loki import FakeLoki
 from tests.pipeline_harness import (
     corpus_files,
+    http_get,
     k8s_event,
     metric_samples,
     read_lines,
@@ -434,4 +435,30 @@ async def test_refused_as_too_far_behind_is_resent_stamped_now(loki: FakeLoki) -
     assert loki.statuses == [204, 400, 204]
     (ts,) = [ts for _, ts, line in loki.entries() if '"old.17a0"' in line]
     assert abs(ts / 1e9 - time.time()) < 60
+
+
+
+async def test_relisted_old_events_reach_loki_restamped_end_to_end(
+        api: FakeApiServer, tmp_path: Path, loki: FakeLoki) -> None:
+    """Through the running pipeline: events last seen days before the stream's newest entry
+    (what a relist after an outage delivers) are stored by Loki, none dead-lettered, and
+    /metrics counts them."""
+    cfg = both(tmp_path, loki.url, restampBehind="1h")
+    now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    async with running(cfg) as pipeline:
+        fresh = k8s_event("fresh-0")
+        fresh["lastTimestamp"] = now
+        api.add(fresh)
+        await loki.wait_for(lambda f: f.stored == 1, what="the fresh entry")
+        for i in range(5):  # same stream (namespace, type, reason, kind), days older
+            api.add(k8s_event(f"old-{i}"))
+        await loki.wait_for(lambda f: f.stored == 6, what="6 entries")
+
+        async def counted() -> bool:
+            samples = metric_samples((await http_get(pipeline.http.port, "/metrics"))[1])
+            return sample_values(samples, "eventpipe_sink_restamped_total",
+                                 receiver="loki") == [5.0]
+        await wait_until_async(counted, within=10, what="5 re-stamped entries counted")
+    assert not loki.rejected
+    assert all('"2026-11-23T10:00:00Z"' in line for line in loki.lines() if "old-" in line)
 
