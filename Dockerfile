@@ -20,7 +20,9 @@ RUN groupadd --system --gid 10001 eventpipe \
  && useradd --system --uid 10001 --gid 10001 --no-create-home \
       --home-dir /var/lib/eventpipe --shell /usr/sbin/nologin eventpipe \
  && mkdir -p /var/lib/eventpipe /etc/eventpipe \
- && chown 10001:10001 /var/lib/eventpipe
+ && chown 10001:10001 /var/lib/eventpipe \
+ && ln -s /opt/eventpipe/bin/eventpipe /kube-eventer \
+ && ln -s /opt/eventpipe/bin/eventpipe /kubernetes-event-exporter
 COPY --from=build /opt/eventpipe /opt/eventpipe
 # A default config (everything to stdout), so a bare `docker run` works; mounts replace it.
 COPY <<'EOF' /etc/eventpipe/config.yaml
@@ -34,11 +36,13 @@ receivers:
   - name: stdout
     stdout: {}
 EOF
+# EVENTPIPE_SPOOL: the spool of a config without `spool.path` and of bare --sink flags.
 ENV PATH=/opt/eventpipe/bin:$PATH \
+    EVENTPIPE_SPOOL=/var/lib/eventpipe/spool.db \
     PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1
 USER 10001:10001
-WORKDIR /var/lib/eventpipe
+WORKDIR /
 VOLUME /var/lib/eventpipe
 # /metrics, /healthz, /readyz
 EXPOSE 2112

@@ -129,6 +129,8 @@ class Pipeline:
         sinks = [(build_sink(r, cluster_name=cfg.cluster_name),
                   delivery_settings(r, max_event_age=cfg.max_event_age_seconds))
                  for r in cfg.receivers]
+        counted_by_receiver = self._bind_metrics_receivers(
+            [(r.sink_type, sink) for r, (sink, _) in zip(cfg.receivers, sinks, strict=True)])
         api_client = await fatal.connect_api(self._kubeconfig)
         opened.push_async_callback(api_client.close)
         if cfg.leader_election.enabled:
@@ -152,7 +154,8 @@ class Pipeline:
                              batch_max_events=cfg.spool.batch_max_events,
                              batch_max_wait=cfg.spool.batch_max_wait,
                              full_errors=(SpoolFullError,), on_commit=new_data.notify,
-                             max_group_bytes=spool.largest_append)
+                             max_group_bytes=spool.largest_append,
+                             count_events=not counted_by_receiver)
         self._writer = writer
         self._stopping = asyncio.Event()
         enricher = build_enricher(omit_lookup=cfg.omit_lookup, cache_size=cfg.cache_size,
@@ -186,6 +189,15 @@ class Pipeline:
             "receivers": [w.name for w in self.workers], "spool": str(cfg.spool.path),
             "http_port": http.port})
         return writer, spool
+
+    def _bind_metrics_receivers(self, sinks: list[tuple[str, Any]]) -> bool:
+        """Hand the process's metrics to the sinks that report into them (`bind_metrics`);
+        True when a `metrics` receiver counts events (then the spool writer does not)."""
+        for _, sink in sinks:
+            bind = getattr(sink, "bind_metrics", None)
+            if bind is not None:
+                bind(self.metrics)
+        return any(sink_type == "metrics" for sink_type, _ in sinks)
 
     def _launch(self, writer: SpoolWriter, spool: Spool) -> PipelineTasks:
         """Start watching and sending (at once, or once this replica leads)."""

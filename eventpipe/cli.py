@@ -62,13 +62,23 @@ def cli() -> None:
               help="A kube-eventer sink flag (dingtalk, wechat, webhook, kafka, elasticsearch); "
               "repeatable. Adds a receiver and its route (to --config's, if given). Without "
               "--config the spool is $EVENTPIPE_SPOOL or ./eventpipe-spool.db.")
+@click.option("--source", default=None, metavar="kubernetes:URL",
+              help="kube-eventer's source flag; accepted (its auth=PATH is the kubeconfig). "
+              "eventpipe reaches the API server from the kubeconfig or in-cluster.")
 @click.option("--kubeconfig", default=None, help="Kubeconfig path (else config, $KUBECONFIG, "
               "~/.kube/config, in-cluster).")
 @click.option("--metrics-address", default=None,
               help="Override http address as HOST:PORT or :PORT (resmo's -metrics-address).")
-def run(config_path: str | None, sinks: tuple[str, ...], kubeconfig: str | None,
-        metrics_address: str | None) -> None:
+def run(config_path: str | None, sinks: tuple[str, ...], source: str | None,
+        kubeconfig: str | None, metrics_address: str | None) -> None:
     """Watch Events, spool them, deliver them to every receiver until SIGTERM."""
+    if source is not None:
+        from eventpipe.config.kube_eventer import SinkFlagError, parse_source_flag
+
+        try:
+            kubeconfig = kubeconfig or parse_source_flag(source)
+        except SinkFlagError as exc:
+            raise click.UsageError(str(exc)) from exc
     if not config_path and not sinks:
         raise click.UsageError("give --config FILE, or kube-eventer style --sink flags")
     try:
@@ -150,6 +160,10 @@ def replay(config_path: str, receiver: str, since: str | None, from_seq: int | N
         known = ", ".join(r.name for r in config.receivers) or "none"
         raise click.BadParameter(f"no receiver named {receiver!r} in {config_path} "
                                  f"(have: {known})", param_hint="--receiver")
+    if any(r.name == receiver and r.sink_type == "metrics" for r in config.receivers):
+        raise click.BadParameter(f"{receiver!r} is a metrics receiver: it counts inside "
+                                 "`eventpipe run`, there is nothing to re-send to",
+                                 param_hint="--receiver")
     result = asyncio.run(do_replay(config, receiver=receiver, since=window, from_seq=from_seq,
                                    to_seq=to_seq, dead_letters=dead_letters))
     click.echo(f"replayed to {receiver}: {result.sent} sent, {result.dead} dead-lettered, "
@@ -327,7 +341,9 @@ def translate_resmo_args(argv: Sequence[str]) -> list[str]:
 def _translate_kube_eventer_args(args: list[str]) -> list[str]:
     """kube-eventer's `--source=kubernetes:URL --sink=KIND:URL ...` as `run --sink ...`.
 
-    `--source` is dropped: eventpipe finds the API server from the kubeconfig or in-cluster.
+    `--source` with options goes to `run --source` (its `auth=PATH` is a kubeconfig; see
+    eventpipe.config.kube_eventer.parse_source_flag); without, it says nothing eventpipe
+    needs (the kubeconfig or the in-cluster account reaches that API server) and is dropped.
     """
     out = ["run"]
     i = 0
@@ -339,6 +355,8 @@ def _translate_kube_eventer_args(args: list[str]) -> list[str]:
                 value = args[i] if i < len(args) else ""
             if name == "sink":
                 out += ["--sink", value]
+            elif "?" in value:  # options (auth=PATH) or a typo for `run` to report
+                out += ["--source", value]
         else:
             out.append(args[i])
         i += 1

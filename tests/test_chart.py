@@ -82,7 +82,9 @@ def only(docs: list[dict[str, Any]], kind: str) -> dict[str, Any]:
 
 
 def config_of(docs: list[dict[str, Any]]) -> str:
-    text: str = only(docs, "ConfigMap")["data"]["config.yaml"]
+    # The config's ConfigMap; the Grafana dashboard's (grafanaDashboard) is another.
+    text: str = only([d for d in docs if "config.yaml" in d.get("data", {})], "ConfigMap")[
+        "data"]["config.yaml"]
     return text
 
 

@@ -137,3 +137,17 @@ def test_resmo_form_reaches_run(tmp_path: Path) -> None:
     result = CliRunner().invoke(cli, args)
     assert result.exit_code == 2
     assert "invalid config: config.yaml:1: receivers" in result.output
+
+
+def test_other_exporters_commands_are_links_to_eventpipe() -> None:
+    """`/kube-eventer` and `./kubernetes-event-exporter` (from WORKDIR /, outside the spool
+    volume that would hide them) run eventpipe; the spool of a config without `spool:` is on
+    the volume."""
+    links = [args for word, args in instructions() if word == "RUN" and "ln -s" in args]
+    assert links and all(f"ln -s /opt/eventpipe/bin/eventpipe /{name}" in links[0]
+                         for name in ("kube-eventer", "kubernetes-event-exporter"))
+    assert one("WORKDIR") == "/"
+    env = one("ENV")
+    assert f"EVENTPIPE_SPOOL={SPOOL_DIR}/spool.db" in env
+    assert translate_resmo_args(["--source=kubernetes:https://kubernetes.default.svc", "--sink=x"]
+                                ) == ["run", "--sink", "x"]

@@ -11,6 +11,7 @@ from typing import Any
 
 import orjson
 import pytest
+from prometheus_client import generate_latest
 from pydantic import ValidationError
 
 from eventpipe.delivery.contract import PermanentSinkError, RetriableSinkError
@@ -26,9 +27,12 @@ from tests.fakeapi import FakeApiServer
 from tests.fakes.loki import FakeLoki
 from tests.pipeline_harness import (
     corpus_files,
+    http_get,
     k8s_event,
+    metric_samples,
     read_lines,
     running,
+    sample_values,
     wait_until,
     wait_until_async,
     write_config,
@@ -247,14 +251,15 @@ async def test_second_request_of_a_split_batch_failing_retries_only_its_items(
     assert first_chunk < 40
 
 
-async def test_entry_too_far_behind_is_dead_lettered(loki: FakeLoki) -> None:
-    sink = LokiSink(name="loki", config=config(loki.url))
+async def test_entry_too_far_behind_is_dead_lettered_with_restamping_off(loki: FakeLoki
+                                                                        ) -> None:
+    sink = LokiSink(name="loki", config=config(loki.url, restampBehind="0s"))
     new = event("new", rv="200", lastTimestamp="2026-11-23T12:00:00Z")
     old = event("old", rv="100", lastTimestamp="2026-11-23T10:00:00Z")
     dead, rows = await deliver(sink, [new])
     assert dead == []
     ok = event("ok", rv="300", lastTimestamp="2026-11-23T11:30:00Z")
-    dead, rows = await deliver(sink, [old, ok])
+    dead, _ = await deliver(sink, [old, ok])
     assert [seq for seq, _ in dead] == [rows[0][0]]
     assert "entry too far behind" in dead[0][1]
     assert loki.stored == 2
@@ -281,7 +286,8 @@ async def test_corpus_arrives_with_labels_timestamps_and_lines(api: FakeApiServe
     latest = {e.uid: e.obj for e in api.store.snapshot(api.resource_version, None)}
     # The corpus comes from many clusters and years: no ordering window would hold it.
     async with FakeLoki(window=10 * 365 * 86400.0) as loki:
-        cfg = both(tmp_path, loki.url, streamLabels={"foo": "bar"})
+        # restampBehind off: every entry must keep the event's own timestamp.
+        cfg = both(tmp_path, loki.url, streamLabels={"foo": "bar"}, restampBehind="0s")
         async with running(cfg):
             await loki.wait_for(lambda f: f.stored >= len(latest), within=60,
                                 what=f"{len(latest)} entries")
@@ -386,3 +392,75 @@ receivers:
     assert labels["foo"] == "bar" and labels["reason"] == "BackOff"
     assert orjson.loads(line)["involvedObject"]["name"] == "resmo-1"
     assert set(loki.tenants) == {"tennantID"}
+
+
+# --- restampBehind: never rejected for its age -----------------------------------------------
+
+async def test_entry_too_far_behind_is_restamped_with_the_store_time(loki: FakeLoki) -> None:
+    """The fake enforces Loki's 1 h window per stream: an event two hours older than the
+    stream's newest entry gets the time eventpipe stored it; one half an hour older keeps its
+    own; the line is unchanged."""
+    metrics = Metrics()
+    sink = LokiSink(name="loki", config=config(loki.url, restampBehind="1h"))
+    sink.bind_metrics(metrics)
+    def ago(seconds: float) -> str:
+        return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() - seconds))
+    new = event("new", rv="200", lastTimestamp=ago(0))
+    dead, _ = await deliver(sink, [new])
+    old = event("old", rv="100", lastTimestamp=ago(7200))
+    ok = event("ok", rv="300", lastTimestamp=ago(1800))
+    before = time.time()
+    dead, _ = await deliver(sink, [old, ok])
+    assert dead == [] and not loki.rejected and loki.stored == 3
+    stamps = {orjson.loads(line)["metadata"]["name"]: ts for _, ts, line in loki.entries()}
+    assert stamps["ok.17a0"] == entry_timestamp(ok)
+    assert stamps["new.17a0"] == entry_timestamp(new)
+    assert int(before * 1000) - 5000 <= stamps["old.17a0"] // 1_000_000 <= time.time() * 1000
+    assert stamps["old.17a0"] % 1_000_000 == 100  # the resourceVersion offset is kept
+    lines = {orjson.loads(line)["metadata"]["name"]: orjson.loads(line) for line in loki.lines()}
+    assert lines["old.17a0"]["lastTimestamp"] == old["lastTimestamp"]
+    assert sample_values(metric_samples(generate_latest(metrics.registry).decode()),
+                         "eventpipe_sink_restamped_total", receiver="loki") == [1.0]
+
+
+async def test_refused_as_too_far_behind_is_resent_stamped_now(loki: FakeLoki) -> None:
+    """A new process knows nothing of what Loki holds: Loki's 400 for the old entry makes the
+    sink re-send it stamped now, once; nothing is dead-lettered."""
+    first = LokiSink(name="loki", config=config(loki.url, restampBehind="1h"))
+    dead, _ = await deliver(first, [event("new", rv="200", lastTimestamp=time.strftime(
+        "%Y-%m-%dT%H:%M:%SZ", time.gmtime()))])
+    assert dead == []
+    restarted = LokiSink(name="loki", config=config(loki.url, restampBehind="1h"))
+    old = event("old", rv="100", lastTimestamp="2026-01-01T00:00:00Z")
+    dead, _ = await deliver(restarted, [old])
+    assert dead == [] and loki.stored == 2
+    assert loki.statuses == [204, 400, 204]
+    (ts,) = [ts for _, ts, line in loki.entries() if '"old.17a0"' in line]
+    assert abs(ts / 1e9 - time.time()) < 60
+
+
+
+async def test_relisted_old_events_reach_loki_restamped_end_to_end(
+        api: FakeApiServer, tmp_path: Path, loki: FakeLoki) -> None:
+    """Through the running pipeline: events last seen days before the stream's newest entry
+    (what a relist after an outage delivers) are stored by Loki, none dead-lettered, and
+    /metrics counts them."""
+    cfg = both(tmp_path, loki.url, restampBehind="1h")
+    now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    async with running(cfg) as pipeline:
+        fresh = k8s_event("fresh-0")
+        fresh["lastTimestamp"] = now
+        api.add(fresh)
+        await loki.wait_for(lambda f: f.stored == 1, what="the fresh entry")
+        for i in range(5):  # same stream (namespace, type, reason, kind), days older
+            api.add(k8s_event(f"old-{i}"))
+        await loki.wait_for(lambda f: f.stored == 6, what="6 entries")
+
+        async def counted() -> bool:
+            samples = metric_samples((await http_get(pipeline.http.port, "/metrics"))[1])
+            return sample_values(samples, "eventpipe_sink_restamped_total",
+                                 receiver="loki") == [5.0]
+        await wait_until_async(counted, within=10, what="5 re-stamped entries counted")
+    assert not loki.rejected
+    assert all('"2026-11-23T10:00:00Z"' in line for line in loki.lines() if "old-" in line)
+

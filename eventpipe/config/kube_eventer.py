@@ -43,7 +43,33 @@ KINDS = tuple(MAPPERS)
 """kube-eventer sinks eventpipe maps."""
 
 __all__ = ["DEFAULT_SPOOL", "KINDS", "SinkFlag", "SinkFlagError", "apply_sink_flags",
-           "parse_sink_flag", "validate_receiver", "with_configmap_body"]
+           "parse_sink_flag", "parse_source_flag", "validate_receiver", "with_configmap_body"]
+
+_SOURCE_OPTIONS = frozenset({"inClusterConfig", "auth", "useServiceAccount", "insecure",
+                             "kubeletPort", "kubeletHttps", "apiVersion"})
+"""kube-eventer's `--source=kubernetes:URL?...` options (heapster's kube_config.go)."""
+
+
+def parse_source_flag(text: str) -> str | None:
+    """kube-eventer's `--source`: the kubeconfig it names (`auth=PATH`), else None.
+
+    eventpipe connects as kubectl does (--kubeconfig, $KUBECONFIG, ~/.kube/config, else the
+    in-cluster service account), which reaches the API server the URL names in-cluster
+    (`https://kubernetes.default...`), so the URL itself is not needed; the other options
+    (`inClusterConfig`, `useServiceAccount`, `insecure`, kubelet settings) choose what that
+    already chooses, and are accepted."""
+    kind, sep, rest = text.partition(":")
+    if kind != "kubernetes" or not sep:
+        raise SinkFlagError(f"--source: expected kubernetes:URL (kube-eventer's only source), "
+                            f"got {kind!r}")
+    auth = None
+    for key, value in parse_qsl(urlsplit(rest).query, keep_blank_values=True):
+        if key not in _SOURCE_OPTIONS:
+            raise SinkFlagError(f"--source: option {key!r} is not a kube-eventer source "
+                                f"option (known: {', '.join(sorted(_SOURCE_OPTIONS))})")
+        if key == "auth" and value:
+            auth = value
+    return auth
 
 
 def parse_sink_flag(text: str, *, index: int = 1,

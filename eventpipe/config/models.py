@@ -25,7 +25,7 @@ from eventpipe.core.units import Duration
 from eventpipe.leader.config import LeaderElectionConfig
 from eventpipe.metrics.config import MetricsConfig
 from eventpipe.routing.config import RouteConfig
-from eventpipe.server.config import HttpConfig
+from eventpipe.server.config import HttpConfig, MetricsReceiverConfig
 from eventpipe.spool.config import SpoolConfig
 from eventpipe.watch.config import WatchConfig
 
@@ -98,6 +98,11 @@ class Config(Model):
     spool: SpoolConfig = Field(default_factory=SpoolConfig, description="eventpipe: the spool.")
     watch: WatchConfig = Field(default_factory=WatchConfig, description="eventpipe: the watch.")
     http: HttpConfig = Field(default_factory=HttpConfig, description="eventpipe: HTTP server.")
+    metrics_receiver: MetricsReceiverConfig | None = Field(
+        default=None, alias="metricsReceiver",
+        description="The port of /metrics as the Prometheus alerting guide's config names it; "
+        "sets `http.port`.",
+    )
     metrics: MetricsConfig = Field(default_factory=MetricsConfig,
                                    description="eventpipe: event-counter cardinality limits.")
     shutdown_timeout: Duration = Field(
@@ -112,6 +117,24 @@ class Config(Model):
             value = value.lower()
             return _LOG_LEVEL_ALIASES.get(value, value)
         return value
+
+    @model_validator(mode="before")
+    @classmethod
+    def _metrics_receiver_port(cls, data: Any) -> Any:
+        """`metricsReceiver.port` is `http.port`; giving both, different, is an error."""
+        section = data.get("metricsReceiver") if isinstance(data, dict) else None
+        if not isinstance(section, dict) or "port" not in section:
+            return data
+        http = data.get("http") or {}
+        if not isinstance(http, dict):
+            return data  # the http model reports it
+        if "port" in http and http["port"] != section["port"]:
+            raise PydanticCustomError(
+                "port_conflict",
+                "metricsReceiver.port {port} and http.port {http} differ: give one of them",
+                {"port": section["port"], "http": http["port"],
+                 "at": ("metricsReceiver", "port")})
+        return {**data, "http": {**http, "port": section["port"]}}
 
     @field_validator("cache_size")
     @classmethod
@@ -130,6 +153,13 @@ class Config(Model):
                      "at": ("receivers", index, "name")},
                 )
             seen[receiver.name] = index
+        counters = [i for i, r in enumerate(self.receivers) if r.sink_type == "metrics"]
+        if len(counters) > 1:
+            raise PydanticCustomError(
+                "metrics_receivers",
+                "a second metrics receiver (also receivers[{first}]): there is one event "
+                "counter, so give its route every rule that should count",
+                {"first": counters[0], "at": ("receivers", counters[1], "metrics")})
         for loc, rule, is_match in self.route.iter_rules():
             # A receiver on a drop rule is ignored (as in resmo), so it is not checked either.
             if is_match and rule.receiver and rule.receiver not in seen:

@@ -11,6 +11,10 @@ refused as a whole, dead letters, acks, routing and storm control are the driver
       send(batch: list[P]) -> [ItemFailure]  the items that failed; the others were delivered
       start(), close()
 
+A sink whose payload is made from the stored row's columns rather than the body (the `metrics`
+receiver counts each row's count delta, the loki receiver reads when it was stored) also has
+`encode_row(row, event) -> P`, which the driver then calls instead of `encode` (`RowEncoder`).
+
 What an item's error tells the driver::
 
     SinkError                   (retriable: bool, retry_after: float | None)
@@ -30,7 +34,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol, TypeVar
+from typing import Protocol, TypeVar, runtime_checkable
+
+from eventpipe.spool.rows import StoredRow
 
 P = TypeVar("P")
 """A sink's payload type: what `encode` makes of one event and `send` takes in a batch."""
@@ -115,4 +121,17 @@ class Sink(Protocol[P]):
 
     async def close(self) -> None:
         """Flush and release resources."""
+        ...
+
+
+P_co = TypeVar("P_co", covariant=True)
+
+
+@runtime_checkable
+class RowEncoder(Protocol[P_co]):
+    """A sink that encodes the stored row itself (its columns, e.g. `count_delta`)."""
+
+    def encode_row(self, row: StoredRow, event: Event | None) -> P_co:
+        """The payload of one stored row (`event` as `Sink.encode` gets it); called instead of
+        `Sink.encode`."""
         ...

@@ -28,6 +28,7 @@ from eventpipe.delivery.contract import (
     GroupRejectedError,
     P,
     PermanentSinkError,
+    RowEncoder,
     Sink,
     SinkError,
 )
@@ -86,6 +87,7 @@ class Delivery(Generic[P]):
         self.finished = 0
         """Leading payloads of the last `send` delivered or dead-lettered (all of them once
         it completed)."""
+        self._encode_row = sink.encode_row if isinstance(sink, RowEncoder) else None
 
     async def _pause(self, delay: float) -> bool:
         return await _wait_or_stop(self._stopping, delay)
@@ -152,6 +154,7 @@ class Delivery(Generic[P]):
         name = self.name
         enricher = self._enricher
         prepared = self._prepared
+        encode_row = self._encode_row
         for row in rows:
             if not _passes(row, max_age, filters):
                 continue
@@ -166,7 +169,8 @@ class Delivery(Generic[P]):
                     continue
                 if admit is not None and not admit(row):
                     continue
-                payloads.append(self.sink.encode(event, row.body))
+                payloads.append(self.sink.encode(event, row.body) if encode_row is None
+                                else encode_row(row, event))
                 kept.append(row)
             except (PermanentSinkError, orjson.JSONDecodeError) as exc:
                 dead.append((row.seq, f"encode: {exc}"))

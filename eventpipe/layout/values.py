@@ -178,10 +178,29 @@ def _go_v(value: object) -> str:
     if isinstance(value, float):
         return go_float(value)
     if isinstance(value, dict):
+        if "involvedObject" in value and "reason" in value:
+            return event_summary(value)
         return "map[" + " ".join(f"{_go_v(k)}:{_go_v(value[k])}" for k in sorted(value)) + "]"
     if isinstance(value, list | tuple):
         return "[" + " ".join(_go_v(item) for item in value) + "]"
     raise RenderError(f"can't print a value of type {type(value).__name__}")
+
+
+def event_summary(event: dict[str, object]) -> str:
+    """`{{ . }}` of an Event: one line a person can read (kube-eventer printed Go's struct
+    dump, resmo a map of every field): type, reason, object, message, count, last seen."""
+    involved = event.get("involvedObject")
+    obj = involved if isinstance(involved, dict) else {}
+    where = "/".join(str(part) for part in (obj.get("namespace"), obj.get("name")) if part)
+    head = " ".join(str(part) for part in (event.get("type"), event.get("reason"),
+                                            obj.get("kind"), where) if part)
+    series = event.get("series")
+    count = (series.get("count") if isinstance(series, dict) else None) or event.get("count")
+    found = event_time(event)
+    tail = ", ".join(part for part in (f"x{count}" if count else "",
+                                       f"last seen {found[0]}" if found else "") if part)
+    note = event.get("message") or event.get("note") or ""
+    return f"{head}: {note}" + (f" ({tail})" if tail else "")
 
 
 def go_float(f: float) -> str:

@@ -43,6 +43,11 @@ class EventCounter(Collector):
         self._series: dict[EventKey, list[float]] = {}  # key -> [value, last update]
         self.overflow = 0
         """Increments that found the cap reached and were not given a new series."""
+        self.new_series_at_zero = False
+        """Export a new series at 0 until the next collect, then with its value (set by the
+        `metrics` receiver): Prometheus sees 0 then n, so increase() counts a first
+        occurrence. Amounts added before that collect wait in `_fresh`."""
+        self._fresh: dict[EventKey, float] = {}
 
     def inc(self, key: EventKey, amount: int) -> None:
         """Add `amount` occurrences for one event label set."""
@@ -57,11 +62,19 @@ class EventCounter(Collector):
             if not with_name:
                 key = (key[0], key[1], "", key[3], key[4])
             entry = series.get(key)
+            fresh = self._fresh
             if entry is not None:
-                entry[0] += amount
+                if fresh and key in fresh:
+                    fresh[key] += amount
+                else:
+                    entry[0] += amount
                 entry[1] = now
             elif len(series) < self._max or self._made_room(now):
-                series[key] = [float(amount), now]
+                if self.new_series_at_zero:
+                    series[key] = [0.0, now]
+                    fresh[key] = float(amount)
+                else:
+                    series[key] = [float(amount), now]
             else:
                 self.overflow += amount
 
@@ -75,6 +88,7 @@ class EventCounter(Collector):
         cutoff = now - self._ttl
         for key in [k for k, v in self._series.items() if v[1] < cutoff]:
             del self._series[key]
+            self._fresh.pop(key, None)
 
     def collect(self) -> Iterator[Metric]:
         """Export live series (expiring idle ones first)."""
@@ -94,6 +108,10 @@ class EventCounter(Collector):
         for key, (value, _) in self._series.items():
             values = list(key) if self._with_name else [key[0], key[1], key[3], key[4]]
             family.add_metric([*values, *extra], value)
+        # Exported at 0 once: from now on these series show what was added meanwhile.
+        for key, amount in self._fresh.items():
+            self._series[key][0] += amount
+        self._fresh.clear()
         yield family
         overflow = CounterMetricFamily(
             "eventpipe_event_series_overflow",
@@ -172,6 +190,10 @@ class Metrics:
         self.sink_throttled = Counter("eventpipe_sink_throttled",
                                       "Events a receiver's throttle held back (counted into "
                                       "the window's summary), per receiver.",
+                                      ["receiver"], registry=r)
+        self.sink_restamped = Counter("eventpipe_sink_restamped",
+                                      "Loki entries stamped with another time than the "
+                                      "event's, to stay inside Loki's window, per receiver.",
                                       ["receiver"], registry=r)
         self.sink_lag_events = Gauge("eventpipe_sink_lag_events",
                                      "Spooled events not yet acked by the receiver.",

@@ -29,6 +29,7 @@ from eventpipe.sinks.feishu.config import FeishuSinkConfig
 from eventpipe.sinks.file.config import FileSinkConfig
 from eventpipe.sinks.kafka.config import KafkaSinkConfig
 from eventpipe.sinks.loki.config import LokiSinkConfig
+from eventpipe.sinks.metrics.config import MetricsSinkConfig
 from eventpipe.sinks.slack.config import SlackSinkConfig
 from eventpipe.sinks.stdout.config import StdoutSinkConfig
 from eventpipe.sinks.webhook.config import WebhookSinkConfig
@@ -64,6 +65,7 @@ RECEIVERS: tuple[ReceiverType, ...] = (
     ReceiverType("feishu", FeishuSinkConfig, "eventpipe.sinks.feishu.sink"),
     ReceiverType("slack", SlackSinkConfig, "eventpipe.sinks.slack.sink"),
     ReceiverType("bark", BarkSinkConfig, "eventpipe.sinks.bark.sink"),
+    ReceiverType("metrics", MetricsSinkConfig, "eventpipe.sinks.metrics.sink"),
 )
 """The receiver types, in the order the reference docs and the schema list them."""
 

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from eventpipe.core.model import Model
 from eventpipe.core.units import ByteSize, Duration
@@ -13,7 +14,8 @@ from eventpipe.core.units import ByteSize, Duration
 class SpoolConfig(Model):
     """The durable SQLite buffer between the watch and the sinks."""
 
-    path: str = Field(default="/var/lib/eventpipe/spool.db", description="SQLite database file.")
+    path: str = Field(default="/var/lib/eventpipe/spool.db",
+                      description="SQLite database file; unset: $EVENTPIPE_SPOOL if set.")
     history_window: Duration = Field(
         default=7 * 86400.0, alias="historyWindow",
         description="Keep delivered events this long for queries and replay.",
@@ -47,3 +49,13 @@ class SpoolConfig(Model):
     @classmethod
     def _upper(cls, value: Any) -> Any:
         return value.upper() if isinstance(value, str) else value
+
+    @model_validator(mode="before")
+    @classmethod
+    def _path_from_environment(cls, data: Any) -> Any:
+        """An unset `path` is $EVENTPIPE_SPOOL when set: a config copied from a guide, which
+        has no `spool:` section, then needs no edit to run where the default is not writable."""
+        spool = os.environ.get("EVENTPIPE_SPOOL")
+        if spool and isinstance(data, dict) and "path" not in data:
+            return {**data, "path": spool}
+        return data

@@ -64,11 +64,13 @@ class SpoolWriter:
                  max_buffered_bytes: int = 24 * 1024 * 1024,
                  full_errors: tuple[type[BaseException], ...] = (),
                  on_commit: Callable[[], None] | None = None,
-                 max_group_bytes: int | None = None) -> None:
+                 max_group_bytes: int | None = None, count_events: bool = True) -> None:
         """`max_group_bytes`: most event bytes one commit carries (the spool's
-        `largest_append`, which keeps its WAL within the byte budget); None: no limit."""
+        `largest_append`, which keeps its WAL within the byte budget); None: no limit.
+        `count_events` False leaves the event counter to a `metrics` receiver."""
         self._spool = spool
         self._max_group_bytes = max_group_bytes
+        self._count_events = count_events
         self._metrics = metrics
         self._batch = batch_max_events
         # Under a backlog a transaction takes up to 4 batches: every commit has a fixed cost
@@ -284,7 +286,8 @@ class SpoolWriter:
             records = entry.records
             inserted = await self._spool.append_counted(records, stream=stream,
                                                         resource_version=entry.resume_rv)
-            events.inc_many(_labelled(records, inserted))
+            if self._count_events:
+                events.inc_many(_labelled(records, inserted))
             self.committed += len(inserted)
             self._metrics.spool_events.inc(len(inserted))
             if len(inserted) != len(records):

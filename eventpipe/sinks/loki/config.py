@@ -109,6 +109,14 @@ class LokiSinkConfig(SinkConfig):
         description="eventpipe: largest uncompressed request body; a bigger batch is split "
         "into several requests. An event that cannot fit alone is a dead letter.")
     compress: bool = Field(default=True, description="eventpipe: gzip request bodies.")
+    restamp_behind: Duration = Field(
+        default=3600.0, ge=0, alias="restampBehind",
+        description="eventpipe: Loki's window (its max_chunk_age / 2, 1h by default). An entry "
+        "further behind the newest one this receiver sent to its stream is stamped with the "
+        "time eventpipe stored the event (the line keeps the event's own times), and an entry "
+        "Loki still refuses as 'entry too far behind' is re-sent stamped now, counted in "
+        "eventpipe_sink_restamped_total. `0`: entries always keep the event's time, and "
+        "Loki's refusal is a dead letter.")
     timeout: Duration = Field(default=10.0, gt=0,
                               description="eventpipe: total time allowed for one request.")
 

@@ -19,6 +19,10 @@ answers:
   dead-lettered, the rest are delivered.
 - other 4xx: permanent for the request's items, as the shared rules say.
 
+With `restampBehind` (`restamp.py`) an entry too far behind its stream's newest is stamped
+with the time eventpipe stored the event, and a lone entry Loki refuses as "entry too far
+behind" is re-sent once stamped now instead of being dead-lettered.
+
 Protobuf + snappy (Loki's other push format) is not used: no maintained Python package ships
 Loki's push.proto, and gzip JSON is what Loki accepts from every client.
 """
@@ -27,6 +31,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from yarl import URL
 
@@ -40,6 +45,13 @@ from eventpipe.sinks.http import ReceiverSession, basic_auth, bearer_auth, reque
 from eventpipe.sinks.loki.config import LokiSinkConfig, push_url
 from eventpipe.sinks.loki.encode import EntryEncoder, LokiEntry
 from eventpipe.sinks.loki.request import build_body, gzip_body, plan_chunks
+from eventpipe.sinks.loki.restamp import TOO_FAR_BEHIND, Restamper
+from eventpipe.spool.rows import StoredRow
+
+if TYPE_CHECKING:
+    from prometheus_client import Counter
+
+    from eventpipe.metrics import Metrics
 
 _SPLIT_STATUS = frozenset({400, 413})
 _TOKEN_TTL = 60.0  # re-read bearerTokenFile this often (kubelet rotates projected tokens)
@@ -78,6 +90,9 @@ class LokiSink:
                                      headers=headers)
         self.requests = 0
         """Push requests made (the bench reports it)."""
+        window = config.restamp_behind
+        self._restamper = Restamper(window) if window > 0 else None
+        self._restamped_metric: Counter | None = None
 
     @property
     def needs_event(self) -> bool:
@@ -88,6 +103,25 @@ class LokiSink:
         """Stream labels, timestamp and line of one event (see `encode.py`)."""
         assert event is not None, "needs_event: the driver passes the parsed event"
         return self._entries.encode(event, body)
+
+    def encode_row(self, row: StoredRow, event: dict[str, object] | None) -> LokiEntry:
+        """`encode`, then kept inside Loki's window by the store time when `restampBehind`
+        is set."""
+        entry = self.encode(event, row.body)
+        if self._restamper is None:
+            return entry
+        before = self._restamper.restamped
+        entry = self._restamper.place(entry, row.observed_at)
+        self._count(self._restamper.restamped - before)
+        return entry
+
+    def bind_metrics(self, metrics: Metrics) -> None:
+        """Count re-stamped entries in `eventpipe_sink_restamped_total`."""
+        self._restamped_metric = metrics.sink_restamped.labels(self.name)
+
+    def _count(self, restamped: int) -> None:
+        if restamped and self._restamped_metric is not None:
+            self._restamped_metric.inc(restamped)
 
     async def start(self) -> None:
         """Open the HTTP session (idempotent)."""
@@ -111,8 +145,8 @@ class LokiSink:
                 break
         return failures
 
-    async def _push(self, entries: Sequence[LokiEntry], positions: list[int]
-                    ) -> list[ItemFailure]:
+    async def _push(self, entries: Sequence[LokiEntry], positions: list[int], *,
+                    restamped: bool = False) -> list[ItemFailure]:
         body = build_body(entries, positions)
         data = await gzip_body(body) if self._config.compress else body
         self.requests += 1
@@ -123,6 +157,12 @@ class LokiSink:
             return []
         if error.retriable:
             raise error
+        if (status == 400 and len(positions) == 1 and self._restamper is not None
+                and TOO_FAR_BEHIND in answer and not restamped):
+            entry = self._restamper.stamped_now(entries[positions[0]])
+            self._count(1)
+            again = await self._push([entry], [0], restamped=True)
+            return [ItemFailure(positions[0], failure.error) for failure in again]
         if status in _SPLIT_STATUS and len(positions) > 1:
             group = (TooLargeError if status == 413 else GroupRejectedError)(str(error))
             return [ItemFailure(i, group) for i in positions]
