@@ -50,6 +50,7 @@ class EventRouter(Protocol):
     """The compiled route tree (eventpipe.routing.Router)."""
 
     needs_event: bool
+    reads_object_metadata: bool
     static_receivers: frozenset[str]
 
     def receivers_for(self, event: dict[str, Any]) -> frozenset[str]: ...
@@ -130,7 +131,9 @@ class Delivery(Generic[P]):
             if isinstance(event, dict):
                 prepared[row.seq] = event
         self._prepared = prepared  # only the latest batch: bounded, and a miss just parses
-        await self._enricher.prefetch(prepared.values())
+        # A route on labels/annotations must not see a cold cache: at start, wait for it.
+        wait_sync = self._router is not None and self._router.reads_object_metadata
+        await self._enricher.prefetch(prepared.values(), wait_sync=wait_sync)
 
     def encode(self, rows: Sequence[StoredRow], *, route: bool = True,
                admit: Callable[[StoredRow], bool] | None = None

@@ -9,7 +9,8 @@ docs/configuration.md):
 - `owner`: the top controller `{kind, name}`, following `controller: true` references up
   (Pod → ReplicaSet → Deployment, Pod → Job → CronJob); absent when there is no controller;
 - `node`: a Pod's `spec.nodeName`;
-- `deleted: true`: the object no longer exists (404, or its name now belongs to a new uid).
+- `deleted: true`: the object no longer exists (404, or its name now belongs to a new uid); an
+  object the metadata caches saw deleted keeps its last labels, owner and node beside it.
 
 The result is an `EnrichedEvent`, a dict subclass: encoders see by its type that the served
 bytes no longer tell the whole story and serialise the dict instead (eventpipe.sinks.encoding).
@@ -40,6 +41,7 @@ class ObjectInfo:
     resource_version: str
     kind: str
     name: str
+    namespace: str = ""
     labels: dict[str, Any] | None = None
     annotations: dict[str, Any] | None = None
     owner_references: list[Any] | None = None
@@ -66,7 +68,8 @@ def object_info(obj: Mapping[str, Any], *, fetched_at: float) -> ObjectInfo:
     return ObjectInfo(
         uid=str(meta.get("uid") or ""), resource_version=str(meta.get("resourceVersion") or ""),
         kind=str(obj.get("kind") or ""), name=str(meta.get("name") or ""),
-        labels=meta.get("labels") or None, annotations=meta.get("annotations") or None,
+        namespace=str(meta.get("namespace") or ""), labels=meta.get("labels") or None,
+        annotations=meta.get("annotations") or None,
         owner_references=meta.get("ownerReferences") or None,
         node=node if isinstance(node, str) and node else None, fetched_at=fetched_at)
 
@@ -91,7 +94,7 @@ def top_owner(info: ObjectInfo, lookup: Callable[[str], ObjectInfo | None]
             break
         top = {"kind": str(ref.get("kind", "")), "name": str(ref.get("name", ""))}
         owner = lookup(str(ref.get("uid", "")))
-        ref = owner.controller if owner is not None and not owner.deleted else None
+        ref = owner.controller if owner is not None else None
     return top
 
 
@@ -100,20 +103,19 @@ def apply(event: dict[str, Any], section: str, ref: Mapping[str, Any], info: Obj
     """`event` with `info` added under `section` (only keys the reference lacks); the same
     object when there is nothing to add."""
     add: dict[str, Any] = {}
+    if info.labels:
+        add["labels"] = info.labels
+    if info.annotations:
+        add["annotations"] = info.annotations
+    if info.owner_references:
+        add["ownerReferences"] = info.owner_references
+        owner = top_owner(info, lookup)
+        if owner is not None:
+            add["owner"] = owner
+    if info.node:
+        add["node"] = info.node
     if info.deleted:
         add["deleted"] = True
-    else:
-        if info.labels:
-            add["labels"] = info.labels
-        if info.annotations:
-            add["annotations"] = info.annotations
-        if info.owner_references:
-            add["ownerReferences"] = info.owner_references
-            owner = top_owner(info, lookup)
-            if owner is not None:
-                add["owner"] = owner
-        if info.node:
-            add["node"] = info.node
     for key in [k for k in add if k in ref]:
         del add[key]  # the API served it: its value stands
     if not add:
