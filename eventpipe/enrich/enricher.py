@@ -5,8 +5,9 @@ list+watch metadata caches: no request per event. At start, `prefetch(..., wait_
 (a route reads labels or annotations) waits until the caches have synced, within
 `enrich.syncTimeout`; an object the cache lacks although the cache has passed the resourceVersion
 the Event names was deleted before it was listed (marked `deleted`); one the cache has not
-reached yet is waited for up to `deadline`. A degraded kind (403, not served) and objects the
-full cache refused use the GETs below, like every other kind.
+reached yet is waited for up to `deadline`. A kind whose cache has not synced (no route waits
+for it, or it cannot sync: API errors), a degraded kind (403, not served) and objects the full
+cache refused use the GETs below, like every other kind.
 
 For the other kinds, two halves, so the send path never waits on the API beyond one short,
 bounded pause a batch:
@@ -17,7 +18,7 @@ bounded pause a batch:
 - `enrich(event)` (sync, per event): caches only. An enriched event is counted in
   `eventpipe_enrich_enriched_total{source}` (`watch` or `lookup`); one whose object is not
   cached goes on unenriched and is counted in `eventpipe_enrich_skipped_total{reason}`:
-  `not_synced` (the metadata cache had not synced), `not_found` (not in a synced metadata cache,
+  `not_found` (not in a synced metadata cache,
   and the Event names no resourceVersion it has passed), `timeout` (lookup still running),
   `rate_limited` (budget spent), `api_error` (429/5xx/403/connection error, retried after
   `retry_after`), `uncached` (never fetched, e.g. evicted by a cache smaller than a batch).
@@ -116,6 +117,7 @@ class Enricher:
         started for the same objects) until `deadline` seconds after each began. Objects of
         watched kinds: with `wait_sync`, wait for the caches to sync (startup); wait for a cache
         behind the resourceVersion an Event names, up to `deadline`."""
+        events = events if isinstance(events, list | tuple) else list(events)
         now = self._clock()
         started: dict[str, asyncio.Task[None]] = {}
         behind: dict[MetadataInformer, int] = {}
@@ -127,20 +129,20 @@ class Enricher:
                 continue
             ref = found[1]
             informer = self._informer(ref)
-            if informer is not None:
-                if not informer.synced.is_set():
-                    unsynced = True
+            if informer is not None and not informer.synced.is_set():
+                unsynced = True
+                if wait_sync and caches is not None and caches.waiting_allowed:
+                    continue  # wait for the sync below, then the cache answers
+                informer = None  # a cache that cannot sync (API errors): GET meanwhile
+            if informer is not None and caches is not None:
+                rv = str(ref.get("resourceVersion") or "")
+                if rv.isdigit() and not informer.reached(int(rv)):
+                    # The Event names a version the cache has not seen (new labels, a node).
+                    behind[informer] = max(behind.get(informer, 0), int(rv))
                     continue
-                if caches is not None and caches.lookup(ref, informer) is None:
-                    rv = str(ref.get("resourceVersion") or "")
-                    if rv.isdigit() and not informer.reached(int(rv)):
-                        behind[informer] = max(behind.get(informer, 0), int(rv))
-                    elif not caches.store.refused:
-                        continue  # the cache has passed it: deleted, or not found
-                    else:
-                        informer = None  # the full cache may have refused it: GET it
-                if informer is not None:
+                if caches.lookup(ref, informer) is not None or not caches.store.refused:
                     continue
+                informer = None  # the full cache may have refused it: GET it
             key = ref_key(ref)
             if key in started:
                 continue
@@ -154,8 +156,9 @@ class Enricher:
                     started[key] = task
                 continue
             self._owners_missing(key, ref, now, started)
-        if unsynced and wait_sync and caches is not None:
+        if unsynced and wait_sync and caches is not None and caches.waiting_allowed:
             await caches.wait_settled()
+            await self.prefetch(events)  # what is still not synced now takes the GET path
         if behind:
             await asyncio.gather(*(i.wait_past(rv, self.settings.deadline)
                                    for i, rv in behind.items()))
@@ -171,13 +174,15 @@ class Enricher:
             return event
         section, ref = found
         informer = self._informer(ref)
+        if informer is not None and not informer.synced.is_set():
+            informer = None  # not synced (yet): whatever the GET cache has
         if informer is not None:
             info = self._watched(ref, informer, count)
             if info is not None:
                 if count:
                     self._from_watch.inc()
                 return apply(event, section, ref, info, self._owner)
-            if informer.synced.is_set() and self.caches is not None and self.caches.store.refused:
+            if self.caches is not None and self.caches.store.refused:
                 informer = None  # maybe refused by the full cache: the GET cache may have it
             if informer is not None:
                 return event
@@ -207,10 +212,6 @@ class Enricher:
         None (counted as skipped unless the full cache may have refused it)."""
         caches = self.caches
         assert caches is not None
-        if not informer.synced.is_set():
-            if count:
-                self.skipped.labels("not_synced").inc()
-            return None
         info = caches.lookup(ref, informer)
         if info is not None:
             return info
