@@ -97,8 +97,9 @@ def fake_api(kubeconfig: Path, *args: str) -> Iterator[FakeApi]:
         _stop(proc, grace=10.0)
 
 
-def write_config(folder: Path, *, kubeconfig: Path, spool: Path, output: Path) -> Path:
-    """An eventpipe config: one file receiver, quiet logs, a free metrics port."""
+def write_config(folder: Path, *, kubeconfig: Path, spool: Path, output: Path,
+                 extra: dict[str, Any] | None = None) -> Path:
+    """An eventpipe config: one file receiver, quiet logs, a free metrics port (+ `extra`)."""
     config = {
         "logLevel": "error",
         "kubeconfig": str(kubeconfig),
@@ -107,6 +108,7 @@ def write_config(folder: Path, *, kubeconfig: Path, spool: Path, output: Path) -
         "route": {"routes": [{"match": [{"receiver": "dump"}]}]},
         "receivers": [{"name": "dump", "file": {"path": str(output)}}],
         "shutdownTimeout": "10s",
+        **(extra or {}),
     }
     path = folder / "config.yaml"
     path.write_text(yaml.safe_dump(config, sort_keys=False))

@@ -44,6 +44,10 @@ class MetadataCaches:
         self._errors = Counter("eventpipe_enrich_cache_errors", "Failed list/watch requests of "
                                "the metadata caches, by kind and reason.", ["kind", "reason"],
                                registry=registry)
+        requests = Counter("eventpipe_enrich_cache_requests", "List and watch requests of the "
+                           "metadata caches (O(kinds), not per event).", ["kind", "verb"],
+                           registry=registry)
+        self._count_request = lambda kind, verb: requests.labels(kind, verb).inc()
         self.informers: list[MetadataInformer] = []
         self._by_kind: dict[str, dict[str, MetadataInformer]] = {}
         for name in config.watch_kinds:
@@ -53,7 +57,7 @@ class MetadataCaches:
             for namespace in (namespaces if kind.namespaced else [""]):
                 informer = MetadataInformer(client, kind, namespace, self.store,
                                             settings=settings, on_error=self._error,
-                                            clock=clock)
+                                            on_request=self._count_request, clock=clock)
                 self.informers.append(informer)
                 self._by_kind.setdefault(name, {})[informer.namespace] = informer
         self._tasks: list[asyncio.Task[None]] = []

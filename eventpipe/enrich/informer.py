@@ -13,6 +13,7 @@ rate-limited GETs. Nothing here is on the per-event path.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
 import time
@@ -32,6 +33,8 @@ from eventpipe.watch.status import ApiError, ResourceGone, check_status
 
 log = logging.getLogger("eventpipe.enrich")
 READ_BYTES = 256 * 1024
+STALL_PAUSE = 10.0
+"""Seconds without waits after a wait for this cache timed out (see `wait_past`)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +54,7 @@ class MetadataInformer:
     def __init__(self, client: StreamClient, kind: WatchedKind, namespace: str,
                  store: MetadataStore, *, settings: InformerSettings,
                  on_error: Callable[[str, str], None] = lambda kind, reason: None,
+                 on_request: Callable[[str, str], None] = lambda kind, verb: None,
                  clock: Callable[[], float] = time.monotonic,
                  rng: random.Random | None = None) -> None:
         self._client = client
@@ -59,6 +63,7 @@ class MetadataInformer:
         self._store = store
         self._settings = settings
         self._on_error = on_error
+        self._on_request = on_request
         self._clock = clock
         self._rng = rng or random.Random()
         self.synced = asyncio.Event()
@@ -69,6 +74,7 @@ class MetadataInformer:
         """The resourceVersion the cache has reached."""
         self.relists = 0
         self._moved = asyncio.Event()
+        self._stalled_until = 0.0
         self._node_column: int | None = None
 
     @property
@@ -87,17 +93,22 @@ class MetadataInformer:
         return self.degraded or ("synced" if self.synced.is_set() else "syncing")
 
     async def wait_past(self, rv: int, within: float) -> bool:
-        """Wait until the cache has reached resourceVersion `rv`, at most `within` seconds."""
-        deadline = self._clock() + within
+        """Wait until the cache has reached resourceVersion `rv`, at most `within` seconds.
+        After a wait that timed out, later calls return at once for `STALL_PAUSE` seconds: a
+        cache that does not catch up (a stuck watch, references to versions it never sees)
+        must not cost every batch the full wait."""
+        now = self._clock()
+        if now < self._stalled_until:
+            return _reached(self.rv, rv)
+        deadline = now + within
         while not _reached(self.rv, rv):
             left = deadline - self._clock()
             if left <= 0:
+                self._stalled_until = self._clock() + STALL_PAUSE
                 return False
             moved = self._moved
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(moved.wait(), left)
-            except TimeoutError:
-                return False
         return True
 
     def reached(self, rv: int) -> bool:
@@ -164,6 +175,7 @@ class MetadataInformer:
                 query.append(("includeObject", "Metadata"))
             if token:
                 query.append(("continue", token))
+            self._on_request(self.kind.kind, "list")
             resp = await self._client.open(self.path, query, accept=accept, request_timeout=60)
             try:
                 await check_status(resp)
@@ -194,6 +206,7 @@ class MetadataInformer:
                  ("timeoutSeconds", str(timeout))]
         if self.kind.as_table:
             query.append(("includeObject", "Metadata"))
+        self._on_request(self.kind.kind, "watch")
         resp = await self._client.open(
             self.path, query, accept=TABLE if self.kind.as_table else METADATA_OBJECT,
             request_timeout=aiohttp.ClientTimeout(total=timeout + 60, sock_connect=15))

@@ -18,6 +18,7 @@ from __future__ import annotations
 import copy
 import itertools
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 from aiohttp import web
@@ -67,6 +68,8 @@ class FakeObjects:
         self.forbidden: set[str] = set()
         """Plurals whose list/watch RBAC refuses (403)."""
         self.streams: set[ObjectStream] = set()
+        self.on_activity: Callable[[], None] = lambda: None
+        """Called when an object watch opens (the server's wait_for re-checks then)."""
         self.object_requests: list[tuple[str, str]] = []
         """(list|watch, path) of every object collection request."""
 
@@ -250,6 +253,7 @@ class FakeObjects:
         if watch:
             stream = ObjectStream(plural, namespace)
             self.streams.add(stream)
+            self.on_activity()
             try:
                 query = request.query
                 timeout = float(query["timeoutSeconds"]) if "timeoutSeconds" in query else None
