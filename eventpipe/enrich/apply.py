@@ -50,6 +50,9 @@ class ObjectInfo:
     served: bool = True
     """False when the API server does not serve the kind (nothing to look up)."""
     fetched_at: float = 0.0
+    added: dict[str, Any] | None = None
+    """What `apply` adds for this object, as of `added_generation` (a metadata cache's)."""
+    added_generation: int = -1
 
     @property
     def controller(self) -> Mapping[str, Any] | None:
@@ -98,10 +101,8 @@ def top_owner(info: ObjectInfo, lookup: Callable[[str], ObjectInfo | None]
     return top
 
 
-def apply(event: dict[str, Any], section: str, ref: Mapping[str, Any], info: ObjectInfo,
-          lookup: Callable[[str], ObjectInfo | None]) -> dict[str, Any]:
-    """`event` with `info` added under `section` (only keys the reference lacks); the same
-    object when there is nothing to add."""
+def additions(info: ObjectInfo, lookup: Callable[[str], ObjectInfo | None]) -> dict[str, Any]:
+    """What enrichment adds for `info` (before dropping keys the reference already has)."""
     add: dict[str, Any] = {}
     if info.labels:
         add["labels"] = info.labels
@@ -116,10 +117,27 @@ def apply(event: dict[str, Any], section: str, ref: Mapping[str, Any], info: Obj
         add["node"] = info.node
     if info.deleted:
         add["deleted"] = True
-    for key in [k for k in add if k in ref]:
-        del add[key]  # the API served it: its value stands
+    return add
+
+
+def apply(event: dict[str, Any], section: str, ref: Mapping[str, Any], info: ObjectInfo,
+          lookup: Callable[[str], ObjectInfo | None], generation: int = -1) -> dict[str, Any]:
+    """`event` with `info` added under `section` (only keys the reference lacks); the same
+    object when there is nothing to add. With a `generation` (the metadata store's, which
+    moves whenever an object that can be an owner changes), the additions are computed once
+    per object and generation and shared by its events (never mutated)."""
+    if generation >= 0 and info.added_generation == generation and info.added is not None:
+        add = info.added
+    else:
+        add = additions(info, lookup)
+        if generation >= 0:
+            info.added, info.added_generation = add, generation
     if not add:
         return event
+    if not ref.keys().isdisjoint(add):
+        add = {k: v for k, v in add.items() if k not in ref}  # the API served it: it stands
+        if not add:
+            return event
     out = EnrichedEvent(event)
     out[section] = {**ref, **add}
     return out

@@ -27,6 +27,7 @@ from eventpipe.enrich.metastore import MetadataStore
 
 log = logging.getLogger("eventpipe.enrich")
 EXPIRE_EVERY = 10.0
+_UNSEEN: Any = object()
 
 
 class MetadataCaches:
@@ -60,6 +61,7 @@ class MetadataCaches:
                                             on_request=self._count_request, clock=clock)
                 self.informers.append(informer)
                 self._by_kind.setdefault(name, {})[informer.namespace] = informer
+        self._index: dict[tuple[str, str], dict[str, MetadataInformer] | None] = {}
         self._tasks: list[asyncio.Task[None]] = []
         registry.register(_CacheCollector(self))
 
@@ -79,9 +81,18 @@ class MetadataCaches:
         self._tasks = []
 
     def informer(self, api_version: str, kind: str, namespace: str) -> MetadataInformer | None:
-        """The informer that covers objects of this kind in `namespace`, if any."""
-        by_namespace = self._by_kind.get(kind)
-        if by_namespace is None or group_of(api_version) != KINDS[kind].group:
+        """The informer that covers objects of this kind in `namespace`, if any (per event:
+        one dict lookup for the (apiVersion, kind) pair, memoised)."""
+        key = (api_version, kind)
+        by_namespace = self._index.get(key, _UNSEEN)
+        if by_namespace is _UNSEEN:
+            by_namespace = self._by_kind.get(kind)
+            if by_namespace is not None and group_of(api_version) != KINDS[kind].group:
+                by_namespace = None
+            if len(self._index) > 1024:
+                self._index.clear()  # bounded: references name few distinct kinds
+            self._index[key] = by_namespace
+        if by_namespace is None:
             return None
         return by_namespace.get("") or by_namespace.get(namespace)
 

@@ -140,7 +140,7 @@ class Enricher:
                     # The Event names a version the cache has not seen (new labels, a node).
                     behind[informer] = max(behind.get(informer, 0), int(rv))
                     continue
-                if caches.lookup(ref, informer) is not None or not caches.store.refused:
+                if not caches.store.refused or caches.lookup(ref, informer) is not None:
                     continue
                 informer = None  # the full cache may have refused it: GET it
             key = ref_key(ref)
@@ -181,7 +181,9 @@ class Enricher:
             if info is not None:
                 if count:
                     self._from_watch.inc()
-                return apply(event, section, ref, info, self._owner)
+                assert self.caches is not None
+                return apply(event, section, ref, info, self._owner,
+                             self.caches.store.generation)
             if self.caches is not None and self.caches.store.refused:
                 informer = None  # maybe refused by the full cache: the GET cache may have it
             if informer is not None:

@@ -41,6 +41,9 @@ class MetadataStore:
         """Live (not deleted) objects per kind, for the size gauge."""
         self.refused = 0
         """Objects not stored because the store was full."""
+        self.generation = 0
+        """Moves when an object that can own others (anything but a Pod) changes, so the
+        additions cached per object (eventpipe.enrich.apply) are recomputed."""
 
     def __len__(self) -> int:
         return len(self._by_uid)
@@ -73,6 +76,8 @@ class MetadataStore:
             self._tombstones.pop(info.uid, None)
         self._by_uid[info.uid] = info
         self._by_name[(info.kind, info.namespace, info.name)] = info.uid
+        if info.kind != "Pod":
+            self.generation += 1
         return True
 
     def delete(self, uid: str, now: float, last: ObjectInfo | None = None) -> None:
@@ -88,6 +93,7 @@ class MetadataStore:
         if info.deleted:
             return
         info.deleted = True
+        info.added = None
         self.per_kind[info.kind] = self.per_kind.get(info.kind, 1) - 1
         self._tombstones[uid] = now
 
