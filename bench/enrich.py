@@ -127,3 +127,58 @@ def measure(runs: int) -> dict[str, Any]:
     cost = 100.0 * (1 - median_on["file_events_per_s"] / median_off["file_events_per_s"])
     return {"on": median_on, "off": median_off, "cost_percent": cost, "runs_on": on,
             "runs_off": off}
+
+
+def cache_memory(pods: int = PODS) -> dict[str, float]:
+    """Bytes the metadata store holds for `pods` Pods plus their ReplicaSets (10 pods each)
+    and Deployments, with metadata shaped like a Deployment's pods (3 labels, one controller
+    reference, one annotation), read as the informer reads it: each object parsed from its
+    own JSON, as a watch line is. Measured with tracemalloc, in this process."""
+    import tracemalloc
+
+    from eventpipe.enrich.kinds import KINDS
+    from eventpipe.enrich.informer import InformerSettings, MetadataInformer
+    from eventpipe.enrich.metastore import MetadataStore
+
+    store = MetadataStore(max_objects=10 * pods, tombstone_ttl=600.0)
+    feeds = {kind: MetadataInformer(None, KINDS[kind], "", store,  # type: ignore[arg-type]
+                                    settings=InformerSettings())
+             for kind in ("Pod", "ReplicaSet", "Deployment")}
+
+    def item(kind: str, name: str, uid: str, labels: dict[str, str],
+             owner: tuple[str, str, str] | None) -> bytes:
+        meta: dict[str, Any] = {"name": name, "namespace": "bench", "uid": uid,
+                                "resourceVersion": "12345678", "labels": labels,
+                                "annotations": {"kubernetes.io/psp": "restricted"}}
+        if owner:
+            meta["ownerReferences"] = [{"apiVersion": "apps/v1", "kind": owner[0],
+                                        "name": owner[1], "uid": owner[2],
+                                        "controller": True, "blockOwnerDeletion": True}]
+        row: dict[str, Any] = {"metadata": meta}
+        if kind == "Pod":
+            return orjson.dumps({"rows": [{"cells": [name, "node-1"], "object": row}]})
+        return orjson.dumps(row)
+
+    lines: list[tuple[str, bytes]] = []
+    for d in range(pods // 10):
+        app = f"app-{d:05d}"
+        dep_uid, rs_uid = f"d-{d:08d}-0000-4000-8000-000000000000", f"r-{d:08d}-0000-4000"
+        lines.append(("Deployment", item("Deployment", app, dep_uid, {"app": app}, None)))
+        lines.append(("ReplicaSet", item("ReplicaSet", f"{app}-5d4f9c", rs_uid,
+                                         {"app": app, "pod-template-hash": "5d4f9c"},
+                                         ("Deployment", app, dep_uid))))
+        for p in range(10):
+            lines.append(("Pod", item("Pod", f"{app}-5d4f9c-{p:05d}", f"p-{d:08d}-{p:04d}",
+                                      {"app": app, "pod-template-hash": "5d4f9c",
+                                       "tier": "web"}, ("ReplicaSet", f"{app}-5d4f9c", rs_uid))))
+    feeds["Pod"]._node_column = 1
+    tracemalloc.start()
+    before = tracemalloc.get_traced_memory()[0]
+    for kind, line in lines:
+        for info in feeds[kind]._infos(orjson.loads(line), 0.0):
+            store.upsert(info)
+    held = tracemalloc.get_traced_memory()[0] - before
+    tracemalloc.stop()
+    return {"objects": float(len(store)), "bytes": float(held),
+            "bytes_per_pod_with_owners": held / pods,
+            "mib_per_10000_pods": held / pods * 1e4 / 2**20}

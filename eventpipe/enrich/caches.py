@@ -84,7 +84,7 @@ class MetadataCaches:
         """The informer that covers objects of this kind in `namespace`, if any (per event:
         one dict lookup for the (apiVersion, kind) pair, memoised)."""
         key = (api_version, kind)
-        by_namespace = self._index.get(key, _UNSEEN)
+        by_namespace: dict[str, MetadataInformer] | None = self._index.get(key, _UNSEEN)
         if by_namespace is _UNSEEN:
             by_namespace = self._by_kind.get(kind)
             if by_namespace is not None and group_of(api_version) != KINDS[kind].group:

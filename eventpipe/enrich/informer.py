@@ -16,6 +16,7 @@ import asyncio
 import contextlib
 import logging
 import random
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -275,14 +276,15 @@ class MetadataInformer:
         uid = meta.get("uid")
         if not uid:
             return None  # a bookmark's object carries only its resourceVersion
+        # Namespaces and node names repeat across thousands of objects: one string each.
         return ObjectInfo(
             uid=uid, resource_version=str(meta.get("resourceVersion") or ""),
             kind=self.kind.kind, name=str(meta.get("name") or ""),
-            namespace=str(meta.get("namespace") or ""), labels=meta.get("labels") or None,
-            annotations=meta.get("annotations") or None,
+            namespace=sys.intern(str(meta.get("namespace") or "")),
+            labels=meta.get("labels") or None, annotations=meta.get("annotations") or None,
             owner_references=meta.get("ownerReferences") or None,
-            node=node if isinstance(node, str) and node and node != "<none>" else None,
-            fetched_at=now)
+            node=sys.intern(node) if isinstance(node, str) and node and node != "<none>"
+            else None, fetched_at=now)
 
     def _advance(self, rv: str) -> None:
         if rv and rv != self.rv:

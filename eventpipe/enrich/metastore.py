@@ -20,8 +20,6 @@ from collections import OrderedDict
 from collections.abc import Iterable
 from typing import Any
 
-import orjson
-
 from eventpipe.enrich.apply import ObjectInfo
 
 NameKey = tuple[str, str, str]  # (kind, namespace, name)
@@ -36,7 +34,7 @@ class MetadataStore:
         self._by_uid: dict[str, ObjectInfo] = {}
         self._by_name: dict[NameKey, str] = {}
         self._tombstones: OrderedDict[str, float] = OrderedDict()  # uid -> deleted at
-        self._interned: dict[bytes, Any] = {}
+        self._interned: dict[Any, Any] = {}
         self.per_kind: dict[str, int] = {}
         """Live (not deleted) objects per kind, for the size gauge."""
         self.refused = 0
@@ -143,8 +141,22 @@ class MetadataStore:
     def _intern(self, value: Any) -> Any:
         if not value:
             return None
-        key = orjson.dumps(value)
+        try:
+            key = _frozen(value)
+        except TypeError:
+            return value
         shared = self._interned.get(key)
         if shared is None:
             self._interned[key] = shared = value
         return shared
+
+
+def _frozen(value: Any) -> Any:
+    """A hashable key equal for equal JSON values (not orjson.dumps: its bytes objects keep
+    their oversized buffers, kilobytes per key)."""
+    if isinstance(value, dict):
+        return tuple((k, _frozen(v)) for k, v in value.items())
+    if isinstance(value, list):
+        return ("[]", *(_frozen(v) for v in value))
+    hash(value)
+    return value
