@@ -136,8 +136,8 @@ def cache_memory(pods: int = PODS) -> dict[str, float]:
     own JSON, as a watch line is. Measured with tracemalloc, in this process."""
     import tracemalloc
 
-    from eventpipe.enrich.kinds import KINDS
     from eventpipe.enrich.informer import InformerSettings, MetadataInformer
+    from eventpipe.enrich.kinds import KINDS
     from eventpipe.enrich.metastore import MetadataStore
 
     store = MetadataStore(max_objects=10 * pods, tombstone_ttl=600.0)
