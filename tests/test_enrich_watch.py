@@ -11,10 +11,17 @@ from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
 from prometheus_client import CollectorRegistry
 
-from eventpipe.enrich import EnrichConfig, Enricher, EnrichSettings, InformerSettings
+from eventpipe.enrich import (
+    EnrichConfig,
+    EnrichedEvent,
+    Enricher,
+    EnrichSettings,
+    InformerSettings,
+)
 from eventpipe.enrich.caches import MetadataCaches
 from eventpipe.enrich.client import KubeObjectClient
 from eventpipe.kube.client import connect
@@ -250,3 +257,28 @@ async def test_routes_on_labels_get_every_event_from_the_first_second(
     assert all(p["involvedObject"]["node"] == "n1" for p in paid)
     assert api.objects.lookups == 0
     assert len(api.objects.object_requests) <= 2 * 8 + 4  # a list and a watch per kind
+
+
+def test_spliced_lines_equal_the_serialised_enriched_event() -> None:
+    from eventpipe.enrich.apply import ObjectInfo, apply
+    from eventpipe.sinks.encoding import LineEncoder, splice_enrichment
+
+    info = ObjectInfo(uid="u1", resource_version="7", kind="Pod", name="p", labels={"a": "b"},
+                      node="n1", deleted=True)
+    encoder = LineEncoder(name="f", layout=None, de_dot=False, cluster_name="c1")
+    for ref in ({"kind": "Pod", "name": "p", "uid": "u1"}, {}):
+        event = {"kind": "Event", "involvedObject": ref, "message": '"involvedObject":{ quoted'}
+        body = orjson.dumps(event)
+        enriched = apply(event, "involvedObject", ref, info, lambda uid: None, generation=0)
+        assert isinstance(enriched, EnrichedEvent)
+        assert splice_enrichment(enriched, body) is not None
+        line = orjson.loads(encoder.encode(enriched, body))
+        assert line == {**enriched, "clusterName": "c1"}
+    # The key text twice (a nested copy): not spliced, serialised.
+    ref = {"uid": "u1"}
+    event = {"kind": "Event", "involvedObject": ref, "x": {"involvedObject": {}}}
+    enriched = apply(event, "involvedObject", ref, info, lambda uid: None, 0)
+    assert isinstance(enriched, EnrichedEvent)
+    assert splice_enrichment(enriched, orjson.dumps(event)) is None
+    assert orjson.loads(encoder.encode(enriched, orjson.dumps(event))) == {
+        **enriched, "clusterName": "c1"}

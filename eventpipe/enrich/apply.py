@@ -23,14 +23,23 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
+
 Event = Mapping[str, Any]
 _MAX_CHAIN = 8  # owner chains are 2-3 deep; a cycle in broken data must not loop forever
 
 
 class EnrichedEvent(dict[str, Any]):
-    """An Event dict to which enrichment added at least one key."""
+    """An Event dict to which enrichment added at least one key. `section` and `added_json`
+    (the added keys as one JSON object) let an encoder splice them into the served bytes
+    instead of serialising the whole dict (eventpipe.sinks.encoding); None when unknown."""
 
-    __slots__ = ()
+    __slots__ = ("added_json", "section")
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.section: str | None = None
+        self.added_json: bytes | None = None
 
 
 @dataclass(slots=True)
@@ -52,6 +61,7 @@ class ObjectInfo:
     fetched_at: float = 0.0
     added: dict[str, Any] | None = None
     """What `apply` adds for this object, as of `added_generation` (a metadata cache's)."""
+    added_json: bytes | None = None
     added_generation: int = -1
 
     @property
@@ -127,17 +137,20 @@ def apply(event: dict[str, Any], section: str, ref: Mapping[str, Any], info: Obj
     moves whenever an object that can be an owner changes), the additions are computed once
     per object and generation and shared by its events (never mutated)."""
     if generation >= 0 and info.added_generation == generation and info.added is not None:
-        add = info.added
+        add, added_json = info.added, info.added_json
     else:
         add = additions(info, lookup)
+        added_json = orjson.dumps(add) if generation >= 0 and add else None
         if generation >= 0:
-            info.added, info.added_generation = add, generation
+            info.added, info.added_json, info.added_generation = add, added_json, generation
     if not add:
         return event
     if not ref.keys().isdisjoint(add):
         add = {k: v for k, v in add.items() if k not in ref}  # the API served it: it stands
+        added_json = None
         if not add:
             return event
     out = EnrichedEvent(event)
     out[section] = {**ref, **add}
+    out.section, out.added_json = section, added_json
     return out
