@@ -282,3 +282,17 @@ def test_spliced_lines_equal_the_serialised_enriched_event() -> None:
     assert splice_enrichment(enriched, orjson.dumps(event)) is None
     assert orjson.loads(encoder.encode(enriched, orjson.dumps(event))) == {
         **enriched, "clusterName": "c1"}
+
+
+async def test_namespaced_mode_watches_each_namespace_and_no_nodes(
+        api: FakeApiServer, build: Callable[..., Enricher]) -> None:
+    pod = api.objects.add("Pod", "p", namespace="team-a", labels={"app": "a"})
+    api.objects.add("Pod", "elsewhere", namespace="team-c", labels={"app": "c"})
+    enricher = build(namespaces=["team-a", "team-b"])
+    caches = await synced(enricher)
+    paths = sorted(i.path for i in caches.informers)
+    assert "/api/v1/nodes" not in paths and len(paths) == 14  # 7 namespaced kinds x 2
+    assert "/api/v1/namespaces/team-a/pods" in paths
+    assert len(caches.store) == 1, "only the watched namespaces are cached"
+    event = about(api.objects.reference(pod))
+    assert enricher.enrich(event)["involvedObject"]["labels"] == {"app": "a"}
