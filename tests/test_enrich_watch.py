@@ -113,6 +113,7 @@ async def test_owner_chains_and_node_come_from_the_caches_without_lookups(
     lists = [p for verb, p in api.objects.object_requests if verb == "list"]
     assert sorted(lists) == sorted(i.path for i in enricher.caches.informers)  # type: ignore
     assert sample(registry, "eventpipe_enrich_cache_objects", kind="Pod") == 5
+    enricher.flush_counts()
     assert sample(registry, "eventpipe_enrich_enriched_total", source="watch") == 6
 
 

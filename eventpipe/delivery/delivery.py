@@ -170,6 +170,8 @@ class Delivery(Generic[P]):
                 kept.append(row)
             except (PermanentSinkError, orjson.JSONDecodeError) as exc:
                 dead.append((row.seq, f"encode: {exc}"))
+        if enricher is not None:
+            enricher.flush_counts()
         if dead:  # a template that cannot render: counted and logged like a send rejection
             self._metrics.sink_dead_letters.labels(self.name).inc(len(dead))
             log.error("events dead-lettered", extra={

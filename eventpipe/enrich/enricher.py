@@ -109,6 +109,7 @@ class Enricher:
                            "where the object came from.", ["source"], registry=registry)
         self._from_watch = enriched.labels("watch")
         self._from_lookup = enriched.labels("lookup")
+        self._watch_hits = self._lookup_hits = 0  # added to the counter once per batch
         self._entries = Gauge("eventpipe_enrich_cache_entries", "Objects in the enrichment "
                               "cache.", registry=registry)
 
@@ -180,7 +181,7 @@ class Enricher:
             info = self._watched(ref, informer, count)
             if info is not None:
                 if count:
-                    self._from_watch.inc()
+                    self._watch_hits += 1
                 assert self.caches is not None
                 return apply(event, section, ref, info, self._owner,
                              self.caches.store.generation)
@@ -195,17 +196,19 @@ class Enricher:
                 self.skipped.labels(self._why(key)).inc()
             return event
         if count:
-            self._from_lookup.inc()
+            self._lookup_hits += 1
         return apply(event, section, ref, info, self._owner)
 
     def _informer(self, ref: Mapping[str, Any]) -> MetadataInformer | None:
         """The metadata cache for this reference's object, unless none covers it or its kind
         is degraded (403, not served): then GETs."""
-        if self.caches is None:
+        caches = self.caches
+        if caches is None:
             return None
-        informer = self.caches.informer(str(ref.get("apiVersion") or "v1"),
-                                        str(ref.get("kind") or ""),
-                                        str(ref.get("namespace") or ""))
+        api_version, kind, namespace = ref.get("apiVersion"), ref.get("kind"), ref.get("namespace")
+        informer = caches.informer(api_version if type(api_version) is str else "v1",
+                                   kind if type(kind) is str else "",
+                                   namespace if type(namespace) is str else "")
         return None if informer is None or informer.degraded else informer
 
     def _watched(self, ref: Mapping[str, Any], informer: MetadataInformer, count: bool
@@ -231,6 +234,16 @@ class Enricher:
         caches = self.caches
         info = caches.store.get(uid) if caches is not None else None
         return info if info is not None else self._cache.get(uid)
+
+    def flush_counts(self) -> None:
+        """Add the enriched events counted since the last call to the counter (per event a
+        labelled counter takes a lock; a batch adds them once)."""
+        if self._watch_hits:
+            self._from_watch.inc(self._watch_hits)
+            self._watch_hits = 0
+        if self._lookup_hits:
+            self._from_lookup.inc(self._lookup_hits)
+            self._lookup_hits = 0
 
     async def close(self) -> None:
         """Cancel lookups still running (at shutdown, before the API client closes)."""

@@ -51,9 +51,12 @@ def splice_enrichment(event: EnrichedEvent, body: bytes) -> bytes | None:
     if added is None or event.section is None:
         return None
     key = _SECTION_KEYS.get(event.section)
-    if key is None or body.count(key) != 1:
+    if key is None:
         return None
-    at = body.index(key) + len(key)
+    at = body.find(key)
+    if at < 0 or body.find(key, at + 1) >= 0:
+        return None
+    at += len(key)
     inner = added[1:-1]
     if body[at:at + 1] == b"}":
         return body[:at] + inner + body[at:]
