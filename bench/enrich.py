@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import shutil
 import statistics
-import time
 import urllib.request
 from pathlib import Path
 from typing import Any
@@ -31,7 +30,7 @@ from bench.common import (
     eventpipe,
     fake_api,
     vm_hwm_mib,
-    wait_until,
+    wait_burst,
     write_config,
 )
 
@@ -81,20 +80,8 @@ def run_once(folder: Path, *, enrich: bool, pods: int = PODS, events: int = EVEN
             try:
                 t0 = api.wait_mark("burst-start", within=120)
                 base = probe.head()
-                done: dict[str, float] = {}
-
-                def both_done() -> bool:
-                    now = time.time()
-                    if "spool" not in done and probe.head() - base >= events:
-                        done["spool"] = now
-                    if "file" not in done:
-                        tail.poll()
-                        if tail.count >= events:
-                            done["file"] = now
-                    return len(done) == 2
-
-                wait_until(both_done, within=within, what=f"{events} events written",
-                           alive=proc, every=0.02)
+                done = wait_burst(probe, tail, events, base=base, within=within,
+                                  alive=proc)
                 rss = vm_hwm_mib(proc.pid)
                 sums = _metrics(port)
             finally:

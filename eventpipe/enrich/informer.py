@@ -19,7 +19,6 @@ import random
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
@@ -31,6 +30,7 @@ from eventpipe.enrich.client import StreamClient
 from eventpipe.enrich.kinds import METADATA_LIST, METADATA_OBJECT, NODE_COLUMN, TABLE, WatchedKind
 from eventpipe.enrich.metastore import MetadataStore
 from eventpipe.watch.status import ApiError, ResourceGone, check_status
+from eventpipe.watch.watcher import WatchSettings
 
 log = logging.getLogger("eventpipe.enrich")
 READ_BYTES = 256 * 1024
@@ -38,15 +38,8 @@ STALL_PAUSE = 10.0
 """Seconds without waits after a wait for this cache timed out (see `wait_past`)."""
 
 
-@dataclass(frozen=True, slots=True)
-class InformerSettings:
-    """Timings shared by every informer (the watch section's, by default)."""
-
-    page_size: int = 500
-    timeout_min: float = 300.0
-    timeout_max: float = 600.0
-    backoff_initial: float = 0.8
-    backoff_max: float = 30.0
+InformerSettings = WatchSettings
+"""The Event watch's settings (page size, timeout range, backoff) serve the informers too."""
 
 
 class MetadataInformer:
