@@ -3,11 +3,11 @@
 Objects of the watched kinds (eventpipe.enrich.caches: Pods, workloads, Nodes) come from the
 list+watch metadata caches: no request per event. At start, `prefetch(..., wait_sync=True)`
 (a route reads labels or annotations) waits until the caches have synced, within
-`enrich.syncTimeout`; an object the cache lacks although the cache has passed the resourceVersion
-the Event names was deleted before it was listed (marked `deleted`); one the cache has not
-reached yet is waited for up to `deadline`. A kind whose cache has not synced (no route waits
-for it, or it cannot sync: API errors), a degraded kind (403, not served) and objects the full
-cache refused use the GETs below, like every other kind.
+`enrich.syncTimeout`; an Event naming a resourceVersion the cache has not reached yet waits for
+it up to `deadline`. Objects a synced cache does not hold (deleted before it listed them, or
+refused by a full cache), kinds whose cache has not synced (no route waits for it, or API errors
+keep it from syncing) and degraded kinds (403, not served) use the GETs below, like every other
+kind: once per object, cached, a 404 marking it deleted.
 
 For the other kinds, two halves, so the send path never waits on the API beyond one short,
 bounded pause a batch:
@@ -18,8 +18,7 @@ bounded pause a batch:
 - `enrich(event)` (sync, per event): caches only. An enriched event is counted in
   `eventpipe_enrich_enriched_total{source}` (`watch` or `lookup`); one whose object is not
   cached goes on unenriched and is counted in `eventpipe_enrich_skipped_total{reason}`:
-  `not_found` (not in a synced metadata cache,
-  and the Event names no resourceVersion it has passed), `timeout` (lookup still running),
+  `timeout` (lookup still running),
   `rate_limited` (budget spent), `api_error` (429/5xx/403/connection error, retried after
   `retry_after`), `uncached` (never fetched, e.g. evicted by a cache smaller than a batch).
 Lookups are single-flight per object; results are counted in `eventpipe_enrich_lookups_total`.
@@ -46,8 +45,6 @@ from eventpipe.enrich.informer import MetadataInformer
 
 log = logging.getLogger("eventpipe.enrich")
 _MAX_CHAIN = 8
-_GONE = ObjectInfo(uid="", resource_version="", kind="", name="", deleted=True)
-"""What a synced cache says about an object it has passed but never held."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,9 +138,10 @@ class Enricher:
                     # The Event names a version the cache has not seen (new labels, a node).
                     behind[informer] = max(behind.get(informer, 0), int(rv))
                     continue
-                if not caches.store.refused or caches.lookup(ref, informer) is not None:
+                if caches.lookup(ref, informer) is not None:
                     continue
-                informer = None  # the full cache may have refused it: GET it
+                # Not cached: deleted before the cache listed it (a 404 marks it deleted), or
+                # refused by a full cache: the GETs below, once per object.
             key = ref_key(ref)
             if key in started:
                 continue
@@ -177,18 +175,13 @@ class Enricher:
         informer = self._informer(ref)
         if informer is not None and not informer.synced.is_set():
             informer = None  # not synced (yet): whatever the GET cache has
-        if informer is not None:
-            info = self._watched(ref, informer, count)
+        caches = self.caches
+        if informer is not None and caches is not None:
+            info = caches.lookup(ref, informer)
             if info is not None:
                 if count:
                     self._watch_hits += 1
-                assert self.caches is not None
-                return apply(event, section, ref, info, self._owner,
-                             self.caches.store.generation)
-            if self.caches is not None and self.caches.store.refused:
-                informer = None  # maybe refused by the full cache: the GET cache may have it
-            if informer is not None:
-                return event
+                return apply(event, section, ref, info, self._owner, caches.store.generation)
         key = ref_key(ref)
         info = self._cache.get(key)
         if info is None:
@@ -210,24 +203,6 @@ class Enricher:
                                    kind if type(kind) is str else "",
                                    namespace if type(namespace) is str else "")
         return None if informer is None or informer.degraded else informer
-
-    def _watched(self, ref: Mapping[str, Any], informer: MetadataInformer, count: bool
-                 ) -> ObjectInfo | None:
-        """The watched object, `_GONE` when the cache has passed it without holding it, or
-        None (counted as skipped unless the full cache may have refused it)."""
-        caches = self.caches
-        assert caches is not None
-        info = caches.lookup(ref, informer)
-        if info is not None:
-            return info
-        rv = str(ref.get("resourceVersion") or "")
-        if caches.store.refused:
-            return None
-        if rv.isdigit() and informer.reached(int(rv)):
-            return _GONE
-        if count:
-            self.skipped.labels("not_found").inc()
-        return None
 
     def _owner(self, uid: str) -> ObjectInfo | None:
         """An owner by uid: from the metadata caches, else the GET cache."""

@@ -135,9 +135,9 @@ class MetadataInformer:
         if status in (403, 404):
             reason = (f"forbidden: {self.kind.forbidden_reason(self.namespace)}" if status == 403
                       else f"not served: the API server has no {self.path}")
-            if not self.degraded:
-                log.error(reason, extra={"kind": self.kind.kind, "path": self.path,
-                                         "error": str(exc)})
+            if not self.degraded:  # a kind an API server does not serve is no error of ours
+                log.log(logging.ERROR if status == 403 else logging.WARNING, reason, extra={
+                    "kind": self.kind.kind, "path": self.path, "error": str(exc)})
             self.degraded = reason
             return self._settings.backoff_max
         if isinstance(exc, ApiError) and exc.retry_after is not None:

@@ -8,9 +8,9 @@ GET by name only, the way eventpipe's enricher asks. Discovery (`/api/v1`, `/api
 so tests that never touch objects see the events-only server they always saw.
 
 Tests read `lookups` (object GETs answered, failures included), switch failures on with
-`fail(429)` / `fail(500)`, and delete objects (a later GET is a 404 NotFound). The same kinds
-are listed and watched as metadata (tests.fakeapi.objectwatch), always, since a real API
-server always serves them; `object_requests` counts those lists and watches.
+`fail(429)` / `fail(500)`, and delete objects (a later GET is a 404 NotFound). Once enabled, the
+same kinds are listed and watched as metadata (tests.fakeapi.objectwatch); `object_requests`
+counts those lists and watches.
 """
 
 from __future__ import annotations
@@ -241,7 +241,9 @@ class FakeObjects:
         plural, namespace = info["plural"], info.get("ns")
         watch = request.query.get("watch", "") in ("true", "1")
         self.object_requests.append(("watch" if watch else "list", request.path))
-        if not any(gv == group_version and p == plural for gv, p, _ in self.kinds.values()):
+        served = self.enabled and any(gv == group_version and p == plural
+                                      for gv, p, _ in self.kinds.values())
+        if not served:  # like discovery: the events-only server until a test adds objects
             return json_response(status(404, "the server could not find the requested "
                                         "resource"), 404)
         if self.fail_status is not None:
