@@ -97,8 +97,9 @@ def fake_api(kubeconfig: Path, *args: str) -> Iterator[FakeApi]:
         _stop(proc, grace=10.0)
 
 
-def write_config(folder: Path, *, kubeconfig: Path, spool: Path, output: Path) -> Path:
-    """An eventpipe config: one file receiver, quiet logs, a free metrics port."""
+def write_config(folder: Path, *, kubeconfig: Path, spool: Path, output: Path,
+                 extra: dict[str, Any] | None = None) -> Path:
+    """An eventpipe config: one file receiver, quiet logs, a free metrics port (+ `extra`)."""
     config = {
         "logLevel": "error",
         "kubeconfig": str(kubeconfig),
@@ -107,6 +108,7 @@ def write_config(folder: Path, *, kubeconfig: Path, spool: Path, output: Path) -
         "route": {"routes": [{"match": [{"receiver": "dump"}]}]},
         "receivers": [{"name": "dump", "file": {"path": str(output)}}],
         "shutdownTimeout": "10s",
+        **(extra or {}),
     }
     path = folder / "config.yaml"
     path.write_text(yaml.safe_dump(config, sort_keys=False))
@@ -206,3 +208,24 @@ def wait_until(check: Callable[[], bool], *, within: float, what: str,
             raise RuntimeError(f"timed out after {within}s waiting for {what}")
         time.sleep(every)
     return time.time()
+
+
+def wait_burst(probe: SpoolProbe, tail: LineTail, events: int, *, base: int, within: float,
+               alive: subprocess.Popen[bytes]) -> dict[str, float]:
+    """Wait until `events` rows past `base` are in the spool and `events` lines in the file;
+    the wall-clock time each was first seen ({"spool": t, "file": t})."""
+    done: dict[str, float] = {}
+
+    def both_done() -> bool:
+        now = time.time()
+        if "spool" not in done and probe.head() - base >= events:
+            done["spool"] = now
+        if "file" not in done:
+            tail.poll()
+            if tail.count >= events:
+                done["file"] = now
+        return len(done) == 2
+
+    wait_until(both_done, within=within, what=f"{events} events spooled and written",
+               alive=alive, every=0.02)
+    return done

@@ -12,7 +12,6 @@ that load from other processes moves far less than the rates.
 from __future__ import annotations
 
 import shutil
-import time
 from pathlib import Path
 
 from bench.common import (
@@ -23,7 +22,7 @@ from bench.common import (
     eventpipe,
     fake_api,
     vm_hwm_mib,
-    wait_until,
+    wait_burst,
     write_config,
 )
 
@@ -42,20 +41,8 @@ def run_once(events: int, folder: Path, *, within: float = 300.0) -> dict[str, f
                 t0 = api.wait_mark("burst-start", within=60)
                 cpu0 = cpu_seconds(proc.pid)
                 base = probe.head()  # the LIST was empty; anything here predates the burst
-                done: dict[str, float] = {}
-
-                def both_done() -> bool:
-                    now = time.time()
-                    if "spool" not in done and probe.head() - base >= events:
-                        done["spool"] = now
-                    if "file" not in done:
-                        tail.poll()
-                        if tail.count >= events:
-                            done["file"] = now
-                    return len(done) == 2
-
-                wait_until(both_done, within=within, what=f"{events} events spooled and written",
-                           alive=proc, every=0.02)
+                done = wait_burst(probe, tail, events, base=base, within=within,
+                                  alive=proc)
                 burst_end = api.wait_mark("burst-end", within=10)
                 rss = vm_hwm_mib(proc.pid)
                 cpu = cpu_seconds(proc.pid) - cpu0

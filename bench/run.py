@@ -23,7 +23,7 @@ from bench.common import OUT, WORK
 from bench.events import watch_lines
 
 MEASUREMENTS = ("raw", "ingest", "latency", "rss", "rss_steady", "loki", "kafka", "history",
-                "layout", "realkube")
+                "layout", "enrich", "realkube")
 
 
 DELIVERY_EVENTS = 100_000
@@ -65,6 +65,20 @@ def check(name: str, ok: bool, detail: str) -> dict[str, object]:
     return {"target": name, "met": ok, "detail": detail}
 
 
+def report_enrich(e: dict[str, Any]) -> list[dict[str, object]]:
+    """The enrichment figures and their two targets."""
+    on, off = e["on"], e["off"]
+    print(f"enrich        on {on['file_events_per_s']:,.0f} / off {off['file_events_per_s']:,.0f}"
+          f" events/s →file (cost {e['cost_percent']:.1f} %), {on['enriched_share']:.2%} "
+          f"enriched, {on['object_gets']:.0f} GETs, {on['list_watch_requests']:.0f} list/watch"
+          f" requests, peak RSS {on['peak_rss_mib']:.0f} / {off['peak_rss_mib']:.0f} MiB, cache "
+          f"{e['cache_memory']['mib_per_10000_pods']:.1f} MiB per 10,000 pods")
+    return [check("enriched >= 99 %", on["enriched_share"] >= 0.99,
+                  f"{on['enriched_share']:.2%}"),
+            check("enrichment costs <= 15 % of ingest", e["cost_percent"] <= 15,
+                  f"{e['cost_percent']:.1f} %")]
+
+
 def report(results: dict[str, Any]) -> list[dict[str, object]]:
     """Print the medians and the verdicts against the targets."""
     verdicts = []
@@ -92,6 +106,8 @@ def report(results: dict[str, Any]) -> list[dict[str, object]]:
               f"(peak RSS {lat['peak_rss_mib']:.0f} MiB)")
         verdicts.append(check("latency p99 <= 1 s", lat["p99_ms"] <= 1000,
                               f"{lat['p99_ms']:.0f} ms"))
+    if "enrich" in results:
+        verdicts.extend(report_enrich(results["enrich"]))
     if "rss" in m:
         s = m["rss"]
         print(f"rss           peak {s['peak_rss_mib']:.0f} MiB with "
@@ -196,6 +212,12 @@ def main(argv: list[str] | None = None) -> int:
         if "layout" in chosen:
             runs = _timed("layout rendering", lambda: layout.measure(args.runs))
             results["layout"] = {"median": medians(runs), "runs": runs}
+        if "enrich" in chosen:
+            from bench import enrich
+
+            results["enrich"] = _timed("enrichment on/off, 10,000 pods, 50,000 events",
+                                       lambda: enrich.measure(args.runs))
+            results["enrich"]["cache_memory"] = enrich.cache_memory()
         if "kafka" in chosen:
             from bench import delivery_kafka
 

@@ -44,7 +44,7 @@ from eventpipe.core.tasks import (
 )
 from eventpipe.delivery.driver import Delivery, NewData, SinkWorker
 from eventpipe.delivery.settings import delivery_settings
-from eventpipe.enrich import build_enricher
+from eventpipe.enrich import Enricher, InformerSettings, build_enricher
 from eventpipe.leader.elector import LeaderElector
 from eventpipe.leader.lease import KubeLeaseApi, LeaseSettings
 from eventpipe.memory import Malloc
@@ -81,6 +81,7 @@ class Pipeline:
         self._http_port = config.http.port if http_port is None else http_port
         self.watchers: list[Watcher] = []
         self.workers: list[SinkWorker] = []
+        self.enricher: Enricher | None = None
         self._spool_ok = True
         self._malloc = Malloc()
         self._malloc.limit_arenas()
@@ -158,11 +159,19 @@ class Pipeline:
                              count_events=not counted_by_receiver)
         self._writer = writer
         self._stopping = asyncio.Event()
-        enricher = build_enricher(omit_lookup=cfg.omit_lookup, cache_size=cfg.cache_size,
-                                  kube_qps=cfg.kube_qps, kube_burst=cfg.kube_burst,
-                                  api_client=api_client, registry=self.metrics.registry)
+        enricher = build_enricher(
+            omit_lookup=cfg.omit_lookup, cache_size=cfg.cache_size, kube_qps=cfg.kube_qps,
+            kube_burst=cfg.kube_burst, api_client=api_client, registry=self.metrics.registry,
+            enrich=cfg.enrich, namespaces=cfg.watch_namespaces,
+            informer_settings=InformerSettings(
+                page_size=cfg.enrich.page_size, timeout_min=cfg.watch.timeout_min,
+                timeout_max=cfg.watch.timeout_max, backoff_initial=cfg.watch.backoff_initial,
+                backoff_max=cfg.watch.backoff_max))
+        self.enricher = enricher
         if enricher is not None:
             opened.push_async_callback(enricher.close)  # before the API client closes
+            if enricher.caches is not None:
+                opened.push_async_callback(enricher.caches.close)
         for sink, settings in sinks:
             delivery = Delivery(sink, router=router, settings=settings, metrics=self.metrics,
                                 stopping=self._stopping, enricher=enricher)
@@ -201,6 +210,8 @@ class Pipeline:
 
     def _launch(self, writer: SpoolWriter, spool: Spool) -> PipelineTasks:
         """Start watching and sending (at once, or once this replica leads)."""
+        if self.enricher is not None and self.enricher.caches is not None:
+            self.enricher.caches.start()
         return PipelineTasks(
             writer=asyncio.create_task(writer.run(), name="spool-writer"),
             watchers=[asyncio.create_task(supervise(f"watch {w.stream}", _bind_watch(w, spool)))
@@ -247,7 +258,14 @@ class Pipeline:
         namespaces = {(w.namespace or "*"): w.status for w in self.watchers}
         streams = {w.stream: w.status for w in self.watchers}
         ready = writable and all(w.established.is_set() for w in self.watchers)
-        return ready, {"namespaces": namespaces, "streams": streams, **spool}
+        details: dict[str, object] = {"namespaces": namespaces, "streams": streams, **spool}
+        caches = self.enricher.caches if self.enricher is not None else None
+        if caches is not None:
+            # Not ready while the metadata caches sync (within enrich.syncTimeout): a rollout
+            # waits for a replica that would enrich. A degraded kind counts as settled.
+            details["enrichment"] = caches.status()
+            ready = ready and (caches.settled or not caches.waiting_allowed)
+        return ready, details
 
     async def _lag_gauges(self) -> None:
         """Lag per receiver every 2 s, so an outage shows while it lasts."""

@@ -169,8 +169,9 @@ def test_rbac_grants_only_what_is_used(rendered: dict[tuple[str, str], list[dict
             assert rule["apiGroups"] == ["", "events.k8s.io"]
             assert rule["verbs"] == ["get", "list", "watch"]
         elif rule["apiGroups"] != ["coordination.k8s.io"]:
-            # enrichment: read-only get on the involved objects and their owners
-            assert rule["verbs"] == ["get"]
+            # enrichment: read-only metadata caches (list+watch) and GETs of the involved
+            # objects and their owners
+            assert rule["verbs"] == ["get", "list", "watch"]
             assert set(rule["resources"]) <= ENRICH_RESOURCES
             assert "nodes" not in rule["resources"] or namespace == ""
         else:

@@ -78,6 +78,7 @@ class MemorySink:
 
 class EveryoneRouter:
     needs_event = False
+    reads_object_metadata = False
     static_receivers = frozenset({"a", "b"})
 
     def receivers_for(self, event: dict[str, Any]) -> frozenset[str]:

@@ -68,8 +68,10 @@ async def test_forbidden_namespace_is_reported_retried_and_recovers(
     api.forbid("b")
     api.add(k8s_event("pod-a", namespace="a"))
     api.add(k8s_event("pod-b", namespace="b"))
+    # The Event watch's RBAC only: the enrichment caches' readiness is tests/test_enrich_watch.py's.
     config = write_config(tmp_path, kubeconfig=tmp_path / "kubeconfig",
-                          extra={"watch": {"namespaces": ["a", "b"], **FAST_RETRY}})
+                          extra={"watch": {"namespaces": ["a", "b"], **FAST_RETRY},
+                                 "omitLookup": True})
     async with started(config) as pipeline:
         assert [w.stream for w in pipeline.watchers] == ["core/a", "core/b"]
         await wait_until(lambda: files(tmp_path) == ["pod-a"], what="namespace a delivered")

@@ -9,7 +9,8 @@ Each section's model belongs to the component that reads it (`eventpipe.spool.co
 `eventpipe.watch.config`, `eventpipe.leader.config`, `eventpipe.server.config`,
 `eventpipe.metrics.config`, `eventpipe.routing.config`); this module assembles them. The
 enrichment keys (`omitLookup`, `cacheSize`, `kubeQPS`, `kubeBurst`) are resmo's top-level keys,
-so they stay here and the app hands them to `eventpipe.enrich.build_enricher`.
+so they stay here and the app hands them, with the `enrich:` section
+(`eventpipe.enrich.config`), to `eventpipe.enrich.build_enricher`.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from pydantic_core import PydanticCustomError
 from eventpipe.config.receivers import Receiver
 from eventpipe.core.model import Model
 from eventpipe.core.units import Duration
+from eventpipe.enrich.config import EnrichConfig
 from eventpipe.leader.config import LeaderElectionConfig
 from eventpipe.metrics.config import MetricsConfig
 from eventpipe.routing.config import RouteConfig
@@ -95,6 +97,8 @@ class Config(Model):
     kubeconfig: str | None = Field(
         default=None, description="Path of a kubeconfig; unset = in-cluster or $KUBECONFIG."
     )
+    enrich: EnrichConfig = Field(default_factory=EnrichConfig,
+                                 description="eventpipe: enrichment's list+watch metadata caches.")
     spool: SpoolConfig = Field(default_factory=SpoolConfig, description="eventpipe: the spool.")
     watch: WatchConfig = Field(default_factory=WatchConfig, description="eventpipe: the watch.")
     http: HttpConfig = Field(default_factory=HttpConfig, description="eventpipe: HTTP server.")

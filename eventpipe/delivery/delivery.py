@@ -51,6 +51,7 @@ class EventRouter(Protocol):
     """The compiled route tree (eventpipe.routing.Router)."""
 
     needs_event: bool
+    reads_object_metadata: bool
     static_receivers: frozenset[str]
 
     def receivers_for(self, event: dict[str, Any]) -> frozenset[str]: ...
@@ -135,7 +136,9 @@ class Delivery(Generic[P]):
             if isinstance(event, dict):
                 prepared[row.seq] = event
         self._prepared = prepared  # only the latest batch: bounded, and a miss just parses
-        await self._enricher.prefetch(prepared.values())
+        # A route on labels/annotations must not see a cold cache: at start, wait for it.
+        wait_sync = self._router is not None and self._router.reads_object_metadata
+        await self._enricher.prefetch(prepared.values(), wait_sync=wait_sync)
 
     def encode(self, rows: Sequence[StoredRow], *, route: bool = True,
                admit: Callable[[StoredRow], bool] | None = None
@@ -174,6 +177,8 @@ class Delivery(Generic[P]):
                 kept.append(row)
             except (PermanentSinkError, orjson.JSONDecodeError) as exc:
                 dead.append((row.seq, f"encode: {exc}"))
+        if enricher is not None:
+            enricher.flush_counts()
         if dead:  # a template that cannot render: counted and logged like a send rejection
             self._metrics.sink_dead_letters.labels(self.name).inc(len(dead))
             log.error("events dead-lettered", extra={

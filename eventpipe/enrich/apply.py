@@ -9,7 +9,8 @@ docs/configuration.md):
 - `owner`: the top controller `{kind, name}`, following `controller: true` references up
   (Pod → ReplicaSet → Deployment, Pod → Job → CronJob); absent when there is no controller;
 - `node`: a Pod's `spec.nodeName`;
-- `deleted: true`: the object no longer exists (404, or its name now belongs to a new uid).
+- `deleted: true`: the object no longer exists (404, or its name now belongs to a new uid); an
+  object the metadata caches saw deleted keeps its last labels, owner and node beside it.
 
 The result is an `EnrichedEvent`, a dict subclass: encoders see by its type that the served
 bytes no longer tell the whole story and serialise the dict instead (eventpipe.sinks.encoding).
@@ -22,14 +23,23 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
+
 Event = Mapping[str, Any]
 _MAX_CHAIN = 8  # owner chains are 2-3 deep; a cycle in broken data must not loop forever
 
 
 class EnrichedEvent(dict[str, Any]):
-    """An Event dict to which enrichment added at least one key."""
+    """An Event dict to which enrichment added at least one key. `section` and `added_json`
+    (the added keys as one JSON object) let an encoder splice them into the served bytes
+    instead of serialising the whole dict (eventpipe.sinks.encoding); None when unknown."""
 
-    __slots__ = ()
+    __slots__ = ("added_json", "section")
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.section: str | None = None
+        self.added_json: bytes | None = None
 
 
 @dataclass(slots=True)
@@ -40,6 +50,7 @@ class ObjectInfo:
     resource_version: str
     kind: str
     name: str
+    namespace: str = ""
     labels: dict[str, Any] | None = None
     annotations: dict[str, Any] | None = None
     owner_references: list[Any] | None = None
@@ -48,6 +59,10 @@ class ObjectInfo:
     served: bool = True
     """False when the API server does not serve the kind (nothing to look up)."""
     fetched_at: float = 0.0
+    added: dict[str, Any] | None = None
+    """What `apply` adds for this object, as of `added_generation` (a metadata cache's)."""
+    added_json: bytes | None = None
+    added_generation: int = -1
 
     @property
     def controller(self) -> Mapping[str, Any] | None:
@@ -66,7 +81,8 @@ def object_info(obj: Mapping[str, Any], *, fetched_at: float) -> ObjectInfo:
     return ObjectInfo(
         uid=str(meta.get("uid") or ""), resource_version=str(meta.get("resourceVersion") or ""),
         kind=str(obj.get("kind") or ""), name=str(meta.get("name") or ""),
-        labels=meta.get("labels") or None, annotations=meta.get("annotations") or None,
+        namespace=str(meta.get("namespace") or ""), labels=meta.get("labels") or None,
+        annotations=meta.get("annotations") or None,
         owner_references=meta.get("ownerReferences") or None,
         node=node if isinstance(node, str) and node else None, fetched_at=fetched_at)
 
@@ -91,33 +107,50 @@ def top_owner(info: ObjectInfo, lookup: Callable[[str], ObjectInfo | None]
             break
         top = {"kind": str(ref.get("kind", "")), "name": str(ref.get("name", ""))}
         owner = lookup(str(ref.get("uid", "")))
-        ref = owner.controller if owner is not None and not owner.deleted else None
+        ref = owner.controller if owner is not None else None
     return top
 
 
-def apply(event: dict[str, Any], section: str, ref: Mapping[str, Any], info: ObjectInfo,
-          lookup: Callable[[str], ObjectInfo | None]) -> dict[str, Any]:
-    """`event` with `info` added under `section` (only keys the reference lacks); the same
-    object when there is nothing to add."""
+def additions(info: ObjectInfo, lookup: Callable[[str], ObjectInfo | None]) -> dict[str, Any]:
+    """What enrichment adds for `info` (before dropping keys the reference already has)."""
     add: dict[str, Any] = {}
+    if info.labels:
+        add["labels"] = info.labels
+    if info.annotations:
+        add["annotations"] = info.annotations
+    if info.owner_references:
+        add["ownerReferences"] = info.owner_references
+        owner = top_owner(info, lookup)
+        if owner is not None:
+            add["owner"] = owner
+    if info.node:
+        add["node"] = info.node
     if info.deleted:
         add["deleted"] = True
+    return add
+
+
+def apply(event: dict[str, Any], section: str, ref: Mapping[str, Any], info: ObjectInfo,
+          lookup: Callable[[str], ObjectInfo | None], generation: int = -1) -> dict[str, Any]:
+    """`event` with `info` added under `section` (only keys the reference lacks); the same
+    object when there is nothing to add. With a `generation` (the metadata store's, which
+    moves whenever an object that can be an owner changes), the additions are computed once
+    per object and generation and shared by its events (never mutated)."""
+    if generation >= 0 and info.added_generation == generation and info.added is not None:
+        add, added_json = info.added, info.added_json
     else:
-        if info.labels:
-            add["labels"] = info.labels
-        if info.annotations:
-            add["annotations"] = info.annotations
-        if info.owner_references:
-            add["ownerReferences"] = info.owner_references
-            owner = top_owner(info, lookup)
-            if owner is not None:
-                add["owner"] = owner
-        if info.node:
-            add["node"] = info.node
-    for key in [k for k in add if k in ref]:
-        del add[key]  # the API served it: its value stands
+        add = additions(info, lookup)
+        added_json = orjson.dumps(add) if generation >= 0 and add else None
+        if generation >= 0:
+            info.added, info.added_json, info.added_generation = add, added_json, generation
     if not add:
         return event
+    if not ref.keys().isdisjoint(add):
+        add = {k: v for k, v in add.items() if k not in ref}  # the API served it: it stands
+        added_json = None
+        if not add:
+            return event
     out = EnrichedEvent(event)
     out[section] = {**ref, **add}
+    out.section, out.added_json = section, added_json
     return out

@@ -29,6 +29,16 @@ class ObjectClient(Protocol):
         ...
 
 
+class StreamClient(Protocol):
+    """What the metadata caches need: a GET whose body is read as it arrives."""
+
+    async def open(self, path: str, query: list[tuple[str, str]], *, accept: str,
+                   request_timeout: Any) -> Any:
+        """GET `path?query` with this Accept header; the unread aiohttp response (the caller
+        reads and releases it)."""
+        ...
+
+
 class KubeObjectClient:
     """`ObjectClient` over a kubernetes_asyncio `ApiClient`."""
 
@@ -51,6 +61,14 @@ class KubeObjectClient:
         if 200 <= status < 300:
             return status, orjson.loads(body)
         return status, None
+
+
+    async def open(self, path: str, query: list[tuple[str, str]], *, accept: str,
+                   request_timeout: Any) -> Any:
+        """A list or watch request; `request_timeout` a number or an aiohttp.ClientTimeout."""
+        return await self._api.call_api(
+            path, "GET", query_params=query, header_params={"Accept": accept},
+            auth_settings=["BearerToken"], _preload_content=False, _request_timeout=request_timeout)
 
 
 class LookupBudget:

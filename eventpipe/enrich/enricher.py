@@ -1,14 +1,26 @@
 """Adds the involved object's labels, annotations, owners and node to Events at delivery time.
 
-Two halves, so the send path never waits on the API beyond one short, bounded pause a batch:
+Objects of the watched kinds (eventpipe.enrich.caches: Pods, workloads, Nodes) come from the
+list+watch metadata caches: no request per event. At start, `prefetch(..., wait_sync=True)`
+(a route reads labels or annotations) waits until the caches have synced, within
+`enrich.syncTimeout`; an Event naming a resourceVersion the cache has not reached yet waits for
+it up to `deadline`. Objects a synced cache does not hold (deleted before it listed them, or
+refused by a full cache), kinds whose cache has not synced (no route waits for it, or API errors
+keep it from syncing) and degraded kinds (403, not served) use the GETs below, like every other
+kind: once per object, cached, a 404 marking it deleted.
+
+For the other kinds, two halves, so the send path never waits on the API beyond one short,
+bounded pause a batch:
 - `prefetch(events)` (async, once per batch): starts the lookups the batch needs — objects not
   cached, or stale by eventpipe.enrich.cache's rules, and their controller owners — concurrently,
   each paid for from the kubeQPS/kubeBurst budget, and waits for the ones it started at most
   `deadline` seconds. Lookups still running then finish in the background and fill the cache.
-- `enrich(event)` (sync, per event): cache only. An event whose object is not cached goes on
-  unenriched and is counted in `eventpipe_enrich_skipped_total{reason}`: `timeout` (lookup still
-  running), `rate_limited` (budget spent), `api_error` (429/5xx/403/connection error, retried
-  after `retry_after`), `uncached` (never fetched, e.g. evicted by a cache smaller than a batch).
+- `enrich(event)` (sync, per event): caches only. An enriched event is counted in
+  `eventpipe_enrich_enriched_total{source}` (`watch` or `lookup`); one whose object is not
+  cached goes on unenriched and is counted in `eventpipe_enrich_skipped_total{reason}`:
+  `timeout` (lookup still running),
+  `rate_limited` (budget spent), `api_error` (429/5xx/403/connection error, retried after
+  `retry_after`), `uncached` (never fetched, e.g. evicted by a cache smaller than a batch).
 Lookups are single-flight per object; results are counted in `eventpipe_enrich_lookups_total`.
 """
 
@@ -26,8 +38,10 @@ from prometheus_client import CollectorRegistry, Counter, Gauge
 
 from eventpipe.enrich.apply import Event, ObjectInfo, apply, object_info, reference
 from eventpipe.enrich.cache import ObjectCache
+from eventpipe.enrich.caches import MetadataCaches
 from eventpipe.enrich.client import LookupBudget, ObjectClient
 from eventpipe.enrich.discovery import ResourceMap
+from eventpipe.enrich.informer import MetadataInformer
 
 log = logging.getLogger("eventpipe.enrich")
 _MAX_CHAIN = 8
@@ -70,9 +84,10 @@ class Enricher:
     """One per process, shared by every receiver (one cache, one budget)."""
 
     def __init__(self, client: ObjectClient, *, settings: EnrichSettings,
-                 registry: CollectorRegistry, clock: Callable[[], float] = time.monotonic
-                 ) -> None:
+                 registry: CollectorRegistry, clock: Callable[[], float] = time.monotonic,
+                 caches: MetadataCaches | None = None) -> None:
         self.settings = settings
+        self.caches = caches
         self._client = client
         self._clock = clock
         self._cache = ObjectCache(size=settings.cache_size, refresh_after=settings.refresh_after,
@@ -87,19 +102,46 @@ class Enricher:
                                "enrichment, by reason.", ["reason"], registry=registry)
         self.lookups = Counter("eventpipe_enrich_lookups", "Object lookups made, by result.",
                                ["result"], registry=registry)
+        enriched = Counter("eventpipe_enrich_enriched", "Events delivered with enrichment, by "
+                           "where the object came from.", ["source"], registry=registry)
+        self._from_watch = enriched.labels("watch")
+        self._from_lookup = enriched.labels("lookup")
+        self._watch_hits = self._lookup_hits = 0  # added to the counter once per batch
         self._entries = Gauge("eventpipe_enrich_cache_entries", "Objects in the enrichment "
                               "cache.", registry=registry)
 
-    async def prefetch(self, events: Iterable[Event]) -> None:
+    async def prefetch(self, events: Iterable[Event], *, wait_sync: bool = False) -> None:
         """Start the lookups `events` need and wait for them (and for those another receiver
-        started for the same objects) until `deadline` seconds after each began."""
+        started for the same objects) until `deadline` seconds after each began. Objects of
+        watched kinds: with `wait_sync`, wait for the caches to sync (startup); wait for a cache
+        behind the resourceVersion an Event names, up to `deadline`."""
+        events = events if isinstance(events, list | tuple) else list(events)
         now = self._clock()
         started: dict[str, asyncio.Task[None]] = {}
+        behind: dict[MetadataInformer, int] = {}
+        unsynced = False
+        caches = self.caches
         for event in events:
             found = reference(event)
             if found is None:
                 continue
             ref = found[1]
+            informer = self._informer(ref)
+            if informer is not None and not informer.synced.is_set():
+                unsynced = True
+                if wait_sync and caches is not None and caches.waiting_allowed:
+                    continue  # wait for the sync below, then the cache answers
+                informer = None  # a cache that cannot sync (API errors): GET meanwhile
+            if informer is not None and caches is not None:
+                rv = str(ref.get("resourceVersion") or "")
+                if rv.isdigit() and not informer.reached(int(rv)):
+                    # The Event names a version the cache has not seen (new labels, a node).
+                    behind[informer] = max(behind.get(informer, 0), int(rv))
+                    continue
+                if caches.lookup(ref, informer) is not None:
+                    continue
+                # Not cached: deleted before the cache listed it (a 404 marks it deleted), or
+                # refused by a full cache: the GETs below, once per object.
             key = ref_key(ref)
             if key in started:
                 continue
@@ -113,6 +155,12 @@ class Enricher:
                     started[key] = task
                 continue
             self._owners_missing(key, ref, now, started)
+        if unsynced and wait_sync and caches is not None and caches.waiting_allowed:
+            await caches.wait_settled()
+            await self.prefetch(events)  # what is still not synced now takes the GET path
+        if behind:
+            await asyncio.gather(*(i.wait_past(rv, self.settings.deadline)
+                                   for i, rv in behind.items()))
         if started:
             # A lookup still running from an earlier batch had its deadline: not again.
             until = max(self._started_at.get(k, now) for k in started) + self.settings.deadline
@@ -124,13 +172,53 @@ class Enricher:
         if found is None:
             return event
         section, ref = found
+        informer = self._informer(ref)
+        if informer is not None and not informer.synced.is_set():
+            informer = None  # not synced (yet): whatever the GET cache has
+        caches = self.caches
+        if informer is not None and caches is not None:
+            info = caches.lookup(ref, informer)
+            if info is not None:
+                if count:
+                    self._watch_hits += 1
+                return apply(event, section, ref, info, self._owner, caches.store.generation)
         key = ref_key(ref)
         info = self._cache.get(key)
         if info is None:
             if count:
                 self.skipped.labels(self._why(key)).inc()
             return event
-        return apply(event, section, ref, info, self._cache.get)
+        if count:
+            self._lookup_hits += 1
+        return apply(event, section, ref, info, self._owner)
+
+    def _informer(self, ref: Mapping[str, Any]) -> MetadataInformer | None:
+        """The metadata cache for this reference's object, unless none covers it or its kind
+        is degraded (403, not served): then GETs."""
+        caches = self.caches
+        if caches is None:
+            return None
+        api_version, kind, namespace = ref.get("apiVersion"), ref.get("kind"), ref.get("namespace")
+        informer = caches.informer(api_version if type(api_version) is str else "v1",
+                                   kind if type(kind) is str else "",
+                                   namespace if type(namespace) is str else "")
+        return None if informer is None or informer.degraded else informer
+
+    def _owner(self, uid: str) -> ObjectInfo | None:
+        """An owner by uid: from the metadata caches, else the GET cache."""
+        caches = self.caches
+        info = caches.store.get(uid) if caches is not None else None
+        return info if info is not None else self._cache.get(uid)
+
+    def flush_counts(self) -> None:
+        """Add the enriched events counted since the last call to the counter (per event a
+        labelled counter takes a lock; a batch adds them once)."""
+        if self._watch_hits:
+            self._from_watch.inc(self._watch_hits)
+            self._watch_hits = 0
+        if self._lookup_hits:
+            self._from_lookup.inc(self._lookup_hits)
+            self._lookup_hits = 0
 
     async def close(self) -> None:
         """Cancel lookups still running (at shutdown, before the API client closes)."""

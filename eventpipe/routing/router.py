@@ -34,15 +34,19 @@ Loc = tuple[str | int, ...]
 class Router:
     """A compiled route tree. Create with `compile_route`."""
 
-    __slots__ = ("_by_mask", "_names", "_root", "needs_event", "receivers", "static_receivers")
+    __slots__ = ("_by_mask", "_names", "_root", "needs_event", "reads_object_metadata",
+                 "receivers", "static_receivers")
 
     def __init__(self, root: RouteFn, names: Sequence[str], *, needs_event: bool,
-                 reachable: frozenset[str]) -> None:
+                 reachable: frozenset[str], reads_object_metadata: bool = False) -> None:
         self._root = root
         self._names = tuple(names)
         self._by_mask: dict[int, frozenset[str]] = {0: frozenset()}
         self.needs_event: bool = needs_event
         """False when no rule has a condition: every event goes to `static_receivers`."""
+        self.reads_object_metadata: bool = reads_object_metadata
+        """True when a rule matches on `labels` or `annotations` (which enrichment adds), so
+        events wait for the metadata caches at start rather than being misrouted."""
         self.receivers: frozenset[str] = reachable
         """Receivers of match rules in live routes (not behind a drop rule that drops all)."""
         self.static_receivers: frozenset[str] = (
@@ -71,7 +75,8 @@ def compile_route(route: RouteConfig) -> Router:
     compiler = _Compiler()
     root = compiler.route(route, ("route",), alive=True)
     return Router(root, compiler.names, needs_event=compiler.has_conditions,
-                  reachable=frozenset(compiler.reachable))
+                  reachable=frozenset(compiler.reachable),
+                  reads_object_metadata=compiler.reads_object_metadata)
 
 
 class _Compiler:
@@ -82,6 +87,7 @@ class _Compiler:
         self.bits: dict[str, int] = {}
         self.reachable: set[str] = set()
         self.has_conditions = False
+        self.reads_object_metadata = False
 
     def bit(self, receiver: str) -> int:
         if receiver not in self.bits:
@@ -143,6 +149,7 @@ class _Compiler:
             if wanted:
                 pairs = tuple((k, _regex(p, (*loc, field, k))) for k, p in wanted.items())
                 checks.append(_map_check(map_getter, pairs))
+                self.reads_object_metadata = True
         if rule.min_count > 0:
             checks.append(_count_check(rule.min_count))
         if not checks:

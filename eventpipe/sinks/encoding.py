@@ -5,8 +5,10 @@ the rules for what a line holds live here once:
 
 - No layout, no deDot: the line is the Event exactly as the API served it — the spooled `body`
   bytes, untouched, key order kept — unless enrichment added to it (an `EnrichedEvent`, see
-  eventpipe.enrich): then the enriched dict is serialised (served keys keep their order and
-  values; the added ones follow). When `clusterName` is configured it is spliced in before the
+  eventpipe.enrich): then the added keys are spliced into the served bytes at the start of the
+  reference (`splice_enrichment`; served keys keep their order and values), or, where that is
+  not safe, the enriched dict is serialised (the added keys follow the served ones). When
+  `clusterName` is configured it is spliced in before the
   final `}` instead of parsing and re-serialising ~1 kB per event; only a body that already has a
   top-level `clusterName` (or does not look like an orjson object) is re-serialised.
 - deDot: dots in label and annotation keys become underscores (resmo's `EnhancedEvent.DeDot`:
@@ -40,6 +42,30 @@ _CLUSTER_KEY = b'"clusterName":'
 _DEDOT_SECTIONS = ("metadata", "involvedObject", "regarding")
 
 
+def splice_enrichment(event: EnrichedEvent, body: bytes) -> bytes | None:
+    """The served bytes with enrichment's keys inserted at the start of the reference object,
+    instead of serialising the enriched dict (the same JSON object, other key order); None when
+    that cannot be done safely and the caller serialises. A `"involvedObject":{` byte sequence
+    can only be a key (inside a JSON string its quotes are escaped), and it must occur once."""
+    added = event.added_json
+    if added is None or event.section is None:
+        return None
+    key = _SECTION_KEYS.get(event.section)
+    if key is None:
+        return None
+    at = body.find(key)
+    if at < 0 or body.find(key, at + 1) >= 0:
+        return None
+    at += len(key)
+    inner = added[1:-1]
+    if body[at:at + 1] == b"}":
+        return body[:at] + inner + body[at:]
+    return body[:at] + inner + b"," + body[at:]
+
+
+_SECTION_KEYS = {"involvedObject": b'"involvedObject":{', "regarding": b'"regarding":{'}
+
+
 class LineEncoder:
     """Turns one Event into one JSON line (without the newline) for a receiver."""
 
@@ -66,8 +92,12 @@ class LineEncoder:
 
     def encode(self, event: dict[str, object] | None, body: bytes) -> bytes:
         """Return the line for one event; raises `PermanentSinkError` if it cannot render."""
-        if not self.needs_event and not isinstance(event, EnrichedEvent):
-            return self._splice(body)
+        if not self.needs_event:
+            if not isinstance(event, EnrichedEvent):
+                return self._splice(body)
+            spliced = splice_enrichment(event, body)
+            if spliced is not None:
+                return self._splice(spliced)
         if event is None:
             # The driver should have parsed it (needs_event); stay correct if it did not.
             event = orjson.loads(body)

@@ -1,5 +1,9 @@
 """An in-repo fake kube-apiserver for Events (list/watch protocol), for tests and benchmarks.
 
+It also serves the objects Events are about (tests/fakeapi/objects.py): GET by name for the
+enricher's lookups, and LIST/WATCH as PartialObjectMetadata and the Pod Table for its metadata
+caches (tests/fakeapi/objectwatch.py).
+
 Usage::
 
     async with FakeApiServer() as api:
@@ -26,6 +30,9 @@ in milliseconds, what the real API server cannot be made to do, or only slowly:
   sustain (`load_corpus`, `--burst`: test_process_signals, test_sink_kafka, test_enrich,
   the receivers' end-to-end tests, bench/), and Leases whose timing a test drives
   (test_leader, test_leader_processes, test_process_fatal);
+- the enrichment caches' faults at a chosen moment: a 403 on one kind, 429/500 on every object
+  request, object watches cut and compacted, 2,000 pods in an instant (`objects.forbid`,
+  `objects.fail`, `objects.cut_watches`, `objects.compact`: test_enrich_watch, test_enrich);
 - the many process tests that need an API server in a second and no Go build (the CLI's,
   history, dead letters, replay, kube-eventer and resmo arguments).
 

@@ -14,6 +14,9 @@ until the first watch stream is open; `--rate-total N` stops it after N Events a
 `rate-end <epoch>`. `--watch-burst N` prepares N Events up front and, once the first watch is
 open, adds them as fast as the server can (chunks of 2,048, yielding to the streams between
 chunks), printing `burst-start <epoch>` before the first and `burst-end <epoch>` after the last.
+`--pods N` creates N Pods (labelled, on 100-pod Nodes, 10 per ReplicaSet of a Deployment) and
+makes every burst Event about one of them, round robin (the enrichment benchmark);
+`--after-object-watches N` holds the burst until N object watches are open (the caches synced).
 `--stamp` writes each Event's add time (epoch seconds) into the annotation
 `eventpipe.bench/sent-at`, so a reader of the output can compute end-to-end latency.
 """
@@ -58,7 +61,39 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="Events added as fast as possible once the first watch is open")
     parser.add_argument("--stamp", action="store_true",
                         help=f"annotate each Event with its add time ({STAMP_ANNOTATION})")
+    parser.add_argument("--after-object-watches", type=int, default=0,
+                        help="hold the burst until this many object watches are open")
+    parser.add_argument("--pods", type=int, default=0,
+                        help="create N pods with owners and nodes; burst Events are about them")
     return parser.parse_args(argv)
+
+
+def add_pods(server: FakeApiServer, n: int) -> list[Obj]:
+    """N Pods in namespace `bench`, 10 per ReplicaSet of a Deployment, 100 per Node; their
+    Event references."""
+    objects = server.objects
+    refs = []
+    owner: Obj | None = None
+    for i in range(n):
+        if i % 10 == 0:
+            app = f"app-{i // 10}"
+            dep = objects.add("Deployment", app, namespace="bench", labels={"app": app})
+            owner = objects.add("ReplicaSet", f"{app}-5d4f", namespace="bench", owner=dep)
+        if i % 100 == 0:
+            objects.add("Node", f"node-{i // 100}", labels={"zone": f"z{i // 1000}"})
+        pod = objects.add("Pod", f"{app}-5d4f-{i:05d}", namespace="bench", owner=owner,
+                          node=f"node-{i // 100}",
+                          labels={"app": app, "pod-template-hash": "5d4f", "tier": "web"})
+        refs.append(objects.reference(pod))
+    return refs
+
+
+def about_pods(events: Iterable[Obj], refs: list[Obj]) -> Iterator[Obj]:
+    """`events` re-pointed at `refs`, round robin."""
+    for i, event in enumerate(events):
+        ref = refs[i % len(refs)]
+        yield {**event, "involvedObject": ref,
+               "metadata": {**event["metadata"], "namespace": ref["namespace"]}}
 
 
 def _announce(what: str) -> None:
@@ -113,6 +148,9 @@ async def _after_watch(server: FakeApiServer, source: Iterator[Obj], args: argpa
     """The benchmark's producers: wait for a watcher if asked, then burst and/or rate."""
     if args.after_watch or burst:
         await server.wait_for_watchers(1, within=365 * 86400.0)
+    if args.after_object_watches:  # the metadata caches list first, then watch: synced
+        await server.wait_for(lambda: len(server.objects.streams) >= args.after_object_watches,
+                              within=365 * 86400.0)
     tasks = []
     if burst:
         tasks.append(asyncio.create_task(_burst(server, burst, args.stamp)))
@@ -142,7 +180,10 @@ async def serve(args: argparse.Namespace) -> None:
     if args.corpus:
         server.load_corpus()
     source = synthetic(templates_from(corpus_paths()))
+    refs = add_pods(server, args.pods) if args.pods else []
     burst = [next(source) for _ in range(args.watch_burst)]
+    if refs:
+        burst = list(about_pods(burst, refs))
     if args.burst:
         server.add_many(next(source) for _ in range(args.burst))
     await server.start()

@@ -8,19 +8,31 @@ GET by name only, the way eventpipe's enricher asks. Discovery (`/api/v1`, `/api
 so tests that never touch objects see the events-only server they always saw.
 
 Tests read `lookups` (object GETs answered, failures included), switch failures on with
-`fail(429)` / `fail(500)`, and delete objects (a later GET is a 404 NotFound).
+`fail(429)` / `fail(500)`, and delete objects (a later GET is a 404 NotFound). Once enabled, the
+same kinds are listed and watched as metadata (tests.fakeapi.objectwatch); `object_requests`
+counts those lists and watches.
 """
 
 from __future__ import annotations
 
+import copy
 import itertools
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 from aiohttp import web
 
 from tests.fakeapi.convert import Obj, status
 from tests.fakeapi.faults import json_response
+from tests.fakeapi.objectwatch import (
+    Change,
+    ObjectStream,
+    forbidden,
+    list_body,
+    serve_watch,
+    wants,
+)
 
 # kind -> (group version, plural, namespaced)
 BUILTIN_KINDS: dict[str, tuple[str, str, bool]] = {
@@ -49,6 +61,17 @@ class FakeObjects:
         self.enabled = False
         """True once a test added an object or a kind: discovery then lists them."""
         self._rv = itertools.count(5000)
+        self.rv = 4999
+        """The newest object resourceVersion."""
+        self.history: list[Change] = []
+        self.compacted = 0
+        self.forbidden: set[str] = set()
+        """Plurals whose list/watch RBAC refuses (403)."""
+        self.streams: set[ObjectStream] = set()
+        self.on_activity: Callable[[], None] = lambda: None
+        """Called when an object watch opens (the server's wait_for re-checks then)."""
+        self.object_requests: list[tuple[str, str]] = []
+        """(list|watch, path) of every object collection request."""
 
     # ---- what tests call -----------------------------------------------------------------
     def add(self, kind: str, name: str, *, namespace: str = "default",
@@ -74,18 +97,60 @@ class FakeObjects:
         if node is not None:
             obj["spec"] = {"nodeName": node, "containers": [{"name": "app", "image": "x"}]}
         self.objects[self._key(obj)] = obj
+        self._changed("ADDED", obj, new_rv=False)
         return obj
 
     def set_labels(self, obj: Obj, labels: dict[str, str]) -> Obj:
         """Replace an object's labels; its resourceVersion moves on."""
-        meta = obj["metadata"]
-        meta["labels"] = dict(labels)
-        meta["resourceVersion"] = str(next(self._rv))
+        obj["metadata"]["labels"] = dict(labels)
+        self._changed("MODIFIED", obj)
         return obj
 
+    def bind(self, pod: Obj, node: str) -> Obj:
+        """Set a Pod's spec.nodeName, as the scheduler's binding does."""
+        pod.setdefault("spec", {"containers": [{"name": "app", "image": "x"}]})["nodeName"] = node
+        self._changed("MODIFIED", pod)
+        return pod
+
     def delete(self, obj: Obj) -> None:
-        """Remove an object: GETs answer 404 from now on."""
-        self.objects.pop(self._key(obj), None)
+        """Remove an object: GETs answer 404 from now on, watches see DELETED."""
+        if self.objects.pop(self._key(obj), None) is not None:
+            self._changed("DELETED", obj)
+
+    def compact(self) -> int:
+        """Forget history: a watch from an older resourceVersion gets 410. Returns the rv."""
+        self.compacted = self.rv
+        self.history.clear()  # in place: open watches hold this list
+        return self.rv
+
+    def cut_watches(self) -> None:
+        """Drop every open object watch mid-stream."""
+        for stream in self.streams:
+            stream.cut = True
+            stream.wake.set()
+
+    def bookmark(self) -> None:
+        """Send a BOOKMARK on every open object watch that allows them."""
+        for stream in self.streams:
+            stream.bookmark_due = True
+            stream.wake.set()
+
+    def forbid(self, plural: str, forbidden: bool = True) -> None:
+        """RBAC: 403 on list/watch of `plural` (or allow it again)."""
+        if forbidden:
+            self.forbidden.add(plural)
+        else:
+            self.forbidden.discard(plural)
+
+    def _changed(self, kind: str, obj: Obj, *, new_rv: bool = True) -> None:
+        if new_rv:
+            obj["metadata"]["resourceVersion"] = str(next(self._rv))
+        self.rv = int(obj["metadata"]["resourceVersion"])
+        _gv, plural, _ = self.kinds[obj["kind"]]
+        self.history.append(Change(self.rv, kind, plural, obj["metadata"].get("namespace", ""),
+                                   copy.deepcopy(obj)))
+        for stream in self.streams:
+            stream.wake.set()
 
     def add_kind(self, api_version: str, kind: str, plural: str, *,
                  namespaced: bool = True) -> None:
@@ -110,6 +175,10 @@ class FakeObjects:
     # ---- what the server calls -----------------------------------------------------------
     def register(self, app: web.Application) -> None:
         """Add the object and discovery routes (after the server's own static routes)."""
+        app.router.add_get("/api/v1/namespaces/{ns}/{plural}", self._collection)
+        app.router.add_get("/api/v1/{plural}", self._collection)
+        app.router.add_get("/apis/{group}/{version}/namespaces/{ns}/{plural}", self._collection)
+        app.router.add_get("/apis/{group}/{version}/{plural}", self._collection)
         app.router.add_get("/api/v1/namespaces/{ns}/{plural}/{name}", self._get)
         app.router.add_get("/api/v1/{plural}/{name}", self._get)
         app.router.add_get("/apis/{group}/{version}", self._discovery)
@@ -164,6 +233,47 @@ class FakeObjects:
             return json_response(status(404, f'{info["plural"]} "{info["name"]}" not found',
                                         details=details), 404)
         return json_response(obj, 200)
+
+    async def _collection(self, request: web.Request) -> web.StreamResponse:
+        info = request.match_info
+        group = info.get("group", "")
+        group_version = f"{group}/{info['version']}" if group else "v1"
+        plural, namespace = info["plural"], info.get("ns")
+        watch = request.query.get("watch", "") in ("true", "1")
+        self.object_requests.append(("watch" if watch else "list", request.path))
+        served = self.enabled and any(gv == group_version and p == plural
+                                      for gv, p, _ in self.kinds.values())
+        if not served:  # like discovery: the events-only server until a test adds objects
+            return json_response(status(404, "the server could not find the requested "
+                                        "resource"), 404)
+        if self.fail_status is not None:
+            code = self.fail_status
+            return json_response(status(code, "refused by the test"), code, {"Retry-After": "1"})
+        if plural in self.forbidden:
+            return forbidden(plural, group, namespace, "watch" if watch else "list")
+        shape = wants(request)
+        if watch:
+            stream = ObjectStream(plural, namespace)
+            self.streams.add(stream)
+            self.on_activity()
+            try:
+                query = request.query
+                timeout = float(query["timeoutSeconds"]) if "timeoutSeconds" in query else None
+                return await serve_watch(
+                    request, stream, self.history, int(query.get("resourceVersion") or self.rv),
+                    self.compacted, shape, timeout,
+                    query.get("allowWatchBookmarks", "") in ("true", "1"))
+            finally:
+                self.streams.discard(stream)
+        objs = sorted((o for (gv, p, ns, _), o in self.objects.items()
+                       if gv == group_version and p == plural and namespace in (None, ns)),
+                      key=lambda o: (o["metadata"].get("namespace", ""), o["metadata"]["name"]))
+        limit = int(request.query.get("limit") or 0) or len(objs) or 1
+        offset, _, rv = (request.query.get("continue") or "").partition(":")
+        start = int(offset or 0)
+        page = objs[start:start + limit]
+        token = f"{start + limit}:{rv or self.rv}" if start + limit < len(objs) else ""
+        return json_response(list_body(page, shape, int(rv or self.rv), token), 200)
 
     def _key(self, obj: Obj) -> Key:
         group_version, plural, _ = self.kinds[obj["kind"]]

@@ -57,6 +57,7 @@ class FakeApiServer(Controls):
         self.store = EventStore(on_change=self._wake_streams)
         self.faults = Faults()
         self.objects = FakeObjects()
+        self.objects.on_activity = self._signal
         """Pods, owners and Nodes for enrichment lookups (tests.fakeapi.objects)."""
         self.leases = LeaseStore(on_change=self._signal)
         """coordination.k8s.io/v1 Leases (leader election); see tests/fakeapi/leases.py."""

@@ -95,17 +95,18 @@ one per line; empty = all namespaces (ClusterRole mode).
 {{- end }}
 {{- end }}
 
-{{/* Enrichment (omitLookup: false) reads the involved objects and their owners: get only. */}}
+{{/* Enrichment (omitLookup: false) keeps list+watch metadata caches of the involved objects
+and their owners, and GETs an object its cache cannot answer for: get, list, watch. */}}
 {{- define "eventpipe.enrichRules" -}}
 - apiGroups: [""]
   resources: ["pods"]
-  verbs: ["get"]
+  verbs: ["get", "list", "watch"]
 - apiGroups: ["apps"]
   resources: ["replicasets", "deployments", "statefulsets", "daemonsets"]
-  verbs: ["get"]
+  verbs: ["get", "list", "watch"]
 - apiGroups: ["batch"]
   resources: ["jobs", "cronjobs"]
-  verbs: ["get"]
+  verbs: ["get", "list", "watch"]
 {{- end }}
 
 {{/* "true" when a value is a number or a non-empty string (0 counts as set; "" and null do not). */}}
