@@ -22,9 +22,11 @@ def kubeconfig_path(explicit: str | None) -> str:
     return path
 
 
-async def connect(kubeconfig: str | None) -> client.ApiClient:
+async def connect(kubeconfig: str | None, *, read_bufsize: int | None = None
+                  ) -> client.ApiClient:
     """An ApiClient from, in order: the given kubeconfig path, $KUBECONFIG, ~/.kube/config,
-    the in-cluster service account."""
+    the in-cluster service account; its responses buffer `read_bufsize` bytes
+    (default WATCH_READ_BUFSIZE, `watch.readBufferSize`)."""
     configuration = client.Configuration()
     path = kubeconfig_path(kubeconfig)
     if path:
@@ -33,7 +35,7 @@ async def connect(kubeconfig: str | None) -> client.ApiClient:
         config.load_incluster_config(  # type: ignore[no-untyped-call]
             client_configuration=configuration)
     api_client = client.ApiClient(configuration)
-    limit_read_buffer(api_client)
+    limit_read_buffer(api_client, read_bufsize or WATCH_READ_BUFSIZE)
     return api_client
 
 
@@ -41,13 +43,14 @@ async def connect(kubeconfig: str | None) -> client.ApiClient:
 # (readline-based) can hold a 1.5 MiB object in one line; aiohttp buffers up to twice that before
 # it stops reading the socket, so a watch that outruns the spool held ~4 MiB of unread stream
 # (measured in the burst peak). Our watcher splits lines itself and reads in 256 KiB pieces
-# (eventpipe.watch.watcher.WATCH_READ_BYTES), so it needs no large buffer: 256 KiB → at most
+# (`watch.readBufferSize`), so it needs no large buffer: 256 KiB → at most
 # 512 KiB buffered (smaller buffers pause and resume the socket more often, for no memory worth
 # having).
 WATCH_READ_BUFSIZE = 256 * 1024
 
 
-def limit_read_buffer(api_client: client.ApiClient) -> None:
+def limit_read_buffer(api_client: client.ApiClient, read_bufsize: int = WATCH_READ_BUFSIZE
+                      ) -> None:
     """Lower the session's per-response read buffer.
 
     kubernetes-asyncio creates the session itself (`rest_client.pool_manager`) and offers no
@@ -58,4 +61,4 @@ def limit_read_buffer(api_client: client.ApiClient) -> None:
     `get_read_buffer_limits()`."""
     session = getattr(api_client.rest_client, "pool_manager", None)
     if isinstance(session, aiohttp.ClientSession) and hasattr(session, "_read_bufsize"):
-        session._read_bufsize = WATCH_READ_BUFSIZE
+        session._read_bufsize = read_bufsize

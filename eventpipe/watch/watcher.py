@@ -35,9 +35,6 @@ __all__ = ["ApiError", "ResourceGone", "WatchSettings", "Watcher"]
 
 log = logging.getLogger("eventpipe.watcher")
 
-WATCH_READ_BYTES = 256 * 1024
-
-
 @dataclass(frozen=True, slots=True)
 class WatchSettings:
     """How one watcher talks to the API server."""
@@ -52,6 +49,8 @@ class WatchSettings:
     """First delay after a failed request."""
     backoff_max: float = 30.0
     """Largest delay between failed requests."""
+    read_bytes: int = 256 * 1024
+    """Most bytes taken from the watch stream per read (`watch.readBufferSize`)."""
 
 
 class Watcher:
@@ -197,7 +196,7 @@ class Watcher:
             # Bounded reads: iter_any() hands over everything aiohttp has buffered, which in a
             # burst is megabytes, copied again by the join and the split; a bounded read still
             # holds hundreds of lines (docs/performance.md).
-            async for chunk in resp.content.iter_chunked(WATCH_READ_BYTES):
+            async for chunk in resp.content.iter_chunked(self._settings.read_bytes):
                 if pending:
                     chunk = pending + chunk
                 lines = chunk.split(b"\n")
