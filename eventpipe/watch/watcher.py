@@ -26,6 +26,7 @@ import aiohttp
 import orjson
 
 from eventpipe.core.backoff import exponential_backoff, watch_timeout
+from eventpipe.core.jsonbytes import dumps_kept
 from eventpipe.metrics import Metrics
 from eventpipe.spool.writer import SpoolWriter
 from eventpipe.watch.api import EventsApi, forbidden_reason
@@ -280,7 +281,8 @@ class Watcher:
         try:
             if not isinstance(obj, dict):
                 raise MalformedEvent("watch object is not a JSON object")
-            record = to_record(obj, body if body is not None else orjson.dumps(obj))
+            # A re-serialised body (a LIST item) waits in the writer's buffer: right-sized.
+            record = to_record(obj, body if body is not None else dumps_kept(obj))
         except MalformedEvent as exc:
             self._malformed(line if line is not None else orjson.dumps(obj), exc)
             return None
