@@ -80,7 +80,8 @@ def report(results: dict[str, Any]) -> list[dict[str, object]]:
     if "ingest" in m:
         i = m["ingest"]
         print(f"ingest        {i['spool_events_per_s']:>9,.0f} events/s watch→spool, "
-              f"{i['file_events_per_s']:,.0f} events/s →file, peak RSS {i['peak_rss_mib']:.0f} MiB")
+              f"{i['file_events_per_s']:,.0f} events/s →file, "
+              f"peak RSS {i['peak_rss_mib']:.0f} MiB, CPU {i['cpu_us_per_event']:.1f} µs/event")
         verdicts.append(check("ingest >= 20,000 events/s", i["spool_events_per_s"] >= 20_000,
                               f"{i['spool_events_per_s']:,.0f} events/s"))
         if "raw" in m:

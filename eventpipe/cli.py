@@ -111,13 +111,16 @@ def _with_sinks(config: Config | None, sinks: Sequence[str], kubeconfig: str | N
 
 async def _run(config: Config, kubeconfig: str | None) -> int:
     from eventpipe.app import Pipeline  # heavy imports only for `run`
+    from eventpipe.core.collector import tune_collector
     from eventpipe.fatal import exit_backstop
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    code = await Pipeline(config, kubeconfig=kubeconfig).run(stop)
+    pipeline = Pipeline(config, kubeconfig=kubeconfig)
+    tune_collector()  # the process runs one pipeline from here on: see eventpipe.core.collector
+    code = await pipeline.run(stop)
     exit_backstop(code)
     return code
 
