@@ -23,7 +23,7 @@ from bench.common import OUT, WORK
 from bench.events import watch_lines
 
 MEASUREMENTS = ("raw", "ingest", "latency", "rss", "rss_steady", "idle", "relist", "loki",
-                "kafka", "history", "layout")
+                "kafka", "history", "layout", "realkube")
 
 
 DELIVERY_EVENTS = 100_000
@@ -148,6 +148,14 @@ def report(results: dict[str, Any]) -> list[dict[str, object]]:
         verdicts.append(check("5-field layout >= 50,000 renders/s",
                               lay[layout.TARGET_KEY] >= layout.TARGET,
                               f"{lay[layout.TARGET_KEY]:,.0f} renders/s"))
+    if "realkube" in results:
+        from bench.realkube import render_step
+
+        rk = results["realkube"]
+        print(f"realkube      control plane {rk['kube_version']}, sustained "
+              f"{rk['sustained_rate']:.0f} Events/s created through the API:")
+        for line in map(render_step, rk["steps"]):
+            print(line)
     if "history" in results:
         h = results["history"]["median"]
         print("history       " + ", ".join(f"{k.removesuffix('_s')} {v * 1000:.0f} ms"
@@ -220,6 +228,15 @@ def main(argv: list[str] | None = None) -> int:
 
             results["kafka"] = _timed("delivery to tansu Kafka",
                                       lambda: delivery_kafka.run(DELIVERY_EVENTS))
+        if "realkube" in chosen:
+            from bench import realkube
+            from tests.realkube.controlplane import missing_binaries
+
+            if missing_binaries():
+                print("-- realkube skipped: the control plane is not built (`make kube`)")
+            else:
+                results["realkube"] = _timed("real API server, steady creates", lambda:
+                                             realkube.measure(realkube.DEFAULT_RATES, 15.0))
     finally:
         if not args.keep_prefill:
             shutil.rmtree(WORK, ignore_errors=True)

@@ -12,6 +12,7 @@ from eventpipe.kube.client import connect
 from eventpipe.metrics import Metrics
 from eventpipe.spool import NewRecord, Spool, SpoolFullError
 from eventpipe.spool.from_config import open_spool as open_configured_spool
+from eventpipe.spool.gaps import Gap
 from eventpipe.spool.writer import SpoolWriter
 from eventpipe.watch.api import KubeEventsApi
 from tests.conftest import OpenSpool
@@ -46,6 +47,14 @@ class GatedSpool:
 
     async def reject(self, rows: Sequence[tuple[str, str, bytes]]) -> None:
         await self.spool.reject(rows)
+
+    async def head_seq(self) -> int:
+        return await self.spool.head_seq()
+
+    async def record_gap(self, *, stream: str, namespace: str, from_rv: str, to_rv: str,
+                         after_seq: int) -> Gap:
+        return await self.spool.record_gap(stream=stream, namespace=namespace, from_rv=from_rv,
+                                           to_rv=to_rv, after_seq=after_seq)
 
 
 async def _puts_before_blocking(writer: SpoolWriter, records: list[NewRecord]) -> int:

@@ -10,6 +10,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from eventpipe.history.gapnotes import NoteSink, gap_line, gaps_among, interleave, to_stderr
 from eventpipe.history.kinds import canonical_kind, parse_for
 from eventpipe.history.query import Filters, HistoryError, follow, latest, open_read_only
 from eventpipe.history.render import OUTPUTS, render
@@ -32,12 +33,15 @@ async def show(
     clock: Callable[[], float] = time.time,
     interval: float = 1.0,
     iterations: int | None = None,
+    note: NoteSink = to_stderr,
 ) -> int:
     """Print what `filters` select from the spool at `path`; returns the number of rows shown.
 
     watch: after the listing, poll every `interval` s for versions stored since and print
     each (tables without a new header, json/yaml one object at a time), for `iterations`
     polls or until cancelled. Raises HistoryError when the spool cannot be read.
+    With `versions`, the watch gaps recorded among the rows are shown where they fall
+    (eventpipe.history.gapnotes); `note` receives them for json/yaml.
     """
     conn = await open_read_only(path)
     try:
@@ -47,7 +51,14 @@ async def show(
         rows = await latest(conn, filters, limit=limit, versions=versions, max_seq=head)
         shown = len(rows)
         if rows:
-            echo(render(rows, output, now=clock(), as_items=watch))
+            text = render(rows, output, now=clock(), as_items=watch)
+            gaps = await gaps_among(conn, rows) if versions else []
+            if output in ("table", "wide"):
+                text = interleave(text, gaps, header=True)
+            else:
+                for _, gap in gaps:
+                    note(gap_line(gap))
+            echo(text)
         elif not watch:
             # kubectl's wording for a table; an empty List keeps json/yaml parseable.
             echo("No events found." if output in ("table", "wide") else render([], output,

@@ -121,6 +121,14 @@ class Metrics:
                                       registry=r)
         self.watch_relists = Counter("eventpipe_watch_relists", "Full relists, by reason.",
                                      ["stream", "reason"], registry=r)
+        self.watch_gaps = Counter("eventpipe_watch_gaps",
+                                  "Relists after 410 Gone: stretches of resourceVersions no "
+                                  "watch saw (recorded in the spool's gaps table).", ["stream"],
+                                  registry=r)
+        self.occurrences_missed = Counter(
+            "eventpipe_occurrences_missed",
+            "Occurrences a relist's counts show whose own versions were never seen.",
+            ["stream"], registry=r)
         self.watch_malformed = Counter("eventpipe_watch_malformed",
                                        "Watch lines that could not be parsed as an Event.",
                                        ["stream"], registry=r)

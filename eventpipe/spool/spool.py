@@ -25,7 +25,7 @@ from typing import Concatenate, ParamSpec, TypeVar
 
 import aiosqlite
 
-from eventpipe.spool import reading, stats, writing
+from eventpipe.spool import gaps, reading, stats, writing
 from eventpipe.spool.counting import WARM_CHUNK_ROWS, WARM_WINDOW_SECONDS, OccurrenceBook
 from eventpipe.spool.errors import SpoolFullError
 from eventpipe.spool.rows import NewRecord, StoredRow
@@ -231,6 +231,14 @@ class Spool:
         """DELETED seen: the Event expired; drop its occurrence bookkeeping."""
         self._book.forget(uid)
 
+    async def record_gap(self, *, stream: str, namespace: str, from_rv: str, to_rv: str,
+                         after_seq: int) -> gaps.Gap:
+        """Record that `stream` was not watched from `from_rv` to `to_rv`; the relist stored
+        its versions after `after_seq` (eventpipe.spool.gaps)."""
+        return await self._write(gaps.record_gap, stream=stream, namespace=namespace,
+                                 from_rv=from_rv, to_rv=to_rv, after_seq=after_seq,
+                                 now=max(self._clock(), self._last_observed))
+
     async def resume_point(self, stream: str) -> str | None:
         """resourceVersion to resume `stream` from, saved with its last committed batch."""
         return await reading.resume_point(self._reader, stream)
@@ -307,6 +315,7 @@ class Spool:
             )
             total += n
             if n < RETENTION_CHUNK:
+                await self._write(gaps.delete_older, cutoff)
                 return total
 
     async def stats(self, receivers: Collection[str] = ()) -> dict[str, object]:

@@ -20,6 +20,7 @@ from typing import Protocol
 
 from eventpipe.core.backoff import exponential_backoff
 from eventpipe.metrics import Metrics
+from eventpipe.spool.gaps import Gap
 from eventpipe.spool.rows import NewRecord
 
 log = logging.getLogger("eventpipe.writer")
@@ -47,6 +48,11 @@ class AppendTarget(Protocol):
     async def forget(self, uid: str) -> None: ...
 
     async def reject(self, rows: list[tuple[str, str, bytes]]) -> None: ...
+
+    async def head_seq(self) -> int: ...
+
+    async def record_gap(self, *, stream: str, namespace: str, from_rv: str, to_rv: str,
+                         after_seq: int) -> Gap: ...
 
 
 class SpoolWriter:
@@ -131,6 +137,19 @@ class SpoolWriter:
     async def wait_idle(self) -> None:
         """Return once everything queued so far is committed."""
         await self._idle.wait()
+
+    async def committed_head(self) -> int:
+        """The spool's head seq once everything queued so far is committed."""
+        await self._idle.wait()
+        return await self._spool.head_seq()
+
+    async def record_gap(self, *, stream: str, namespace: str, from_rv: str, to_rv: str,
+                         after_seq: int) -> Gap:
+        """Once everything queued so far is committed, record the gap that a relist of
+        `stream`, stored after `after_seq`, closes (eventpipe.spool.gaps)."""
+        await self._idle.wait()
+        return await self._spool.record_gap(stream=stream, namespace=namespace,
+                                            from_rv=from_rv, to_rv=to_rv, after_seq=after_seq)
 
     async def run(self) -> None:
         """Commit loop; cancel it after `wait_idle` to stop without losing queued items."""

@@ -74,6 +74,8 @@ class Watcher:
         self.forbidden = False
         """True from a 403 until a watch is established again (RBAC allowed it)."""
         self._rv: str | None = None
+        self._gap_from: tuple[str, int] | None = None
+        """(refused resume point, spool head before the relist) while a gap is open."""
         self._event_counters: dict[object, Any] = {}
         self._types_seen: dict[object, int] = {}
 
@@ -97,7 +99,7 @@ class Watcher:
             started_from = self._rv
             try:
                 if self._rv is None:
-                    self._rv = await self._relist()
+                    self._rv = await self._relist_and_account()
                 await self._watch(self._rv)
                 delays = self._new_backoff()  # a stream that ended cleanly resets the backoff
                 self._metrics.watch_restarts.labels(self.stream, "timeout").inc()
@@ -105,6 +107,10 @@ class Watcher:
                 log.info("resume point expired, relisting", extra={"stream": self.stream,
                                                                   "error": str(exc)})
                 self._metrics.watch_relists.labels(self.stream, "gone").inc()
+                if self._gap_from is None and self._rv is not None:
+                    # A relist refused in turn (an expired continue token) keeps the gap open
+                    # from the first refused resume point.
+                    self._gap_from = (self._rv, await self._writer.committed_head())
                 self._rv = None
             except (ApiError, aiohttp.ClientError, TimeoutError) as exc:
                 self._not_established(exc)
@@ -150,6 +156,30 @@ class Watcher:
             self.forbidden = False
             log.info("RBAC allows the watch now; stream established", extra={
                 "stream": self.stream, "namespace": self._api.namespace or "*"})
+
+    async def _relist_and_account(self) -> str:
+        """`_relist`; after a 410, record the gap it closes (eventpipe.spool.gaps)."""
+        list_rv = await self._relist()
+        if self._gap_from is None:
+            return list_rv
+        from_rv, after_seq = self._gap_from
+        self._gap_from = None
+        try:
+            gap = await self._writer.record_gap(stream=self.stream, namespace=self.namespace,
+                                                from_rv=from_rv, to_rv=list_rv,
+                                                after_seq=after_seq)
+        except Exception:  # accounting must not stop the watch; the log says it is missing
+            log.exception("watch gap not recorded", extra={
+                "stream": self.stream, "from_resource_version": from_rv,
+                "to_resource_version": list_rv})
+            return list_rv
+        self._metrics.watch_gaps.labels(self.stream).inc()
+        self._metrics.occurrences_missed.labels(self.stream).inc(gap.occurrences_missed)
+        log.warning("watch gap recorded", extra={
+            "stream": self.stream, "from_resource_version": from_rv,
+            "to_resource_version": list_rv, "relisted_versions": gap.relisted_versions,
+            "occurrences_missed": gap.occurrences_missed})
+        return list_rv
 
     async def _relist(self) -> str:
         """Paged LIST of every current Event; returns the list's resourceVersion.
