@@ -209,6 +209,49 @@ async def test_malformed_line_is_counted_and_the_stream_goes_on(api: FakeApiServ
     assert [r[2][:9] for r in rejected] == [b"{not json", b'{"type":"']
 
 
+BAD_TYPES = [
+    b'{"type":{"a":1}}',
+    b'{"type":{"a":1},"object":{"metadata":{"resourceVersion":"99999999"}}}',
+    b'{"type":"WEIRD","object":{"metadata":{"resourceVersion":"99999999"}}}',
+    b'{"type":7,"object":{"metadata":{"resourceVersion":"99999999"}}}',
+    b'{"type":null,"object":{"metadata":{"resourceVersion":"99999999"}}}',
+]
+
+
+async def test_a_bad_or_unknown_type_is_a_rejected_line_and_keeps_the_resume_point(
+        api: FakeApiServer, tmp_path: Path) -> None:
+    """A `type` that is not a string must not crash the watch task; an unknown one must not
+    move the resume point as a BOOKMARK would. Each is counted and kept raw."""
+    config = write_config(tmp_path, kubeconfig=tmp_path / "kubeconfig")
+    out = tmp_path / "events.jsonl"
+
+    def rejected() -> list[tuple[bytes, str]]:
+        with closing(sqlite3.connect(tmp_path / "spool.db")) as db:
+            return db.execute("SELECT line, error FROM rejected ORDER BY id").fetchall()
+
+    async with running(config) as pipeline:
+        before = api.add(event("before"))["metadata"]["resourceVersion"]
+        await wait_until(lambda: len(read_lines(out)) == 1, what="first event")
+        for line in BAD_TYPES:
+            api.inject_raw_line(line)
+        await wait_until(lambda: len(rejected()) == len(BAD_TYPES), what="the rejected lines")
+        assert [line for line, _ in rejected()] == BAD_TYPES
+        assert "'WEIRD' is not one of ADDED, BOOKMARK" in rejected()[2][1]
+        assert "of JSON type dict" in rejected()[1][1]
+        assert pipeline.metrics.watch_malformed.labels("core/*")._value.get() == len(BAD_TYPES)
+        spool = await Spool.open(tmp_path / "spool.db")
+        try:
+            assert await spool.resume_point("core/*") == before
+        finally:
+            await spool.close()
+        api.add(event("after"))
+        await wait_until(lambda: len(read_lines(out)) == 2, what="the event after the lines")
+        assert len(api.watch_requests()) == 1, "the watch was cut or restarted"
+    counted = {s.labels["type"] for m in pipeline.metrics.registry.collect()
+               if m.name == "eventpipe_watch_events" for s in m.samples}
+    assert counted <= {"ADDED", "MODIFIED", "DELETED", "BOOKMARK", "ERROR"}, counted
+
+
 async def test_namespaces_list_watches_each_namespace(api: FakeApiServer,
                                                       tmp_path: Path) -> None:
     config = write_config(tmp_path, kubeconfig=tmp_path / "kubeconfig",

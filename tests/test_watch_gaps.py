@@ -94,6 +94,18 @@ async def test_events_versions_shows_the_gap_where_it_falls(api: FakeApiServer,
     assert [e["count"] for e in orjson.loads(lines[0])["items"]] == [1, 4, 5]
     assert len(notes) == 1 and notes[0].startswith("--- gap in core/*")
 
+    # Streamed (`--limit 0`): the same line in the same place, and one note for json.
+    lines.clear()
+    await show(tmp_path / "spool.db", filters, versions=True, output="wide", limit=None,
+               echo=lines.append, note=notes.append)
+    assert "\n".join(lines).split("\n") == table
+    notes.clear()
+    lines.clear()
+    await show(tmp_path / "spool.db", filters, versions=True, output="json", limit=None,
+               echo=lines.append, note=notes.append)
+    assert [e["count"] for e in orjson.loads("\n".join(lines))["items"]] == [1, 4, 5]
+    assert len(notes) == 1 and notes[0].startswith("--- gap in core/*")
+
     lines.clear()
     await show(tmp_path / "spool.db", filters, versions=False, output="wide",
                echo=lines.append, note=notes.append)

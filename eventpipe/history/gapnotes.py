@@ -35,6 +35,21 @@ async def gaps_among(conn: aiosqlite.Connection, rows: Sequence[StoredRow]
     return out
 
 
+class GapMarks:
+    """The gaps among successive chunks of a streamed listing, each reported once."""
+
+    def __init__(self, conn: aiosqlite.Connection) -> None:
+        self._conn = conn
+        self._shown: set[int] = set()
+
+    async def among(self, rows: Sequence[StoredRow]) -> list[tuple[int, Gap]]:
+        """`gaps_among(rows)` less the gaps an earlier chunk already reported."""
+        found = [(i, gap) for i, gap in await gaps_among(self._conn, rows)
+                 if gap.id not in self._shown]
+        self._shown.update(gap.id for _, gap in found)
+        return found
+
+
 def gap_line(gap: Gap) -> str:
     """The marker line shown in place of what was not watched."""
     return f"--- {describe(gap)} ---"

@@ -56,7 +56,7 @@ from pathlib import Path
 import aiosqlite
 
 from eventpipe.spool import gaps, rows
-from eventpipe.spool.errors import SpoolSchemaError
+from eventpipe.spool.errors import SpoolSchemaError, SpoolVersionError
 
 SCHEMA_VERSION = 2
 # What opening a file of an older version adds, besides the `CREATE ... IF NOT EXISTS` of
@@ -195,7 +195,7 @@ async def _migrate(conn: aiosqlite.Connection, version: int) -> None:
     """Bring a file of an older schema version up to SCHEMA_VERSION (inside the open
     transaction); a newer or unknown version is refused."""
     if version not in MIGRATIONS:
-        raise SpoolSchemaError(
+        raise SpoolVersionError(
             f"spool schema version {version}, this eventpipe knows {SCHEMA_VERSION}"
         )
     while version < SCHEMA_VERSION:

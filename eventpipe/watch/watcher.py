@@ -37,6 +37,11 @@ __all__ = ["ApiError", "ResourceGone", "WatchSettings", "Watcher"]
 
 log = logging.getLogger("eventpipe.watcher")
 
+WATCH_TYPES = frozenset({"ADDED", "MODIFIED", "DELETED", "BOOKMARK", "ERROR"})
+"""The watch notification types; a line of any other `type` (or a non-string one) is a
+rejected line: it must not move the resume point as a BOOKMARK would."""
+
+
 @dataclass(frozen=True, slots=True)
 class WatchSettings:
     """How one watcher talks to the API server."""
@@ -77,7 +82,7 @@ class Watcher:
         self._gap_from: tuple[str, int] | None = None
         """(refused resume point, spool head before the relist) while a gap is open."""
         self._event_counters: dict[object, Any] = {}
-        self._types_seen: dict[object, int] = {}
+        self._types_seen: dict[str, int] = {}
 
     @property
     def namespace(self) -> str:
@@ -283,6 +288,10 @@ class Watcher:
         except (orjson.JSONDecodeError, KeyError, TypeError) as exc:
             self._malformed(line, exc)
             return rv
+        if type(kind) is not str or kind not in WATCH_TYPES:
+            self._malformed(line, ValueError(f"watch line type {_describe(kind)} is not one "
+                                             f"of {', '.join(sorted(WATCH_TYPES))}"))
+            return rv
         types_seen = self._types_seen
         types_seen[kind] = types_seen.get(kind, 0) + 1
         if kind == "ADDED" or kind == "MODIFIED":
@@ -322,9 +331,10 @@ class Watcher:
 
     def _malformed(self, line: bytes, exc: BaseException) -> None:
         self._metrics.watch_malformed.labels(self.stream).inc()
-        log.error("malformed watch line skipped", extra={
-            "stream": self.stream, "error": str(exc), "line_prefix": line[:200].decode(
-                "utf-8", "replace")})
+        # The line itself is kept in the spool's `rejected` table, never logged: it may hold
+        # anything, at any size (no payloads in logs).
+        log.error("malformed watch line skipped (kept in the spool's rejected table)", extra={
+            "stream": self.stream, "error": str(exc), "bytes": len(line)})
         self._writer.reject(self.stream, str(exc), line)
 
 
@@ -352,6 +362,13 @@ def served_object_bytes(line: bytes, kind: str) -> bytes | None:
         return None
     body = body[:-1].rstrip()
     return body if body.startswith(b"{") else None
+
+
+def _describe(kind: object) -> str:
+    """A watch line's `type` for an error message: short, and never the payload."""
+    if type(kind) is str:
+        return repr(kind[:40])
+    return f"of JSON type {type(kind).__name__}"
 
 
 def _resource_version(obj: Any) -> str | None:
