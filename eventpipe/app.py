@@ -132,7 +132,8 @@ class Pipeline:
                  for r in cfg.receivers]
         counted_by_receiver = self._bind_metrics_receivers(
             [(r.sink_type, sink) for r, (sink, _) in zip(cfg.receivers, sinks, strict=True)])
-        api_client = await fatal.connect_api(self._kubeconfig)
+        api_client = await fatal.connect_api(self._kubeconfig,
+                                              read_bufsize=cfg.watch.read_buffer_size)
         opened.push_async_callback(api_client.close)
         if cfg.leader_election.enabled:
             lease = LeaseSettings.from_config(cfg.leader_election)
@@ -154,6 +155,8 @@ class Pipeline:
         writer = SpoolWriter(spool, metrics=self.metrics,
                              batch_max_events=cfg.spool.batch_max_events,
                              batch_max_wait=cfg.spool.batch_max_wait,
+                             max_buffered=cfg.spool.buffer_max_events,
+                             max_buffered_bytes=cfg.spool.buffer_max_bytes,
                              full_errors=(SpoolFullError,), on_commit=new_data.notify,
                              max_group_bytes=spool.largest_append,
                              count_events=not counted_by_receiver)
@@ -181,7 +184,7 @@ class Pipeline:
         watch_settings = WatchSettings(
             page_size=cfg.watch.page_size, timeout_min=cfg.watch.timeout_min,
             timeout_max=cfg.watch.timeout_max, backoff_initial=cfg.watch.backoff_initial,
-            backoff_max=cfg.watch.backoff_max)
+            backoff_max=cfg.watch.backoff_max, read_bytes=cfg.watch.read_buffer_size)
         for namespace in cfg.watch_namespaces or ("",):  # "": all namespaces
             api = KubeEventsApi(api_client, api_group=cfg.watch.api_group, namespace=namespace)
             self.watchers.append(Watcher(api=api, stream=stream_name(cfg.watch.api_group,

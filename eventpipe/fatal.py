@@ -45,10 +45,11 @@ SPOOL_CHECK_INTERVAL = 1.0
 """Seconds between two checks that the spool path is still the file this process writes."""
 
 
-async def connect_api(kubeconfig: str | None) -> client.ApiClient:
+async def connect_api(kubeconfig: str | None, *, read_bufsize: int | None = None
+                      ) -> client.ApiClient:
     """`connect`, with a missing or unreadable kubeconfig as a FatalError naming it."""
     try:
-        return await connect(kubeconfig)
+        return await connect(kubeconfig, read_bufsize=read_bufsize)
     except (ConfigException, yaml.YAMLError, OSError, ValueError) as exc:
         raise FatalError(_kubeconfig_problem(kubeconfig_path(kubeconfig), exc),
                          exit_code=EXIT_CONFIG) from exc

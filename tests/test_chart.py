@@ -221,7 +221,7 @@ def test_statefulset_defaults(rendered: dict[tuple[str, str], list[dict[str, Any
     assert container["livenessProbe"]["httpGet"]["path"] == "/healthz"
     assert container["readinessProbe"]["httpGet"]["path"] == "/readyz"
     assert container["resources"] == {"requests": {"cpu": "50m", "memory": "96Mi"},
-                                      "limits": {"memory": "256Mi"}}
+                                      "limits": {"memory": "128Mi"}}
     security = container["securityContext"]
     assert security["readOnlyRootFilesystem"] is True and security["runAsUser"] == 10001
     assert security["capabilities"] == {"drop": ["ALL"]}

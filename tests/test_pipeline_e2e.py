@@ -329,3 +329,24 @@ async def test_retention_deletes_only_what_every_receiver_acked(api: FakeApiServ
                          what="broken receiver recovered")
         await wait_until(lambda: spool_rows() == 0,
                          what="retention deleted what both acked")
+
+
+
+async def test_a_paged_list_stores_every_event_once_in_list_order(
+        api: FakeApiServer, tmp_path: Path) -> None:
+    # The next page is fetched while the current one is stored: order, completeness and the
+    # resume point must not depend on it.
+    for i in range(1_234):
+        api.add(event(f"l-{i}"))
+    listed = [e.uid for e in api.store.snapshot(api.resource_version, None)]
+    config = write_config(tmp_path, kubeconfig=tmp_path / "kubeconfig",
+                          extra={"watch": {"pageSize": 100}})
+    out = tmp_path / "events.jsonl"
+    async with running(config):
+        await wait_until(lambda: len(read_lines(out)) >= len(listed), within=60,
+                         what=f"{len(listed)} listed events in the file")
+    assert len(api.list_requests()) == 13
+    assert [e["metadata"]["uid"] for e in read_lines(out)] == listed
+    with closing(sqlite3.connect(tmp_path / "spool.db")) as db:
+        saved = db.execute("SELECT resource_version FROM watch_state").fetchall()
+    assert saved == [(str(api.resource_version),)]

@@ -141,7 +141,7 @@ async def test_a_watch_line_larger_than_the_read_buffer_arrives_whole(api: FakeA
                                                                       tmp_path: Path) -> None:
     config = write_config(tmp_path, kubeconfig=tmp_path / "kubeconfig")
     out = tmp_path / "events.jsonl"
-    big_message = "x" * 1_200_000  # > WATCH_READ_BYTES and > twice the read buffer
+    big_message = "x" * 1_200_000  # > watch.readBufferSize and > twice the read buffer
     async with running(config):
         await api.wait_for_watchers()
         api.add({"metadata": {"name": "small-1", "namespace": "default"}, "reason": "A",

@@ -34,11 +34,13 @@ def kubeconfig_path(explicit: str | None) -> str:
     return path
 
 
-async def connect(kubeconfig: str | None) -> client.ApiClient:
+async def connect(kubeconfig: str | None, *, read_bufsize: int | None = None
+                  ) -> client.ApiClient:
     """An ApiClient from, in order: the given kubeconfig path, $KUBECONFIG, ~/.kube/config,
     the in-cluster service account ($KUBERNETES_SERVICE_HOST/PORT, the token and CA in
     `service_account_dir()`; the token file is re-read every minute, as projected tokens
-    rotate)."""
+    rotate). Its responses buffer `read_bufsize` bytes (default WATCH_READ_BUFSIZE,
+    `watch.readBufferSize`)."""
     configuration = client.Configuration()
     path = kubeconfig_path(kubeconfig)
     if path:
@@ -49,7 +51,7 @@ async def connect(kubeconfig: str | None) -> client.ApiClient:
                               cert_filename=str(mounted / "ca.crt"),
                               ).load_and_set(configuration)
     api_client = client.ApiClient(configuration)
-    limit_read_buffer(api_client)
+    limit_read_buffer(api_client, read_bufsize or WATCH_READ_BUFSIZE)
     return api_client
 
 
@@ -57,13 +59,14 @@ async def connect(kubeconfig: str | None) -> client.ApiClient:
 # (readline-based) can hold a 1.5 MiB object in one line; aiohttp buffers up to twice that before
 # it stops reading the socket, so a watch that outruns the spool held ~4 MiB of unread stream
 # (measured in the burst peak). Our watcher splits lines itself and reads in 256 KiB pieces
-# (eventpipe.watch.watcher.WATCH_READ_BYTES), so it needs no large buffer: 256 KiB → at most
+# (`watch.readBufferSize`), so it needs no large buffer: 256 KiB → at most
 # 512 KiB buffered (smaller buffers pause and resume the socket more often, for no memory worth
 # having).
 WATCH_READ_BUFSIZE = 256 * 1024
 
 
-def limit_read_buffer(api_client: client.ApiClient) -> None:
+def limit_read_buffer(api_client: client.ApiClient, read_bufsize: int = WATCH_READ_BUFSIZE
+                      ) -> None:
     """Lower the session's per-response read buffer.
 
     kubernetes-asyncio creates the session itself (`rest_client.pool_manager`) and offers no
@@ -74,4 +77,4 @@ def limit_read_buffer(api_client: client.ApiClient) -> None:
     `get_read_buffer_limits()`."""
     session = getattr(api_client.rest_client, "pool_manager", None)
     if isinstance(session, aiohttp.ClientSession) and hasattr(session, "_read_bufsize"):
-        session._read_bufsize = WATCH_READ_BUFSIZE
+        session._read_bufsize = read_bufsize

@@ -13,6 +13,7 @@ from collections.abc import Callable
 
 import orjson
 
+from eventpipe.core.jsonbytes import dumps_kept
 from eventpipe.layout.compiler import Compiler
 from eventpipe.layout.errors import LayoutError, RenderError
 from eventpipe.layout.statements import Stmt
@@ -86,7 +87,7 @@ class Layout:
             if self._text:
                 assert isinstance(rendered, str)
                 return rendered.encode()
-            return orjson.dumps(rendered)
+            return dumps_kept(rendered)  # held with its batch until sent
         except (UnicodeEncodeError, orjson.JSONEncodeError) as exc:
             raise RenderError(f"{self.where}: cannot encode output: {type(exc).__name__}") from None
 

@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING
 
 import orjson
 
+from eventpipe.core.jsonbytes import dumps_kept
 from eventpipe.delivery.contract import PermanentSinkError
 from eventpipe.enrich.apply import EnrichedEvent
 
@@ -110,7 +111,7 @@ class LineEncoder:
         if self._cluster_name:
             event = {**event, "clusterName": self._cluster_name}
         try:
-            return orjson.dumps(event)
+            return dumps_kept(event)  # held with its batch until sent
         except TypeError as exc:
             raise PermanentSinkError(f"receivers.{self._name}: cannot serialise: {exc}") from exc
 
@@ -141,7 +142,7 @@ class LineEncoder:
         if not isinstance(parsed, dict):
             raise PermanentSinkError(f"receivers.{self._name}: event body is not an object")
         parsed["clusterName"] = self._cluster_name
-        return orjson.dumps(parsed)
+        return dumps_kept(parsed)
 
 
 def de_dot(event: dict[str, object]) -> dict[str, object]:

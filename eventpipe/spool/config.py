@@ -41,6 +41,23 @@ class SpoolConfig(Model):
         default=0.05, alias="batchMaxWait",
         description="Longest time events wait for their write transaction.",
     )
+    buffer_max_events: int | None = Field(
+        default=None, ge=1, alias="bufferMaxEvents",
+        description="Most events read from the watch and not yet committed; unset = 8 × "
+        "batchMaxEvents. When full, eventpipe stops reading the watch.",
+    )
+    buffer_max_bytes: ByteSize = Field(
+        default=16 * 1024 * 1024, ge=64 * 1024, alias="bufferMaxBytes",
+        description="Most bytes of Event bodies read from the watch and not yet committed.",
+    )
+    writer_cache_size: ByteSize = Field(
+        default=4 * 1024 * 1024, ge=64 * 1024, alias="writerCacheSize",
+        description="SQLite page cache of the write connection.",
+    )
+    reader_cache_size: ByteSize = Field(
+        default=2 * 1024 * 1024, ge=64 * 1024, alias="readerCacheSize",
+        description="SQLite page cache of the connection receivers read from.",
+    )
     retention_interval: Duration = Field(
         default=60.0, alias="retentionInterval", description="How often retention runs."
     )

@@ -73,9 +73,11 @@ SYNCHRONOUS_MODES = frozenset({"OFF", "NORMAL", "FULL", "EXTRA"})
 
 BUSY_TIMEOUT_MS = 10_000
 # Appends touch the right edge of the trees and readers scan forward from a cursor, so small
-# page caches suffice; they count fully in the resident memory budget (≤ 150 MiB).
-WRITER_CACHE_KIB = 8_192
-READER_CACHE_KIB = 4_096
+# page caches suffice; they count fully in the resident memory budget (docs/performance.md).
+# The defaults of `spool.writerCacheSize` and `spool.readerCacheSize`; history queries of the
+# CLI use the reader's.
+WRITER_CACHE_KIB = 4_096
+READER_CACHE_KIB = 2_048
 # After a checkpoint the WAL file is truncated to this size; with `spool.maxBytes` the spool
 # sets a smaller limit, the WAL's share of the budget (eventpipe.spool.disk).
 JOURNAL_SIZE_LIMIT = 64 * 1024 * 1024
@@ -127,12 +129,13 @@ async def _connect(path: Path, *, cache_kib: int) -> aiosqlite.Connection:
     return conn
 
 
-async def open_writer(path: Path, *, synchronous: str) -> aiosqlite.Connection:
+async def open_writer(path: Path, *, synchronous: str, cache_kib: int = WRITER_CACHE_KIB
+                      ) -> aiosqlite.Connection:
     """Open the write connection, switch the file to WAL and create or check the schema."""
     mode = synchronous.upper()
     if mode not in SYNCHRONOUS_MODES:
         raise ValueError(f"synchronous must be one of {sorted(SYNCHRONOUS_MODES)}, got {mode!r}")
-    conn = await _connect(path, cache_kib=WRITER_CACHE_KIB)
+    conn = await _connect(path, cache_kib=cache_kib)
     try:
         # page_size only takes effect on a fresh file, before WAL is switched on.
         await conn.execute(f"PRAGMA page_size = {PAGE_SIZE}")
@@ -159,9 +162,9 @@ async def _check_json_functions(conn: aiosqlite.Connection) -> None:
             f"(json_each, json_extract; built in since SQLite 3.38): {exc}") from exc
 
 
-async def open_reader(path: Path) -> aiosqlite.Connection:
+async def open_reader(path: Path, *, cache_kib: int = READER_CACHE_KIB) -> aiosqlite.Connection:
     """Open a read connection; `query_only` guards against writes slipping onto it."""
-    conn = await _connect(path, cache_kib=READER_CACHE_KIB)
+    conn = await _connect(path, cache_kib=cache_kib)
     await conn.execute("PRAGMA query_only = 1")
     return conn
 

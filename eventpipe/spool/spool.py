@@ -35,7 +35,13 @@ from eventpipe.spool.counting import (
 from eventpipe.spool.errors import SpoolFullError
 from eventpipe.spool.reserve import DiskReserve
 from eventpipe.spool.rows import NewRecord, StoredRow
-from eventpipe.spool.schema import open_reader, open_writer, page_size
+from eventpipe.spool.schema import (
+    READER_CACHE_KIB,
+    WRITER_CACHE_KIB,
+    open_reader,
+    open_writer,
+    page_size,
+)
 
 WHEN_FULL = {"block": "block", "dropOldest": "dropOldest", "drop_oldest": "dropOldest"}
 RETENTION_CHUNK = 10_000
@@ -99,6 +105,8 @@ class Spool:
         history_window: float = 7 * 86400,
         on_drop: OnDrop | None = None,
         clock: Callable[[], float] = time.time,
+        writer_cache_kib: int = WRITER_CACHE_KIB,
+        reader_cache_kib: int = READER_CACHE_KIB,
     ) -> Spool:
         """Open or create the spool file.
 
@@ -107,16 +115,17 @@ class Spool:
         when_full: "block" (append raises SpoolFullError) or "dropOldest" (delete the oldest
         rows, acked or not, report them through on_drop(count, "budget"), and retry).
         clock: wall-clock source for observed_at and retention; tests pass a fake.
+        writer_cache_kib, reader_cache_kib: SQLite page cache of each connection.
         """
         policy = WHEN_FULL.get(when_full)
         if policy is None:
             raise ValueError(f"when_full must be 'block' or 'dropOldest', got {when_full!r}")
         path = Path(path)
-        writer = await open_writer(path, synchronous=synchronous)
+        writer = await open_writer(path, synchronous=synchronous, cache_kib=writer_cache_kib)
         try:
             disk_plan = disk.plan(max_bytes, await page_size(writer))
             await disk.apply(writer, disk_plan)
-            reader = await open_reader(path)
+            reader = await open_reader(path, cache_kib=reader_cache_kib)
         except BaseException:
             await writer.close()
             raise
@@ -137,6 +146,10 @@ class Spool:
             ) as cursor:
                 while rows := await cursor.fetchmany(WARM_CHUNK_ROWS):
                     book.warm((str(uid), int(occurrences)) for uid, occurrences in rows)
+            # The warm-up read two hours of rows through the writer's page cache; appends
+            # need only the right edge of the trees, so hand those pages back at once rather
+            # than keep the whole cache resident for good.
+            await writer.execute("PRAGMA shrink_memory")
         return cls(
             path,
             writer,

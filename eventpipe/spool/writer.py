@@ -61,7 +61,7 @@ class SpoolWriter:
 
     def __init__(self, spool: AppendTarget, *, metrics: Metrics, batch_max_events: int = 500,
                  batch_max_wait: float = 0.05, max_buffered: int | None = None,
-                 max_buffered_bytes: int = 24 * 1024 * 1024,
+                 max_buffered_bytes: int = 16 * 1024 * 1024,
                  full_errors: tuple[type[BaseException], ...] = (),
                  on_commit: Callable[[], None] | None = None,
                  max_group_bytes: int | None = None, count_events: bool = True) -> None:
@@ -101,6 +101,12 @@ class SpoolWriter:
         self._rejects: list[tuple[str, str, bytes]] = []
         self.committed = 0
         """Records committed since start (inserted ones, duplicates excluded)."""
+
+    @property
+    def bounds(self) -> tuple[int, int]:
+        """(events, bytes of bodies) this writer buffers at most before the watch waits
+        (`spool.bufferMaxEvents`, `spool.bufferMaxBytes`)."""
+        return self._max, self._max_bytes
 
     async def put(self, stream: str, rv: str | None, record: NewRecord | None,
                   deleted_uid: str | None = None) -> None:

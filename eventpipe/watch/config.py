@@ -7,7 +7,7 @@ from typing import Literal
 from pydantic import Field, model_validator
 
 from eventpipe.core.model import Model
-from eventpipe.core.units import Duration
+from eventpipe.core.units import ByteSize, Duration
 
 
 class WatchConfig(Model):
@@ -33,6 +33,11 @@ class WatchConfig(Model):
     )
     backoff_max: Duration = Field(
         default=30.0, alias="backoffMax", description="Largest delay between watch attempts."
+    )
+    read_buffer_size: ByteSize = Field(
+        default=256 * 1024, ge=16 * 1024, alias="readBufferSize",
+        description="Bytes read from the watch stream at a time; the HTTP client buffers at "
+        "most twice this much unread (memory: docs/performance.md).",
     )
 
     @model_validator(mode="after")

@@ -16,6 +16,7 @@ Watch lines are parsed as plain dicts with orjson: no model objects on the hot p
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
 from dataclasses import dataclass
@@ -25,6 +26,7 @@ import aiohttp
 import orjson
 
 from eventpipe.core.backoff import exponential_backoff, watch_timeout
+from eventpipe.core.jsonbytes import dumps_kept
 from eventpipe.metrics import Metrics
 from eventpipe.spool.writer import SpoolWriter
 from eventpipe.watch.api import EventsApi, forbidden_reason
@@ -35,7 +37,6 @@ __all__ = ["ApiError", "ResourceGone", "WatchSettings", "Watcher"]
 
 log = logging.getLogger("eventpipe.watcher")
 
-WATCH_READ_BYTES = 256 * 1024
 WATCH_TYPES = frozenset({"ADDED", "MODIFIED", "DELETED", "BOOKMARK", "ERROR"})
 """The watch notification types; a line of any other `type` (or a non-string one) is a
 rejected line: it must not move the resume point as a BOOKMARK would."""
@@ -55,6 +56,8 @@ class WatchSettings:
     """First delay after a failed request."""
     backoff_max: float = 30.0
     """Largest delay between failed requests."""
+    read_bytes: int = 256 * 1024
+    """Most bytes taken from the watch stream per read (`watch.readBufferSize`)."""
 
 
 class Watcher:
@@ -184,35 +187,55 @@ class Watcher:
         return list_rv
 
     async def _relist(self) -> str:
-        """Paged LIST of every current Event; returns the list's resourceVersion."""
-        token: str | None = None
+        """Paged LIST of every current Event; returns the list's resourceVersion.
+
+        The next page is requested as soon as this page's continue token is known, so the
+        API server prepares it while this page is stored: a relist of 150,000 Events is
+        300 pages, and waiting for each in turn left both sides idle half the time. At most
+        two pages are held at once."""
         list_rv = ""
-        while True:
-            params: dict[str, Any] = {"limit": self._settings.page_size}
-            if token:
-                params["_continue"] = token
-            resp = await self._api.request(**params)
-            try:
-                await check_status(resp)
-                page = orjson.loads(await resp.read())
-            finally:
-                resp.release()
-            meta = page.get("metadata") or {}
-            if not list_rv:
-                list_rv = meta.get("resourceVersion") or ""
-            item_type = {"kind": str(page.get("kind", "EventList")).removesuffix("List"),
-                         "apiVersion": page.get("apiVersion", "v1")}
-            for obj in page.get("items") or ():
-                if isinstance(obj, dict) and "kind" not in obj:
-                    # List items omit their type; watch objects carry it. Store one shape.
-                    obj = {**item_type, **obj}
-                await self._store(obj, rv_moves=False)
-            token = meta.get("continue") or None
-            if not token:
-                break
+        fetching = asyncio.ensure_future(self._list_page(None))
+        try:
+            while True:
+                page = await fetching
+                meta = page.get("metadata") or {}
+                if not list_rv:
+                    list_rv = meta.get("resourceVersion") or ""
+                token = meta.get("continue") or None
+                if token:
+                    fetching = asyncio.ensure_future(self._list_page(token))
+                item_type = {"kind": str(page.get("kind", "EventList")).removesuffix("List"),
+                             "apiVersion": page.get("apiVersion", "v1")}
+                for obj in page.get("items") or ():
+                    if isinstance(obj, dict) and "kind" not in obj:
+                        # List items omit their type; watch objects carry it. Store one shape.
+                        obj = {**item_type, **obj}
+                    await self._store(obj, rv_moves=False)
+                del page
+                if not token:
+                    break
+        finally:
+            if not fetching.done():
+                fetching.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await fetching
         # The list's resourceVersion becomes the resume point only after every item before it.
         await self._writer.put(self.stream, list_rv, None)
         return list_rv
+
+    async def _list_page(self, token: str | None) -> dict[str, Any]:
+        """One LIST page, parsed; errors (410 for an expired token, 5xx) raise as for any
+        request."""
+        params: dict[str, Any] = {"limit": self._settings.page_size}
+        if token:
+            params["_continue"] = token
+        resp = await self._api.request(**params)
+        try:
+            await check_status(resp)
+            page: dict[str, Any] = orjson.loads(await resp.read())
+        finally:
+            resp.release()
+        return page
 
     async def _watch(self, rv: str) -> None:
         """Stream changes after `rv` until the server ends the stream; `self._rv` follows the
@@ -230,7 +253,7 @@ class Watcher:
             # Bounded reads: iter_any() hands over everything aiohttp has buffered, which in a
             # burst is megabytes, copied again by the join and the split; a bounded read still
             # holds hundreds of lines (docs/performance.md).
-            async for chunk in resp.content.iter_chunked(WATCH_READ_BYTES):
+            async for chunk in resp.content.iter_chunked(self._settings.read_bytes):
                 if pending:
                     chunk = pending + chunk
                 lines = chunk.split(b"\n")
@@ -297,7 +320,8 @@ class Watcher:
         try:
             if not isinstance(obj, dict):
                 raise MalformedEvent("watch object is not a JSON object")
-            record = to_record(obj, body if body is not None else orjson.dumps(obj))
+            # A re-serialised body (a LIST item) waits in the writer's buffer: right-sized.
+            record = to_record(obj, body if body is not None else dumps_kept(obj))
         except MalformedEvent as exc:
             self._malformed(line if line is not None else orjson.dumps(obj), exc)
             return None

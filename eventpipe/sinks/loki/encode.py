@@ -25,6 +25,7 @@ from typing import NamedTuple
 
 import orjson
 
+from eventpipe.core.jsonbytes import dumps_kept
 from eventpipe.core.timestamps import last_seen
 from eventpipe.delivery.contract import PermanentSinkError
 from eventpipe.layout import RenderError, compile_template
@@ -87,7 +88,7 @@ class EntryEncoder:
         stream = self._stream(event)
         ts = str(entry_timestamp(event)).encode()
         line = self._lines.encode(event, body)
-        text = orjson.dumps(line.decode("utf-8", "replace"))
+        text = dumps_kept(line.decode("utf-8", "replace"))  # held until its batch is sent
         size = len(stream) + len(ts) + len(text) + 2
         if size + ENTRY_OVERHEAD + 64 > self._max_entry:
             raise PermanentSinkError(
@@ -111,7 +112,8 @@ class EntryEncoder:
         for (label, _), value in zip(self._templates, values, strict=True):
             if value:
                 labels[label] = value
-        stream = orjson.dumps(labels, option=orjson.OPT_SORT_KEYS) if labels else FALLBACK_STREAM
+        stream = (dumps_kept(labels, option=orjson.OPT_SORT_KEYS) if labels  # cached
+                  else FALLBACK_STREAM)
         if len(self._streams) >= _STREAM_CACHE_MAX:
             self._streams.clear()  # bounded: a templated high-cardinality label must not leak
         self._streams[values] = stream
