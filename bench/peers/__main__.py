@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import shutil
+import signal
 import statistics
 import tempfile
 from pathlib import Path
@@ -88,6 +89,8 @@ def _render(results: dict[str, dict[str, dict[str, float]]]) -> str:
 def main(argv: list[str] | None = None) -> int:
     """Run the scenarios, print the medians with the machine, write bench/out/peers.json."""
     args = parse_args(argv)
+    # SIGTERM unwinds like Ctrl-C, so every process started here is stopped on the way out.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     missing = controlplane.missing_binaries()
     if missing:
         print(f"needs the control plane: {', '.join(missing)} missing (run `make kube`)")

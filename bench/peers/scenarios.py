@@ -21,6 +21,8 @@ QUIET_S = 15.0
 AFTER_OUTAGE_S = 150.0
 LIMIT_S = 400.0
 READY_S = 90.0
+MARK_EVERY_S = 2.0
+RESTART_GAP_S = 20.0
 
 
 @dataclass
@@ -34,20 +36,26 @@ class Stream:
     warmups: int = 0
 
     def warm_up(self) -> None:
-        """Write one marker event (not counted) and wait until every exporter delivered it:
-        each is then watching."""
-        self.warmups += 1
-        name = f"warm{self.warmups}"
-        self.writer.create(name)
-        self.writer.served.discard(token(name, 1))
+        """Write marker events (not counted), one every `MARK_EVERY_S`, until every exporter
+        delivered one of them: each is then watching (one that watches "from now" misses the
+        markers written before its watch opened)."""
+        marks: list[str] = []
         deadline = time.monotonic() + READY_S
-        while not all(sink.received[token(name, 1)] for sink in self.sinks.values()):
+        next_mark = time.monotonic()
+        while not all(any(sink.received[m] for m in marks) for sink in self.sinks.values()):
             for exporter in self.exporters:
                 if exporter.proc is not None and exporter.proc.poll() is not None:
                     raise RuntimeError(f"{exporter.name} exited ({exporter.proc.returncode})")
             if time.monotonic() > deadline:
-                late = [n for n, s in self.sinks.items() if not s.received[token(name, 1)]]
-                raise RuntimeError(f"{', '.join(late)} delivered no warm-up within {READY_S}s")
+                late = [n for n, s in self.sinks.items() if not any(s.received[m] for m in marks)]
+                raise RuntimeError(f"{', '.join(late)} delivered no marker within {READY_S}s")
+            if time.monotonic() >= next_mark:
+                self.warmups += 1
+                name = f"warm{self.warmups}"
+                self.writer.create(name)
+                self.writer.served.discard(token(name, 1))
+                marks.append(token(name, 1))
+                next_mark += MARK_EVERY_S
             time.sleep(0.1)
 
     def settle(self, at_least_s: float = 0.0) -> None:
@@ -110,13 +118,14 @@ def sink_down(stream: Stream) -> None:
 
 
 def restart(stream: Stream) -> None:
-    """50 events; every exporter stopped (SIGTERM); 50 events while they are down; started
-    again; 50 more once they watch."""
+    """50 events; every exporter stopped (SIGTERM); 50 events over the `RESTART_GAP_S` they
+    are down (a pod's restart: reschedule, image, start); started again; 50 more once they
+    watch."""
     stream.create_many("a", 50)
     stream.settle()
     for exporter in stream.exporters:
         exporter.stop()
-    stream.create_many("d", 50)
+    stream.create_many("d", 50, per_second=50 / RESTART_GAP_S)
     for exporter in stream.exporters:
         exporter.start()
     stream.warm_up()
