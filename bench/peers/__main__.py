@@ -7,6 +7,7 @@ Each scenario (bench/peers/scenarios.py) runs all exporters at once against one 
 with its own webhook receiver, and reports per exporter: versions delivered out of those the API
 server served, duplicate deliveries, peak RSS (VmHWM) and CPU seconds (user + system) of its
 process(es). Medians over `--runs`; the single runs are kept in bench/out/peers.json.
+The sink_down scenario alone takes about seven minutes a run (see scenarios.py).
 """
 
 from __future__ import annotations
@@ -40,6 +41,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="comma-separated subset of " + ",".join(SCENARIOS))
     parser.add_argument("--down", type=float, default=60.0,
                         help="sink_down: seconds the receivers are down")
+    parser.add_argument("--first-run", type=int, default=0,
+                        help="number of the first run (names its namespaces), so several "
+                        "invocations can share one machine")
+    parser.add_argument("--json", type=Path, default=OUT / "peers.json",
+                        help="where the medians and single runs are written")
     return parser.parse_args(argv)
 
 
@@ -105,9 +111,9 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="peers-kube-") as root:
         plane = controlplane.start(Path(root))
         try:
-            for run in range(args.runs):
+            for run in range(args.first_run, args.first_run + args.runs):
                 for scenario in args.only.split(","):
-                    print(f"-- {scenario} run {run + 1}/{args.runs}", flush=True)
+                    print(f"-- {scenario} run {run + 1}", flush=True)
                     figures = run_scenario(plane, scenario, run, names, args.down)
                     for name, fig in figures.items():
                         runs.setdefault(scenario, {}).setdefault(name, []).append(fig)
@@ -119,7 +125,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\nmedians of {args.runs} runs (kube-eventer --frequency="
           f"{exporters.KUBE_EVENTER_FREQUENCY}, receivers down {args.down:.0f} s)")
     print(_render(results))
-    (OUT / "peers.json").write_bytes(orjson.dumps(
+    args.json.write_bytes(orjson.dumps(
         {"machine": host, "skipped": notes, "medians": results, "runs": runs},
         option=orjson.OPT_INDENT_2))
     return 0
