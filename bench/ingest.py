@@ -5,7 +5,8 @@ watch stream is open, prints `burst-start T` and adds them as fast as it can. Th
 polls, from outside, the spool's max(seq) (read-only) and the output file's line count until
 both hold all N. Rates are N / (time all N were there - T); timing starts at the first add, so
 the initial LIST (empty) and process start-up are not in the figure. VmHWM is read just before
-eventpipe is stopped.
+eventpipe is stopped. eventpipe's CPU time from the burst's start to then, per event, is a figure
+that load from other processes moves far less than the rates.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from bench.common import (
     WORK,
     LineTail,
     SpoolProbe,
+    cpu_seconds,
     eventpipe,
     fake_api,
     vm_hwm_mib,
@@ -38,6 +40,7 @@ def run_once(events: int, folder: Path, *, within: float = 300.0) -> dict[str, f
         with eventpipe(config, folder / "eventpipe.log") as proc:
             try:
                 t0 = api.wait_mark("burst-start", within=60)
+                cpu0 = cpu_seconds(proc.pid)
                 base = probe.head()  # the LIST was empty; anything here predates the burst
                 done: dict[str, float] = {}
 
@@ -55,6 +58,7 @@ def run_once(events: int, folder: Path, *, within: float = 300.0) -> dict[str, f
                            alive=proc, every=0.02)
                 burst_end = api.wait_mark("burst-end", within=10)
                 rss = vm_hwm_mib(proc.pid)
+                cpu = cpu_seconds(proc.pid) - cpu0
             finally:
                 probe.close()
                 tail.close()
@@ -65,6 +69,7 @@ def run_once(events: int, folder: Path, *, within: float = 300.0) -> dict[str, f
         "file_seconds": done["file"] - t0,
         "server_add_seconds": burst_end - t0,
         "peak_rss_mib": rss,
+        "cpu_us_per_event": cpu / events * 1e6,
     }
 
 

@@ -23,7 +23,7 @@ from bench.common import OUT, WORK
 from bench.events import watch_lines
 
 MEASUREMENTS = ("raw", "ingest", "latency", "rss", "rss_steady", "loki", "kafka", "history",
-                "layout")
+                "layout", "realkube")
 
 
 DELIVERY_EVENTS = 100_000
@@ -77,7 +77,8 @@ def report(results: dict[str, Any]) -> list[dict[str, object]]:
     if "ingest" in m:
         i = m["ingest"]
         print(f"ingest        {i['spool_events_per_s']:>9,.0f} events/s watch→spool, "
-              f"{i['file_events_per_s']:,.0f} events/s →file, peak RSS {i['peak_rss_mib']:.0f} MiB")
+              f"{i['file_events_per_s']:,.0f} events/s →file, "
+              f"peak RSS {i['peak_rss_mib']:.0f} MiB, CPU {i['cpu_us_per_event']:.1f} µs/event")
         verdicts.append(check("ingest >= 20,000 events/s", i["spool_events_per_s"] >= 20_000,
                               f"{i['spool_events_per_s']:,.0f} events/s"))
         if "raw" in m:
@@ -128,6 +129,14 @@ def report(results: dict[str, Any]) -> list[dict[str, object]]:
         verdicts.append(check("5-field layout >= 50,000 renders/s",
                               lay[layout.TARGET_KEY] >= layout.TARGET,
                               f"{lay[layout.TARGET_KEY]:,.0f} renders/s"))
+    if "realkube" in results:
+        from bench.realkube import render_step
+
+        rk = results["realkube"]
+        print(f"realkube      control plane {rk['kube_version']}, sustained "
+              f"{rk['sustained_rate']:.0f} Events/s created through the API:")
+        for line in map(render_step, rk["steps"]):
+            print(line)
     if "history" in results:
         h = results["history"]["median"]
         print("history       " + ", ".join(f"{k.removesuffix('_s')} {v * 1000:.0f} ms"
@@ -192,6 +201,15 @@ def main(argv: list[str] | None = None) -> int:
 
             results["kafka"] = _timed("delivery to tansu Kafka",
                                       lambda: delivery_kafka.run(DELIVERY_EVENTS))
+        if "realkube" in chosen:
+            from bench import realkube
+            from tests.realkube.controlplane import missing_binaries
+
+            if missing_binaries():
+                print("-- realkube skipped: the control plane is not built (`make kube`)")
+            else:
+                results["realkube"] = _timed("real API server, steady creates", lambda:
+                                             realkube.measure(realkube.DEFAULT_RATES, 15.0))
     finally:
         if not args.keep_prefill:
             shutil.rmtree(WORK, ignore_errors=True)

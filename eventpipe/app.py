@@ -21,8 +21,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import sqlite3
 import time
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 from prometheus_client import Gauge
@@ -30,6 +32,7 @@ from prometheus_client import Gauge
 from eventpipe import fatal
 from eventpipe.config import Config
 from eventpipe.core.tasks import (
+    EXIT_CONFIG,
     EXIT_LEADERSHIP_LOST,
     EXIT_STOPPED,
     FatalError,
@@ -49,7 +52,7 @@ from eventpipe.metrics import Metrics
 from eventpipe.routing import compile_route
 from eventpipe.server.http import HttpServer
 from eventpipe.sinks.registry import build_sink
-from eventpipe.spool import Spool, SpoolFullError
+from eventpipe.spool import Spool, SpoolFullError, disk
 from eventpipe.spool.writer import SpoolWriter
 from eventpipe.watch.api import KubeEventsApi
 from eventpipe.watch.streams import stream_name
@@ -136,15 +139,21 @@ class Pipeline:
                 lease, on_change=lambda leader: self._leader.set(int(leader)))
         else:
             self._leader.set(1)
+        if problem := disk.start_problem(Path(cfg.spool.path)):
+            raise FatalError(f"cannot open the spool {cfg.spool.path}: {problem}",
+                             exit_code=EXIT_CONFIG)
         spool = await fatal.open_spool_checked(cfg, self.metrics)
         opened.push_async_callback(spool.close)
         self._spool_file = fatal.file_identity(cfg.spool.path)
         self.metrics.spool_budget.set(cfg.spool.max_bytes or 0)
+        self.metrics.spool_rows.set_function(lambda: float(spool.rows))
         new_data = NewData()
         writer = SpoolWriter(spool, metrics=self.metrics,
                              batch_max_events=cfg.spool.batch_max_events,
                              batch_max_wait=cfg.spool.batch_max_wait,
-                             full_errors=(SpoolFullError,), on_commit=new_data.notify)
+                             full_errors=(SpoolFullError,), on_commit=new_data.notify,
+                             max_group_bytes=spool.largest_append)
+        self._writer = writer
         self._stopping = asyncio.Event()
         enricher = build_enricher(omit_lookup=cfg.omit_lookup, cache_size=cfg.cache_size,
                                   kube_qps=cfg.kube_qps, kube_burst=cfg.kube_burst,
@@ -209,20 +218,24 @@ class Pipeline:
             await cancel_all(list(late))
 
     async def _readiness(self) -> tuple[bool, dict[str, object]]:
-        """Ready when every stream watches and the spool is writable. `namespaces` says, per
+        """Ready when every stream watches and the spool can store. `namespaces` says, per
         namespace ("*" = all), "watching" or why not (`forbidden: cannot list/watch ...`):
         a namespace RBAC refuses is a visible not-ready, never a silent gap. A standby
-        replica (leader election) watches nothing and is ready."""
+        replica (leader election) watches nothing and is ready while its spool is usable.
+        `spool_writable` is false from a failed commit (the disk or the budget full, the file
+        failing) until one succeeds again, with `spool_problem` saying why."""
+        writable = self._spool_ok and self._writer.writable
+        spool: dict[str, object] = {"spool_writable": writable}
+        if not writable:
+            spool["spool_problem"] = self._writer.problem or "spool upkeep failed (see the log)"
         if self.elector is not None and not self.elector.is_leader:
             # A standby is ready: it is doing its job (waiting), and an unready standby would
             # stall every rolling update of a StatefulSet behind it.
-            return self._spool_ok, {"leader": "standby", "holder": self.elector.holder,
-                                    "spool_writable": self._spool_ok}
+            return writable, {"leader": "standby", "holder": self.elector.holder, **spool}
         namespaces = {(w.namespace or "*"): w.status for w in self.watchers}
         streams = {w.stream: w.status for w in self.watchers}
-        ready = self._spool_ok and all(w.established.is_set() for w in self.watchers)
-        return ready, {"namespaces": namespaces, "streams": streams,
-                       "spool_writable": self._spool_ok}
+        ready = writable and all(w.established.is_set() for w in self.watchers)
+        return ready, {"namespaces": namespaces, "streams": streams, **spool}
 
     async def _lag_gauges(self) -> None:
         """Lag per receiver every 2 s, so an outage shows while it lasts."""
@@ -249,9 +262,15 @@ class Pipeline:
                 if deleted:
                     log.info("retention removed old events", extra={"deleted": deleted})
                 stats: dict[str, Any] = await spool.stats()
-                self.metrics.spool_rows.set(float(stats.get("events", 0)))
                 self.metrics.spool_bytes.set(float(stats.get("bytes", 0)))
+                if not self._spool_ok:
+                    log.info("spool upkeep works again")
                 self._spool_ok = True
+            except sqlite3.Error as exc:  # a full disk, a locked file: say it once, no trace
+                if self._spool_ok:
+                    log.warning("spool upkeep failed; retrying", extra={
+                        "error": str(exc), "code": getattr(exc, "sqlite_errorname", "")})
+                self._spool_ok = False
             except Exception:
                 self._spool_ok = False
                 log.exception("spool upkeep failed")

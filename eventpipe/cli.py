@@ -33,14 +33,14 @@ def _load(path: str) -> Config:
 
 
 def _check_receivers(config: Config, path: str) -> None:
-    """Build every receiver's sink once (compiling its layout); exit 1 naming a bad one."""
-    from eventpipe.sinks.registry import build_sink
+    """Build every receiver's sink once (compiling its layout); exit 1 naming a bad one. A
+    config file's receivers are built as it loads; this is for the ones --sink added."""
+    from eventpipe.config.loader import check_receivers
 
     try:
-        for receiver in config.receivers:
-            build_sink(receiver, cluster_name=config.cluster_name)
-    except ValueError as exc:
-        raise click.ClickException(f"invalid config: {path}: {exc}") from exc
+        check_receivers(config, None, path)
+    except ConfigError as exc:
+        raise click.ClickException(f"invalid config: {exc}") from exc
 
 
 class CannotStart(click.ClickException):
@@ -72,13 +72,13 @@ def run(config_path: str | None, sinks: tuple[str, ...], kubeconfig: str | None,
     if not config_path and not sinks:
         raise click.UsageError("give --config FILE, or kube-eventer style --sink flags")
     try:
+        # Loading builds the file's receivers (layouts compile); the ones --sink adds are
+        # built here, before the spool is opened, so a bad one is a line, not a traceback.
         config = _load(config_path) if config_path else None
         if sinks:
             config = _with_sinks(config, sinks, kubeconfig)
+            _check_receivers(config, config_path or "--sink")
         assert config is not None
-        # Layouts compile when sinks are built; do it before the spool is opened, so a bad one
-        # stops startup with the same message as `config validate` (not a traceback).
-        _check_receivers(config, config_path or "--sink")
     except click.UsageError:
         raise  # exits 2 already
     except click.ClickException as exc:
@@ -91,7 +91,8 @@ def run(config_path: str | None, sinks: tuple[str, ...], kubeconfig: str | None,
         http = config.http.model_copy(update={"port": int(port),
                                               "address": host or config.http.address})
         config = config.model_copy(update={"http": http})
-    setup_logging(config.log_level, config.log_format)
+    setup_logging(config.log_level, config.log_format,
+                  dependencies=config.dependency_log_level)
     sys.exit(asyncio.run(_run(config, kubeconfig)))
 
 
@@ -111,13 +112,16 @@ def _with_sinks(config: Config | None, sinks: Sequence[str], kubeconfig: str | N
 
 async def _run(config: Config, kubeconfig: str | None) -> int:
     from eventpipe.app import Pipeline  # heavy imports only for `run`
+    from eventpipe.core.collector import tune_collector
     from eventpipe.fatal import exit_backstop
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    code = await Pipeline(config, kubeconfig=kubeconfig).run(stop)
+    pipeline = Pipeline(config, kubeconfig=kubeconfig)
+    tune_collector()  # the process runs one pipeline from here on: see eventpipe.core.collector
+    code = await pipeline.run(stop)
     exit_backstop(code)
     return code
 
@@ -242,8 +246,7 @@ def config_group() -> None:
 @click.argument("path", type=click.Path(dir_okay=False))
 def config_validate(path: str) -> None:
     """Load FILE as `run` would (schema, regexes, layouts); exit 1 naming the problem."""
-    config = _load(path)
-    _check_receivers(config, path)
+    config = _load(path)  # builds every receiver, as `run` does
     click.echo(f"{path}: ok ({len(config.receivers)} receivers)")
 
 
@@ -275,7 +278,7 @@ def demo(rate: float, directory: str, port: int, receivers_file: str | None,
     options = DemoOptions(directory=Path(directory), rate=rate, port=port, duration=duration,
                           receivers_file=Path(receivers_file) if receivers_file else None)
     if receivers_file:
-        _check_receivers(_load(receivers_file), receivers_file)
+        _load(receivers_file)  # builds every receiver: a bad layout stops here
     tty = sys.stdout.isatty()
     # On a terminal the summary block is redrawn in place and shows retries and lag, so
     # per-attempt warnings would only tear it; piped output keeps them.

@@ -10,6 +10,7 @@ instead of a 50-line traceback ending in "unable to open database file".
 from __future__ import annotations
 
 import asyncio
+import errno
 import logging
 import os
 import sqlite3
@@ -35,6 +36,7 @@ from eventpipe.leader.elector import LeaderElector
 from eventpipe.metrics import Metrics
 from eventpipe.server.http import HttpServer
 from eventpipe.spool import Spool, SpoolError
+from eventpipe.spool.errors import SpoolVersionError
 from eventpipe.spool.from_config import open_spool
 
 EXIT_GRACE = 5.0
@@ -59,7 +61,8 @@ def _kubeconfig_problem(path: str, exc: BaseException) -> str:
         return f"no kubeconfig and not in a cluster ({detail}): {where}"
     if not os.path.exists(path):
         return f"kubeconfig {path} does not exist: {where}"
-    return f"cannot load kubeconfig {path}: {detail}"
+    return (f"cannot load kubeconfig {path}: {detail}; fix the file or point `kubeconfig`, "
+            "--kubeconfig or $KUBECONFIG at a working one")
 
 
 async def open_spool_checked(config: Config, metrics: Metrics) -> Spool:
@@ -85,6 +88,9 @@ def _spool_path_problem(path: Path) -> str:
 
 
 def _spool_hint(path: Path, exc: BaseException) -> str:
+    if isinstance(exc, SpoolVersionError):
+        return (f"{exc}: the file was written by a newer eventpipe; run that version, or move "
+                "the file away (a new spool starts empty and relists) or change spool.path")
     code = getattr(exc, "sqlite_errorname", "")
     if code in ("SQLITE_NOTADB", "SQLITE_CORRUPT"):
         return f"{exc}; move the file away (a new spool starts empty) or change spool.path"
@@ -99,8 +105,11 @@ async def start_http(server: HttpServer, address: str, port: int) -> None:
         await server.start()
     except OSError as exc:
         reason = os.strerror(exc.errno) if exc.errno else str(exc)
+        todo = ("another program (or eventpipe) listens there: stop it or set another http.port"
+                if exc.errno == errno.EADDRINUSE else
+                "set http.address to an address of this host (0.0.0.0 for all)")
         raise FatalError(f"cannot listen on {address}:{port} (http.address, http.port): "
-                         f"{reason}", exit_code=EXIT_CONFIG) from exc
+                         f"{reason}; {todo}", exit_code=EXIT_CONFIG) from exc
 
 
 def file_identity(path: str | Path) -> tuple[int, int] | None:

@@ -1,7 +1,11 @@
 """Structured logging: JSON lines by default (for clusters), or a readable form.
 
-Fields passed with `extra={...}` become JSON keys. Payloads and secrets are never logged by
-callers; this module only formats.
+Fields passed with `extra={...}` become JSON keys. Payloads and secrets are never logged, at
+any level: eventpipe's own records name events by stream, receiver, seq or uid, never by body,
+and the libraries' loggers stay at warning unless `dependencyLogLevel` asks for more. Two are
+held at warning whatever is asked: aiosqlite logs the arguments of every statement at debug
+(the event bodies being stored), kubernetes-asyncio's REST client every response body (Event
+lists, and the objects enrichment looks up, annotations included).
 """
 
 from __future__ import annotations
@@ -49,15 +53,23 @@ class PrettyFormatter(logging.Formatter):
         return line
 
 
-def setup_logging(level: str = "info", fmt: str = "json") -> None:
-    """Configure the root logger once at startup (to stderr; stdout may be a sink)."""
+_LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warn": logging.WARNING,
+           "warning": logging.WARNING, "error": logging.ERROR}
+PAYLOAD_LOGGERS = ("aiosqlite", "kubernetes_asyncio.client.rest")
+"""Libraries that log payloads below warning: never let them below it."""
+
+
+def setup_logging(level: str = "info", fmt: str = "json", *, dependencies: str = "warn") -> None:
+    """Configure logging once at startup (to stderr; stdout may be a sink): eventpipe's loggers
+    at `level`, every other library's at `dependencies`."""
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter() if fmt == "json" else PrettyFormatter())
     root = logging.getLogger()
     root.handlers[:] = [handler]
-    levels = {"debug": logging.DEBUG, "info": logging.INFO, "warn": logging.WARNING,
-              "warning": logging.WARNING, "error": logging.ERROR}
-    root.setLevel(levels.get(level.lower(), logging.INFO))
+    root.setLevel(_LEVELS.get(dependencies.lower(), logging.WARNING))
+    logging.getLogger("eventpipe").setLevel(_LEVELS.get(level.lower(), logging.INFO))
+    for name in PAYLOAD_LOGGERS:
+        logging.getLogger(name).setLevel(max(logging.WARNING, root.level))
     # aiohttp's access log and kubernetes_asyncio's debug output are noise at info.
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
     # aiokafka logs every refused connection at ERROR during a broker outage; the sink driver

@@ -90,13 +90,14 @@ async def running(config_path: Path) -> AsyncIterator[Pipeline]:
 
 
 async def start_subprocess(config_path: Path, *, log: Path,
-                           argv: Sequence[str] | None = None) -> asyncio.subprocess.Process:
+                           argv: Sequence[str] | None = None,
+                           env: dict[str, str] | None = None) -> asyncio.subprocess.Process:
     """`eventpipe run --config` as a child process (for SIGTERM / SIGKILL tests).
 
     `argv` replaces the arguments after `python -m eventpipe` (e.g. resmo's `-conf=F`).
-    stdout and stderr are appended to `log`.
+    `env` replaces this process's environment. stdout and stderr are appended to `log`.
     """
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    env = {**(os.environ if env is None else env), "PYTHONUNBUFFERED": "1"}
     args = list(argv) if argv is not None else ["run", "--config", str(config_path)]
     with log.open("ab") as handle:  # the child keeps its own copy of the descriptor
         return await asyncio.create_subprocess_exec(

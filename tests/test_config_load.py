@@ -256,8 +256,8 @@ def test_resmo_sinks_not_implemented_yet_get_a_clear_error(sink: str) -> None:
 # --- defaults and eventpipe sections ---------------------------------------------------------
 
 
-def test_empty_file_gives_documented_defaults() -> None:
-    config = cfg("")
+def test_empty_mapping_gives_documented_defaults() -> None:
+    config = cfg("{}")
     assert config.log_level == "info" and config.log_format == "json"
     assert config.cluster_name == "" and config.namespace == ""
     assert config.max_event_age_seconds == 0

@@ -29,6 +29,7 @@ from eventpipe.delivery.driver import (
 )
 from eventpipe.metrics import Metrics
 from eventpipe.spool import Spool, SpoolFullError
+from eventpipe.spool.gaps import Gap
 from eventpipe.spool.rows import NewRecord, StoredRow
 from eventpipe.spool.writer import SpoolWriter
 from eventpipe.watch.normalize import to_record
@@ -211,6 +212,14 @@ class GatedSpool:
 
     async def forget(self, uid: str) -> None:
         await self.spool.forget(uid)
+
+    async def head_seq(self) -> int:
+        return await self.spool.head_seq()
+
+    async def record_gap(self, *, stream: str, namespace: str, from_rv: str, to_rv: str,
+                         after_seq: int) -> Gap:
+        return await self.spool.record_gap(stream=stream, namespace=namespace,
+                                           from_rv=from_rv, to_rv=to_rv, after_seq=after_seq)
 
     async def reject(self, rows: list[tuple[str, str, bytes]]) -> None:
         await self.spool.reject(rows)

@@ -22,8 +22,9 @@ from click.testing import CliRunner
 
 from eventpipe.cli import cli
 from eventpipe.core.occurrences import occurrences
-from eventpipe.history import Filters, show
-from eventpipe.history.render import human_age
+from eventpipe.history import Filters, latest, open_read_only, show
+from eventpipe.history.query import FETCH_ROWS
+from eventpipe.history.render import human_age, render
 from eventpipe.spool import Spool
 from eventpipe.spool.rows import NewRecord
 from eventpipe.watch.normalize import MalformedEvent, to_record
@@ -307,3 +308,48 @@ def test_config_names_the_spool(spool: tuple[Path, Model], tmp_path: Path) -> No
                                           (9 * 365 * 86400, "9y")])
 def test_ages_round_like_kubectl(seconds: int, text: str) -> None:
     assert human_age(seconds) == text
+
+
+# --- --limit 0 streams ---------------------------------------------------------------------
+
+async def _printed(path: Path, output: str, *, versions: bool, streamed: bool) -> str:
+    """What `show` prints with no limit (streamed), or the whole list rendered at once."""
+    if streamed:
+        out: list[str] = []
+        await show(path, Filters(), output=output, limit=None, versions=versions,
+                   echo=out.append, clock=lambda: NOW)
+        return "\n".join(out)
+    conn = await open_read_only(path)
+    try:
+        rows = await latest(conn, Filters(), limit=None, versions=versions)
+    finally:
+        await conn.close()
+    return render(rows, output, now=NOW)
+
+
+@pytest.mark.parametrize("versions", [False, True])
+@pytest.mark.parametrize("output", ["json", "yaml", "table", "wide"])
+async def test_limit_0_streams_exactly_what_the_whole_list_prints(
+        spool: tuple[Path, Model], output: str, versions: bool) -> None:
+    path, model = spool
+    assert len(model.select(versions=versions)) > 2 * FETCH_ROWS  # several chunks
+    streamed = await _printed(path, output, versions=versions, streamed=True)
+    assert streamed == await _printed(path, output, versions=versions, streamed=False)
+    if output == "json":
+        assert orjson.loads(streamed)["items"] == model.select(versions=versions)
+
+
+def test_limit_0_with_nothing_found_is_an_empty_list(spool: tuple[Path, Model]) -> None:
+    assert as_json(spool[0], "--limit", "0", "--reason", "NoSuchReason") == []
+    result = events(spool[0], "--limit", "0", "--reason", "NoSuchReason")
+    assert result.output == "No events found.\n"
+
+
+async def test_limit_0_with_watch_prints_every_object_one_by_one(
+        spool: tuple[Path, Model]) -> None:
+    path, model = spool
+    out: list[str] = []
+    shown = await show(path, Filters(), output="json", limit=None, watch=True, echo=out.append,
+                       interval=0, iterations=1)
+    assert shown == len(model.select())
+    assert documents("\n".join(out)) == model.select()

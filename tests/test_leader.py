@@ -251,3 +251,18 @@ async def test_pipeline_stands_by_then_leads_then_exits_1_when_it_cannot_renew(
         stop.set()
         if not run.done():
             await asyncio.wait_for(run, 30)
+
+
+def test_lease_namespace_comes_from_the_mounted_service_account(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without $POD_NAMESPACE the Lease goes in the service account's namespace, read from
+    $EVENTPIPE_SERVICE_ACCOUNT_DIR when set (else the kubelet's path)."""
+    from eventpipe.leader.lease import default_namespace
+
+    monkeypatch.delenv("POD_NAMESPACE", raising=False)
+    monkeypatch.setenv("EVENTPIPE_SERVICE_ACCOUNT_DIR", str(tmp_path))
+    assert default_namespace() == "default"  # no namespace file there
+    (tmp_path / "namespace").write_text("observability\n")
+    assert default_namespace() == "observability"
+    monkeypatch.setenv("POD_NAMESPACE", "team-a")
+    assert default_namespace() == "team-a"

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections import Counter
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
@@ -208,6 +209,49 @@ async def test_malformed_line_is_counted_and_the_stream_goes_on(api: FakeApiServ
     assert [r[2][:9] for r in rejected] == [b"{not json", b'{"type":"']
 
 
+BAD_TYPES = [
+    b'{"type":{"a":1}}',
+    b'{"type":{"a":1},"object":{"metadata":{"resourceVersion":"99999999"}}}',
+    b'{"type":"WEIRD","object":{"metadata":{"resourceVersion":"99999999"}}}',
+    b'{"type":7,"object":{"metadata":{"resourceVersion":"99999999"}}}',
+    b'{"type":null,"object":{"metadata":{"resourceVersion":"99999999"}}}',
+]
+
+
+async def test_a_bad_or_unknown_type_is_a_rejected_line_and_keeps_the_resume_point(
+        api: FakeApiServer, tmp_path: Path) -> None:
+    """A `type` that is not a string must not crash the watch task; an unknown one must not
+    move the resume point as a BOOKMARK would. Each is counted and kept raw."""
+    config = write_config(tmp_path, kubeconfig=tmp_path / "kubeconfig")
+    out = tmp_path / "events.jsonl"
+
+    def rejected() -> list[tuple[bytes, str]]:
+        with closing(sqlite3.connect(tmp_path / "spool.db")) as db:
+            return db.execute("SELECT line, error FROM rejected ORDER BY id").fetchall()
+
+    async with running(config) as pipeline:
+        before = api.add(event("before"))["metadata"]["resourceVersion"]
+        await wait_until(lambda: len(read_lines(out)) == 1, what="first event")
+        for line in BAD_TYPES:
+            api.inject_raw_line(line)
+        await wait_until(lambda: len(rejected()) == len(BAD_TYPES), what="the rejected lines")
+        assert [line for line, _ in rejected()] == BAD_TYPES
+        assert "'WEIRD' is not one of ADDED, BOOKMARK" in rejected()[2][1]
+        assert "of JSON type dict" in rejected()[1][1]
+        assert pipeline.metrics.watch_malformed.labels("core/*")._value.get() == len(BAD_TYPES)
+        spool = await Spool.open(tmp_path / "spool.db")
+        try:
+            assert await spool.resume_point("core/*") == before
+        finally:
+            await spool.close()
+        api.add(event("after"))
+        await wait_until(lambda: len(read_lines(out)) == 2, what="the event after the lines")
+        assert len(api.watch_requests()) == 1, "the watch was cut or restarted"
+    counted = {s.labels["type"] for m in pipeline.metrics.registry.collect()
+               if m.name == "eventpipe_watch_events" for s in m.samples}
+    assert counted <= {"ADDED", "MODIFIED", "DELETED", "BOOKMARK", "ERROR"}, counted
+
+
 async def test_namespaces_list_watches_each_namespace(api: FakeApiServer,
                                                       tmp_path: Path) -> None:
     config = write_config(tmp_path, kubeconfig=tmp_path / "kubeconfig",
@@ -272,14 +316,16 @@ async def test_retention_deletes_only_what_every_receiver_acked(api: FakeApiServ
                          "retentionInterval": "100ms"}})
     out = tmp_path / "events.jsonl"
     async with running(config) as pipeline:
+        def spool_rows() -> float | None:
+            return pipeline.metrics.registry.get_sample_value("eventpipe_spool_rows")
         for i in range(5):
             api.add(event(f"k-{i}"))
         await wait_until(lambda: len(read_lines(out)) == 5, what="dump has all")
-        await wait_until(lambda: pipeline.metrics.spool_rows._value.get() == 5,
+        await wait_until(lambda: spool_rows() == 5,
                          what="retention ran")
         # `broken` never acked, so nothing may be deleted even with a zero history window.
         (tmp_path / "blocked" / "x.jsonl").unlink()
         await wait_until(lambda: len(read_lines(tmp_path / "blocked" / "x.jsonl")) == 5,
                          what="broken receiver recovered")
-        await wait_until(lambda: pipeline.metrics.spool_rows._value.get() == 0,
+        await wait_until(lambda: spool_rows() == 0,
                          what="retention deleted what both acked")

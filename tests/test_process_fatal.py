@@ -9,10 +9,12 @@ from __future__ import annotations
 import asyncio
 import os
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import closing
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -21,6 +23,7 @@ import pytest
 
 from eventpipe.core.tasks import EXIT_CONFIG, EXIT_LEADERSHIP_LOST, EXIT_SPOOL_LOST
 from eventpipe.fatal import SPOOL_CHECK_INTERVAL
+from eventpipe.spool.schema import SCHEMA_VERSION
 from tests.fakeapi import FakeApiServer
 from tests.pipeline_harness import (
     REPO,
@@ -48,12 +51,13 @@ async def eventpipe(tmp_path: Path) -> AsyncIterator[Any]:
     (stdout discarded: no receiver here writes to it); every child is killed at the end."""
     procs: list[asyncio.subprocess.Process] = []
 
-    async def start(config: Path) -> asyncio.subprocess.Process:
+    async def start(config: Path, env: dict[str, str] | None = None
+                    ) -> asyncio.subprocess.Process:
         with (tmp_path / "stderr.log").open("ab") as stderr:
             proc = await asyncio.create_subprocess_exec(
                 sys.executable, "-m", "eventpipe", "run", "--config", str(config),
                 stdout=asyncio.subprocess.DEVNULL, stderr=stderr, cwd=str(REPO),
-                env={**os.environ, "PYTHONUNBUFFERED": "1"})
+                env=env or {**os.environ, "PYTHONUNBUFFERED": "1"})
         procs.append(proc)
         return proc
 
@@ -137,7 +141,7 @@ async def test_port_in_use_found_after_the_spool_opened_exits_2(
     code, elapsed = await exits(proc, within=30)
     assert code == EXIT_CONFIG, f"exit {code} after {elapsed:.1f} s"
     error = the_error(tmp_path / "stderr.log", f"cannot listen on 127.0.0.1:{busy_port}",
-                      "http.port", "Address already in use")
+                      "http.port", "Address already in use", "set another http.port")
     assert error["exit_code"] == EXIT_CONFIG
     assert seconds_since(error) <= MARGIN, "the process lingered after the error"
     # The spool had been opened, and was closed again (the last connection out removes the WAL).
@@ -211,6 +215,30 @@ def _spool_is_a_directory(tmp_path: Path) -> dict[str, Any]:
     return {}
 
 
+def _corrupted(tmp_path: Path) -> dict[str, Any]:
+    """An SQLite file with a valid header and garbage after it, the schema table included
+    (a torn copy, a bad disk)."""
+    spool = tmp_path / "spool.db"
+    with closing(sqlite3.connect(spool)) as db:
+        db.execute("CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT)")
+        db.executemany("INSERT INTO notes (body) VALUES (?)", [("x" * 500,)] * 200)
+        db.commit()
+    size = spool.stat().st_size
+    with spool.open("r+b") as handle:
+        handle.seek(100)  # the 100-byte file header stays: it still looks like SQLite
+        handle.write(b"\xde\xad" * ((size - 100) // 2))
+    return {}
+
+
+def _newer_schema(tmp_path: Path) -> dict[str, Any]:
+    """A spool whose schema version is above this eventpipe's (a newer one wrote it)."""
+    with closing(sqlite3.connect(tmp_path / "spool.db")) as db:
+        db.execute("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+        db.execute("INSERT INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION + 1),))
+        db.commit()
+    return {}
+
+
 START_UP: dict[str, tuple[Callable[[Path], dict[str, Any]], list[str]]] = {
     # name: (change to the config or the folder, what the one line must say)
     "no kubeconfig": (lambda tmp: {"kubeconfig": str(tmp / "missing")},
@@ -221,6 +249,11 @@ START_UP: dict[str, tuple[Callable[[Path], dict[str, Any]], list[str]]] = {
                                        "move the file away"]),
     "spool is a directory": (_spool_is_a_directory, ["cannot open the spool",
                                                      "it is a directory"]),
+    "spool corrupted": (_corrupted, ["cannot open the spool", "malformed",
+                                     "move the file away"]),
+    "spool from a newer schema": (_newer_schema, [
+        "cannot open the spool", f"schema version {SCHEMA_VERSION + 1}", "newer eventpipe",
+        "move the file away"]),
 }
 
 
@@ -248,3 +281,51 @@ def test_a_thread_that_never_ends_cannot_keep_the_process_alive() -> None:
     assert result.returncode == 3, result
     assert "still running 0.5s after the pipeline stopped (a thread did not end); exiting 3" \
         in result.stderr
+
+
+async def test_no_kubeconfig_anywhere_outside_a_cluster_exits_2(
+        api: FakeApiServer, tmp_path: Path, eventpipe: Any) -> None:
+    """No `kubeconfig` key, no --kubeconfig, no $KUBECONFIG, no ~/.kube/config, no in-cluster
+    service account environment."""
+    env = {k: v for k, v in os.environ.items()
+           if k != "KUBECONFIG" and not k.startswith("KUBERNETES_")}
+    home = tmp_path / "home"
+    home.mkdir()
+    proc = await eventpipe(config(tmp_path, kubeconfig=None),
+                           {**env, "HOME": str(home), "PYTHONUNBUFFERED": "1"})
+    code, _ = await exits(proc, within=30)
+    assert code == EXIT_CONFIG
+    the_error(tmp_path / "stderr.log", "no kubeconfig and not in a cluster",
+              "set `kubeconfig` in the config, --kubeconfig or $KUBECONFIG")
+
+
+@pytest.fixture
+def read_only_dir(tmp_path: Path) -> Iterator[Path]:
+    """A directory nobody may create files in: a read-only tmpfs when running as root (root
+    ignores permission bits), else mode 0555. Unmounted / restored at the end."""
+    folder = tmp_path / "ro"
+    folder.mkdir()
+    if os.geteuid() != 0:
+        folder.chmod(0o555)
+        yield folder
+        folder.chmod(0o755)
+        return
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "ro,size=1m", "tmpfs", str(folder)],
+                             capture_output=True, text=True, check=False)
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a read-only tmpfs as root: {mounted.stderr.strip()}")
+    try:
+        yield folder
+    finally:
+        subprocess.run(["umount", str(folder)], check=True)
+
+
+async def test_spool_directory_read_only_exits_2(
+        api: FakeApiServer, tmp_path: Path, eventpipe: Any, read_only_dir: Path) -> None:
+    spool = read_only_dir / "spool.db"
+    proc = await eventpipe(config(tmp_path, spool={"path": str(spool)}))
+    code, _ = await exits(proc, within=30)
+    assert code == EXIT_CONFIG
+    the_error(tmp_path / "stderr.log", f"cannot open the spool {spool}",
+              f"check that {read_only_dir} is writable")
+    assert not api.watch_requests()

@@ -8,10 +8,11 @@ names (anchored regexes), `level=Normal` meaning Normal and Warning.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
+
+from eventpipe.core import regex
 
 _LEVELS = {"Warning": "^Warning$", "Normal": "^(?:Normal|Warning)$"}
 _IGNORED: Mapping[str, frozenset[str]] = {
@@ -109,4 +110,4 @@ class Options:
 
 def anchored(values: Sequence[str]) -> str:
     """A regex matching exactly one of `values`."""
-    return "^(?:" + "|".join(re.escape(v) for v in values) + ")$"
+    return "^(?:" + "|".join(regex.escape(v) for v in values) + ")$"

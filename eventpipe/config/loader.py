@@ -3,6 +3,11 @@
 pydantic reports errors as a key path and a terse message; this module turns each into
 ``file:line: path: message`` using the line table from `eventpipe.core.yamlsource`, with
 wording a person editing YAML understands ("expected an integer, got 'big'").
+
+A file larger than `MAX_CONFIG_BYTES` and a file with nothing in it (empty, or only comments)
+are errors: the first is not a config, the second is almost always a ConfigMap key or a mount
+that went wrong, and running with no receivers would hide it. Each receiver is built once after
+validation (its layouts and templates compile), and a problem there names its line too.
 """
 
 from __future__ import annotations
@@ -33,6 +38,9 @@ _EXPECTED = {
     "list_type": "expected a list",
 }
 
+MAX_CONFIG_BYTES = 1024 * 1024
+"""The largest config file read (1 MiB); real configs, layouts included, are a few KiB."""
+
 _BOUNDS = {
     "greater_than_equal": "at least",
     "greater_than": "greater than",
@@ -45,11 +53,16 @@ def load_config(path: str | Path, *, environ: Mapping[str, str] | None = None) -
     """Read and validate the config file at `path`; raise `ConfigError` saying where it is wrong."""
     source = str(path)
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        with Path(path).open("rb") as handle:
+            raw = handle.read(MAX_CONFIG_BYTES + 1)
+        text = raw.decode("utf-8")
     except OSError as exc:
         raise ConfigError(f"cannot read config: {exc.strerror or exc}", source=source) from None
     except UnicodeDecodeError as exc:
         raise ConfigError(f"config is not UTF-8: {exc.reason}", source=source) from None
+    if len(raw) > MAX_CONFIG_BYTES:
+        raise ConfigError(f"config file is larger than {MAX_CONFIG_BYTES // 1024} KiB, the "
+                          "most eventpipe reads: is this the right file?", source=source)
     return load_config_text(text, source=Path(path).name, environ=environ)
 
 
@@ -61,13 +74,50 @@ def load_config_text(
     `environ` supplies ``${VAR}`` values (default: the process environment).
     """
     document = parse_yaml(text, source=source, environ=os.environ if environ is None else environ)
-    data = {} if document.data is None else document.data
+    if document.data is None:
+        raise ConfigError("the config file is empty (or only comments): give at least the "
+                          "receivers and the route (docs/configuration.md)", source=source)
+    data = document.data
     if not isinstance(data, dict):
         raise ConfigError("the config must be a YAML mapping of keys", source=source, line=1)
     try:
-        return Config.model_validate(data)
+        config = Config.model_validate(data)
     except ValidationError as exc:
         raise _to_config_error(exc, document, source) from None
+    check_receivers(config, document, source)
+    return config
+
+
+def check_receivers(config: Config, document: YamlDocument | None, source: str) -> None:
+    """Build each receiver's sink once (layouts and templates compile); raise `ConfigError`
+    at the line of the key the sink's error names (``receivers.NAME.layout.msg: ...``), else at
+    the receiver's line."""
+    from eventpipe.sinks.registry import build_sink
+
+    for index, receiver in enumerate(config.receivers):
+        try:
+            build_sink(receiver, cluster_name=config.cluster_name)
+        except ValueError as exc:
+            where, _, problem = str(exc).partition(": ")
+            loc: tuple[str | int, ...] = ("receivers", index, receiver.sink_type)
+            prefix = f"receivers.{receiver.name}"
+            if problem and (where == prefix or where.startswith(prefix + ".")):
+                loc += tuple(_dotted(where.removeprefix(prefix)))
+            else:
+                where, problem = prefix, str(exc)
+            line, _ = document.line_of(loc) if document else (None, ())
+            raise ConfigError(problem, source=source, line=line, path=where) from None
+
+
+def _dotted(path: str) -> list[str | int]:
+    """``.layout.a[2].b`` -> ``['layout', 'a', 2, 'b']``."""
+    parts: list[str | int] = []
+    for piece in path.replace("[", ".[").split("."):
+        if piece.startswith("[") and piece.endswith("]") and piece[1:-1].isdigit():
+            parts.append(int(piece[1:-1]))
+        elif piece:
+            parts.append(piece)
+    return parts
 
 
 def _to_config_error(exc: ValidationError, document: YamlDocument, source: str) -> ConfigError:

@@ -40,6 +40,12 @@ class Config(Model):
         default="info", alias="logLevel",
         description="Log level; resmo's trace/fatal/panic map to debug/error.",
     )
+    dependency_log_level: Literal["debug", "info", "warn", "error"] = Field(
+        default="warn", alias="dependencyLogLevel",
+        description="Log level of the libraries eventpipe uses (aiohttp, kubernetes_asyncio, "
+        "...); `logLevel` sets eventpipe's own. aiosqlite and kubernetes_asyncio's REST client "
+        "stay at warn whatever is asked: at debug they log event bodies.",
+    )
     log_format: Literal["json", "pretty"] = Field(
         default="json", alias="logFormat", description="Log format: 'json' or 'pretty'."
     )
@@ -99,7 +105,7 @@ class Config(Model):
         description="On SIGTERM, how long in-flight batches get to finish.",
     )
 
-    @field_validator("log_level", mode="before")
+    @field_validator("log_level", "dependency_log_level", mode="before")
     @classmethod
     def _log_level(cls, value: Any) -> Any:
         if isinstance(value, str):

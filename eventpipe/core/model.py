@@ -8,11 +8,12 @@ is expected (``name: 123``) become strings, as Go's decoder does.
 
 from __future__ import annotations
 
-import re
 from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, model_validator
 from pydantic_core import PydanticCustomError
+
+from eventpipe.core import regex
 
 
 class Model(BaseModel):
@@ -49,11 +50,11 @@ class Model(BaseModel):
 
 
 def check_pattern(pattern: str, *, at: tuple[str, ...] = ()) -> str:
-    """Return `pattern` if Python's `re` compiles it, else raise a pydantic custom error
-    (reported as ``invalid regular expression ...`` at the field, or below it by `at`)."""
+    """Return `pattern` if RE2 accepts it (`eventpipe.core.regex`), else raise a pydantic custom
+    error (reported as ``invalid regular expression ...`` at the field, or below it by `at`)."""
     try:
-        re.compile(pattern)
-    except re.error as exc:
+        regex.check(pattern)
+    except regex.RegexError as exc:
         raise PydanticCustomError(
             "regex",
             "invalid regular expression '{pattern}': {reason}",

@@ -9,6 +9,11 @@ key and sequence item, and only then constructs plain Python objects. The line t
 raw text as resmo does), so a secret containing ``#`` or ``: `` cannot change the YAML
 structure, and a reference inside a comment is never evaluated. ``$${`` escapes a literal
 ``${``. An unset variable without a default is an error naming it and its line.
+
+Aliases (``*name``) share a node, so a few hundred bytes of nested aliases ("billion laughs")
+stand for billions of values that validation would build: the walk counts every node it reaches
+through aliases and refuses a document that expands to more than `ALIAS_EXPANSION` times the
+nodes written in it, before anything is constructed.
 """
 
 from __future__ import annotations
@@ -26,6 +31,11 @@ KeyPath = tuple[str | int, ...]
 
 _STR_TAG = "tag:yaml.org,2002:str"
 _ENV_REF = re.compile(r"\$\$\{|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+
+ALIAS_EXPANSION = 10
+"""At most this many nodes, after expanding aliases, per node written in the document (plus
+`_EXPANSION_SLACK`): reusing an anchor for a few receivers is far below it, a bomb far above."""
+_EXPANSION_SLACK = 10_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,7 +71,9 @@ def parse_yaml(text: str, *, source: str, environ: Mapping[str, str]) -> YamlDoc
         node = loader.get_single_node()
         lines: dict[KeyPath, int] = {}
         if node is not None:
-            _Walker(source=source, environ=environ, lines=lines).walk(node, ())
+            walker = _Walker(source=source, environ=environ, lines=lines,
+                             written=_count_written(node))
+            walker.walk(node, ())
         data = loader.construct_document(node) if node is not None else None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
@@ -78,10 +90,13 @@ def parse_yaml(text: str, *, source: str, environ: Mapping[str, str]) -> YamlDoc
 class _Walker:
     """One pass over the node tree: record lines, expand env refs, reject duplicate keys."""
 
-    def __init__(self, *, source: str, environ: Mapping[str, str], lines: dict[KeyPath, int]):
+    def __init__(self, *, source: str, environ: Mapping[str, str], lines: dict[KeyPath, int],
+                 written: int):
         self._source = source
         self._environ = environ
         self._lines = lines
+        self._budget = written * ALIAS_EXPANSION + _EXPANSION_SLACK
+        self._written = written
         # Aliases share nodes: expand each scalar once, and never loop on a recursive anchor.
         self._expanded: set[int] = set()
         self._active: set[int] = set()
@@ -89,6 +104,12 @@ class _Walker:
     def walk(self, node: Node, path: KeyPath) -> None:
         if id(node) in self._active:
             return
+        self._budget -= 1
+        if self._budget < 0:
+            raise ConfigError(
+                f"YAML aliases expand the document beyond {ALIAS_EXPANSION} times the "
+                f"{self._written} nodes written in it (an alias bomb?); write the values out",
+                source=self._source, line=node.start_mark.line + 1, path=render_path(path))
         self._active.add(id(node))
         try:
             if isinstance(node, ScalarNode):
@@ -141,6 +162,23 @@ class _Walker:
             return value
 
         node.value = _ENV_REF.sub(substitute, node.value)
+
+
+def _count_written(root: Node) -> int:
+    """How many distinct nodes the document holds (each alias target counted once)."""
+    seen: set[int] = set()
+    stack = [root]
+    while stack:
+        node = stack.pop()
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        if isinstance(node, MappingNode):
+            for key, value in node.value:
+                stack += (key, value)
+        elif isinstance(node, SequenceNode):
+            stack += node.value
+    return len(seen)
 
 
 def render_path(path: tuple[object, ...]) -> str:

@@ -83,6 +83,9 @@ class Delivery(Generic[P]):
         self._bucket = None if not settings.rate_per_minute else TokenBucket(
             settings.rate_per_minute, clock=clock, sleep=sleep or self._pause)
         self._splits_left = SPLIT_BUDGET
+        self.finished = 0
+        """Leading payloads of the last `send` delivered or dead-lettered (all of them once
+        it completed)."""
 
     async def _pause(self, delay: float) -> bool:
         return await _wait_or_stop(self._stopping, delay)
@@ -175,20 +178,30 @@ class Delivery(Generic[P]):
 
     async def send(self, payloads: list[P], rows: list[StoredRow]
                    ) -> tuple[list[tuple[int, str]], bool]:
-        """Send with retry; returns (dead letters, completed). Not completed: stopping."""
+        """Send with retry; returns (dead letters, completed). Not completed: stopping, and
+        `finished` says how many leading payloads were delivered or dead-lettered before.
+
+        A receiver that sends one request per event (`one_by_one`) is given one payload at a
+        time, so a stop between two requests leaves everything before it confirmed."""
         dead: list[tuple[int, str]] = []
         self._splits_left = SPLIT_BUDGET
         pending = list(range(len(payloads)))
+        self.finished = 0
         delays = self._backoff()
         attempts = 0
         while pending:
+            self.finished = pending[0]
             batch = pending
+            if self._settings.one_by_one:
+                if self._stopping.is_set():
+                    return dead, False
+                batch = pending[:1]
             if self._bucket is not None:
                 # Only what the rate limit allows now; the rest follows in order.
-                granted = await self._bucket.take(len(pending))
+                granted = await self._bucket.take(len(batch))
                 if not granted:
                     return dead, False
-                batch = pending[:granted]
+                batch = batch[:granted]
             attempts += 1
             retry, retry_after = await self._attempt(payloads, rows, batch, dead, attempts)
             pending = retry + pending[len(batch):]
@@ -209,6 +222,7 @@ class Delivery(Generic[P]):
             self._metrics.sink_dead_letters.labels(self.name).inc(len(dead))
             log.error("events dead-lettered", extra={
                 "receiver": self.name, "count": len(dead), "first_error": dead[0][1][:300]})
+        self.finished = len(payloads)
         return dead, True
 
     async def _attempt(self, payloads: list[P], rows: list[StoredRow], batch: list[int],

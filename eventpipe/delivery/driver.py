@@ -22,6 +22,7 @@ from typing import Any, Protocol
 import orjson
 
 from eventpipe.core.tasks import EXIT_CONFIG, FatalError
+from eventpipe.delivery.acking import ack_until_stored
 from eventpipe.delivery.contract import PermanentSinkError
 from eventpipe.delivery.delivery import Delivery, EventRouter
 from eventpipe.delivery.settings import DeliverySettings
@@ -143,11 +144,13 @@ class SinkWorker:
                     rows, admit=throttle.admit if throttle is not None else None)
                 if payloads:
                     more_dead, completed = await self.delivery.send(payloads, kept)
-                    if not completed:
-                        return
                     dead.extend(more_dead)
+                    if not completed:
+                        await self._ack_confirmed(kept, rows, dead)
+                        return
                 last = rows[-1].seq
-                await self._spool.ack(self.name, last, dead=sorted(dead))
+                if not await self._ack(last, sorted(dead)):
+                    return
                 self.acked_seq = last
                 await self._update_lag(rows[-1])
         finally:
@@ -176,9 +179,25 @@ class SinkWorker:
                 dead, completed = await self.delivery.send(payloads, [row])
                 if not completed:
                     return False
-            if dead:
-                await self._spool.ack(self.name, self.acked_seq, dead=dead)
+            if dead and not await self._ack(self.acked_seq, dead):
+                return False
         return True
+
+    async def _ack_confirmed(self, kept: list[StoredRow], rows: list[StoredRow],
+                             dead: list[tuple[int, str]]) -> None:
+        """Stopping mid-batch: ack the rows before the first one not confirmed, so a restart
+        sends only what was not."""
+        finished = self.delivery.finished
+        bound = kept[finished].seq - 1 if finished < len(kept) else rows[-1].seq
+        if bound > self.acked_seq and await self._ack(
+                bound, sorted(d for d in dead if d[0] <= bound)):
+            self.acked_seq = bound
+
+    async def _ack(self, acked_seq: int, dead: Sequence[tuple[int, str]]) -> bool:
+        """Store the ack until it lands (eventpipe.delivery.acking); False: stopping first."""
+        return await ack_until_stored(self._spool, self.name, acked_seq, dead,
+                                      stopping=self._stopping,
+                                      failures=self._metrics.sink_ack_failures)
 
     async def _should_wait_for_more(self, rows: list[StoredRow], token: asyncio.Event) -> bool:
         wait = self._settings.batch_max_wait

@@ -6,7 +6,7 @@ further the way kube-eventer's sink filters do, so configs written for it carry 
 - `level: Warning` passes only Warning events; `level: Normal` passes every event (in
   kube-eventer Normal is the lowest level, so "Normal and above" is everything);
 - `namespaces` and `kinds`: exact names, any of them;
-- `reasons`: regexes, unanchored like route rules, any of them.
+- `reasons`: regexes (RE2), unanchored like route rules, any of them.
 
 Every condition reads a column of the spool row (namespace, kind, reason and type are stored
 with the events.k8s.io fallbacks already applied), so filtering parses no JSON.
@@ -14,9 +14,9 @@ with the events.k8s.io fallbacks already applied), so filtering parses no JSON.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 
+from eventpipe.core import regex
 from eventpipe.delivery.config import FiltersConfig
 from eventpipe.spool.rows import StoredRow
 
@@ -36,8 +36,8 @@ class EventFilter:
         reasons = []
         for index, pattern in enumerate(cfg.reasons):
             try:
-                reasons.append(re.compile(pattern).search)
-            except re.error as exc:  # the config model checks each; this is the backstop
+                reasons.append(regex.compile_search(pattern))
+            except regex.RegexError as exc:  # the config model checks each; this is the backstop
                 raise ValueError(f"receivers.{receiver}.filters.reasons[{index}]: invalid "
                                  f"regular expression {pattern!r}: {exc}") from None
         self._reasons = tuple(reasons)
@@ -52,7 +52,7 @@ class EventFilter:
             return False
         if self._reasons:
             reason = row.reason
-            return any(search(reason) is not None for search in self._reasons)
+            return any(search(reason) for search in self._reasons)
         return True
 
 

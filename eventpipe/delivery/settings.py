@@ -36,6 +36,9 @@ class DeliverySettings:
     """Fields that make two events the same for the throttle."""
     rate_per_minute: int = 0
     """Most events sent per minute (token bucket, burst = the same); 0: no limit."""
+    one_by_one: bool = False
+    """The receiver sends one request per event: hand it one at a time, so a shutdown acks
+    every event confirmed before it (the sink config's `sends_each_event`)."""
 
 
 def delivery_settings(receiver: ReceiverBase, *, max_event_age: float = 0.0
@@ -55,4 +58,5 @@ def delivery_settings(receiver: ReceiverBase, *, max_event_age: float = 0.0
         filters=compile_filters(receiver.filters, receiver=receiver.name),
         throttle_window=receiver.throttle.window if receiver.throttle else 0.0,
         throttle_key=tuple(receiver.throttle.key) if receiver.throttle else DEFAULT_KEY,
-        rate_per_minute=receiver.rate_limit.per_minute if receiver.rate_limit else 0)
+        rate_per_minute=receiver.rate_limit.per_minute if receiver.rate_limit else 0,
+        one_by_one=receiver.sink.sends_each_event())

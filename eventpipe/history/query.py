@@ -30,8 +30,8 @@ from eventpipe.spool import reading
 from eventpipe.spool.rows import SELECT_COLUMNS, StoredRow, stored_rows
 from eventpipe.spool.schema import BUSY_TIMEOUT_MS, READER_CACHE_KIB
 
-# Rows pulled from SQLite per round trip to its thread; a page of table output.
-_FETCH = 500
+FETCH_ROWS = 500
+"""Rows pulled from SQLite per round trip to its thread; a page of table output."""
 
 
 class HistoryError(Exception):
@@ -83,6 +83,9 @@ async def open_read_only(path: str | Path) -> aiosqlite.Connection:
     try:
         await conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
         await conn.execute(f"PRAGMA cache_size = -{READER_CACHE_KIB}")
+        # What a query sorts or collects (GROUP BY uid over millions of rows) spills to a
+        # temporary file, not to this process's memory.
+        await conn.execute("PRAGMA temp_store = FILE")
         await conn.execute("SELECT seq FROM events LIMIT 0")
     except aiosqlite.Error as exc:
         await conn.close()
@@ -90,7 +93,7 @@ async def open_read_only(path: str | Path) -> aiosqlite.Connection:
     return conn
 
 
-async def _low_seq(conn: aiosqlite.Connection, since: float | None) -> int | None:
+async def low_seq(conn: aiosqlite.Connection, since: float | None) -> int | None:
     """Smallest seq to consider (0 for all), None when nothing is recent enough."""
     if since is None:
         return 0
@@ -104,7 +107,7 @@ async def latest(conn: aiosqlite.Connection, filters: Filters, *, limit: int | N
     One row per uid (its latest version) unless `versions`, then every stored version.
     `max_seq` caps the scan (the watch starts after it, so no row is shown twice).
     """
-    low = await _low_seq(conn, filters.since)
+    low = await low_seq(conn, filters.since)
     if low is None or limit == 0:
         return []
     where, params = filters.where(low)
@@ -115,7 +118,7 @@ async def latest(conn: aiosqlite.Connection, filters: Filters, *, limit: int | N
     out: list[StoredRow] = []
     seen: set[str] = set()
     async with conn.execute(sql, params) as cur:
-        while (limit is None or len(out) < limit) and (batch := await cur.fetchmany(_FETCH)):
+        while (limit is None or len(out) < limit) and (batch := await cur.fetchmany(FETCH_ROWS)):
             for row in stored_rows(batch):
                 if not versions:
                     if row.uid in seen:

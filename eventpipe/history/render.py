@@ -21,6 +21,8 @@ from eventpipe.core.timestamps import parse_time
 from eventpipe.spool.rows import StoredRow
 
 OUTPUTS = ("table", "wide", "json", "yaml")
+_YAML_DUMPER = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+"""libyaml's emitter when PyYAML was built with it (~10x faster), else the pure-Python one."""
 _PADDING = 3  # kubectl's tabwriter padding between columns
 
 
@@ -73,33 +75,60 @@ def _message(obj: dict[str, Any]) -> str:
     return " ".join(str(obj.get("message") or obj.get("note") or "").split())
 
 
-def _cells(row: StoredRow, now: float, *, wide: bool) -> list[str]:
-    obj = orjson.loads(row.body)
+def _cells(row: StoredRow, now: float, *, wide: bool, last_cell: bool = True) -> list[str]:
+    """The row's cells; without `last_cell` a table's MESSAGE is left empty (and the body not
+    parsed when nothing else needs it): measuring column widths does not need it."""
+    needs_body = wide or last_cell or row.occurrences > 1
+    obj = orjson.loads(row.body) if needs_body else {}
     last = row.event_time if row.event_time is not None else row.observed_at
     first = _first_seen(obj)
     age = human_age(now - last)
     if row.occurrences > 1 and first is not None and not wide:
         age = f"{age} (x{row.occurrences} over {human_age(now - first)})"
-    cells = [age, row.type, row.reason, f"{row.kind}/{row.name}", _message(obj)]
+    message = _message(obj) if wide or last_cell else ""
+    cells = [age, row.type, row.reason, f"{row.kind}/{row.name}", message]
     if not wide:
         return cells
     first_text = human_age(now - first) if first is not None else "<unknown>"
     return [row.namespace, *cells[:4], _source(obj), cells[4], first_text, str(row.occurrences)]
 
 
-def table(rows: Sequence[StoredRow], *, now: float, wide: bool = False,
-          header: bool = True) -> str:
-    """Aligned columns like kubectl's tabwriter; the last column is not padded."""
-    names = (["NAMESPACE", "LAST SEEN", "TYPE", "REASON", "OBJECT", "SOURCE", "MESSAGE",
-              "FIRST SEEN", "COUNT"] if wide else
-             ["LAST SEEN", "TYPE", "REASON", "OBJECT", "MESSAGE"])
-    lines = ([names] if header else []) + [_cells(row, now, wide=wide) for row in rows]
-    if not lines:
-        return ""
-    widths = [max(len(line[i]) for line in lines) + _PADDING for i in range(len(names) - 1)]
+def headings(*, wide: bool) -> list[str]:
+    """The table's column names."""
+    return (["NAMESPACE", "LAST SEEN", "TYPE", "REASON", "OBJECT", "SOURCE", "MESSAGE",
+             "FIRST SEEN", "COUNT"] if wide else
+            ["LAST SEEN", "TYPE", "REASON", "OBJECT", "MESSAGE"])
+
+
+def cell_lines(rows: Sequence[StoredRow], *, now: float, wide: bool,
+               last_cell: bool = True) -> list[list[str]]:
+    """One list of cells per row, in the table's column order (see `_cells`)."""
+    return [_cells(row, now, wide=wide, last_cell=last_cell) for row in rows]
+
+
+def widen(widths: list[int], lines: Sequence[Sequence[str]]) -> list[int]:
+    """`widths` (one per column but the last, padding included) grown to fit `lines`."""
+    for line in lines:
+        for i in range(len(widths)):
+            widths[i] = max(widths[i], len(line[i]) + _PADDING)
+    return widths
+
+
+def aligned(lines: Sequence[Sequence[str]], widths: Sequence[int]) -> str:
+    """`lines` padded to `widths`; the last column is not padded."""
     return "\n".join(
         "".join(cell.ljust(width) for cell, width in zip(line, widths, strict=False))
         + line[-1] for line in lines)
+
+
+def table(rows: Sequence[StoredRow], *, now: float, wide: bool = False,
+          header: bool = True) -> str:
+    """Aligned columns like kubectl's tabwriter; the last column is not padded."""
+    names = headings(wide=wide)
+    lines = ([names] if header else []) + cell_lines(rows, now=now, wide=wide)
+    if not lines:
+        return ""
+    return aligned(lines, widen([0] * (len(names) - 1), lines))
 
 
 def objects(rows: Sequence[StoredRow]) -> list[dict[str, Any]]:
@@ -117,7 +146,13 @@ def dump(value: Any, output: str) -> str:
     """`value` as indented JSON or YAML text."""
     if output == "json":
         return orjson.dumps(value, option=orjson.OPT_INDENT_2).decode()
-    return yaml.safe_dump(value, sort_keys=False, allow_unicode=True).rstrip("\n")
+    return dump_yaml(value).rstrip("\n")
+
+
+def dump_yaml(value: Any) -> str:
+    """`value` as YAML, in kubectl's key order (as stored), unicode kept."""
+    text: str = yaml.dump(value, Dumper=_YAML_DUMPER, sort_keys=False, allow_unicode=True)
+    return text
 
 
 def render(rows: Sequence[StoredRow], output: str, *, now: float, header: bool = True,

@@ -8,9 +8,21 @@ watch (below).
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import aiohttp
 from kubernetes_asyncio import client, config
+from kubernetes_asyncio.config.incluster_config import InClusterConfigLoader
+
+SERVICE_ACCOUNT_DIR = "/var/run/secrets/kubernetes.io/serviceaccount"
+SERVICE_ACCOUNT_DIR_ENV = "EVENTPIPE_SERVICE_ACCOUNT_DIR"
+
+
+def service_account_dir() -> Path:
+    """Where the pod's service account is mounted (`token`, `ca.crt`, `namespace`):
+    $EVENTPIPE_SERVICE_ACCOUNT_DIR, else the kubelet's fixed path. The override serves
+    runtimes that mount it elsewhere and tests that run in-cluster mode outside a pod."""
+    return Path(os.environ.get(SERVICE_ACCOUNT_DIR_ENV) or SERVICE_ACCOUNT_DIR)
 
 
 def kubeconfig_path(explicit: str | None) -> str:
@@ -24,14 +36,18 @@ def kubeconfig_path(explicit: str | None) -> str:
 
 async def connect(kubeconfig: str | None) -> client.ApiClient:
     """An ApiClient from, in order: the given kubeconfig path, $KUBECONFIG, ~/.kube/config,
-    the in-cluster service account."""
+    the in-cluster service account ($KUBERNETES_SERVICE_HOST/PORT, the token and CA in
+    `service_account_dir()`; the token file is re-read every minute, as projected tokens
+    rotate)."""
     configuration = client.Configuration()
     path = kubeconfig_path(kubeconfig)
     if path:
         await config.load_kube_config(config_file=path, client_configuration=configuration)
     else:
-        config.load_incluster_config(  # type: ignore[no-untyped-call]
-            client_configuration=configuration)
+        mounted = service_account_dir()
+        InClusterConfigLoader(token_filename=str(mounted / "token"),
+                              cert_filename=str(mounted / "ca.crt"),
+                              ).load_and_set(configuration)
     api_client = client.ApiClient(configuration)
     limit_read_buffer(api_client)
     return api_client

@@ -8,17 +8,16 @@ from __future__ import annotations
 import os
 import socket
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import aiohttp
 import orjson
 from kubernetes_asyncio import client
 
+from eventpipe.kube.client import service_account_dir
 from eventpipe.leader.config import LeaderElectionConfig
 
 Obj = dict[str, Any]
-_NAMESPACE_FILE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
 
 
 class LeaseError(Exception):
@@ -51,7 +50,7 @@ def default_namespace() -> str:
     if namespace := os.environ.get("POD_NAMESPACE", "").strip():
         return namespace
     try:
-        return _NAMESPACE_FILE.read_text().strip() or "default"
+        return (service_account_dir() / "namespace").read_text().strip() or "default"
     except OSError:
         return "default"
 

@@ -121,6 +121,14 @@ class Metrics:
                                       registry=r)
         self.watch_relists = Counter("eventpipe_watch_relists", "Full relists, by reason.",
                                      ["stream", "reason"], registry=r)
+        self.watch_gaps = Counter("eventpipe_watch_gaps",
+                                  "Relists after 410 Gone: stretches of resourceVersions no "
+                                  "watch saw (recorded in the spool's gaps table).", ["stream"],
+                                  registry=r)
+        self.occurrences_missed = Counter(
+            "eventpipe_occurrences_missed",
+            "Occurrences a relist's counts show whose own versions were never seen.",
+            ["stream"], registry=r)
         self.watch_malformed = Counter("eventpipe_watch_malformed",
                                        "Watch lines that could not be parsed as an Event.",
                                        ["stream"], registry=r)
@@ -135,7 +143,8 @@ class Metrics:
                                      "Event versions dropped from the spool, by reason.",
                                      ["reason"], registry=r)
         self.spool_full = Counter("eventpipe_spool_full",
-                                  "Appends refused because the byte budget was reached.",
+                                  "Appends refused because the spool is full (byte budget "
+                                  "or disk).",
                                   registry=r)
         self.spool_rows = Gauge("eventpipe_spool_rows", "Event versions in the spool.",
                                 registry=r)
@@ -154,6 +163,9 @@ class Metrics:
                                      ["receiver", "reason"], registry=r)
         self.sink_retries = Counter("eventpipe_sink_retries", "Batches retried, per receiver.",
                                     ["receiver"], registry=r)
+        self.sink_ack_failures = Counter(
+            "eventpipe_sink_ack_failures", "Acks the spool could not store (retried without "
+            "re-sending), per receiver.", ["receiver"], registry=r)
         self.sink_dead_letters = Counter("eventpipe_sink_dead_letters",
                                          "Events moved to dead letters, per receiver.",
                                          ["receiver"], registry=r)

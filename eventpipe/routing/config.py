@@ -16,7 +16,7 @@ from eventpipe.core.model import Model, check_pattern
 
 
 def _regex_doc(what: str) -> str:
-    return f"Regex (unanchored, as Go's regexp.MatchString) against {what}; empty = any."
+    return f"RE2 regex (unanchored, as Go's regexp.MatchString) against {what}; empty = any."
 
 
 class RuleConfig(Model):

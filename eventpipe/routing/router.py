@@ -5,9 +5,9 @@ Semantics are resmoio/kubernetes-event-exporter's (pkg/exporter/route.go, rule.g
 - a route first runs its ``drop`` rules: any match stops this route and its sub-routes;
 - every ``match`` rule that matches and names a receiver sends the event there (fan-out);
 - sub-``routes`` run only when *all* match rules matched (no match rules = all matched);
-- a rule matches when every non-empty condition holds; regexes are unanchored (``re.search``,
-  like Go's regexp.MatchString); ``labels``/``annotations`` keys must exist on the involved
-  object; ``minCount`` compares against the event's count.
+- a rule matches when every non-empty condition holds; regexes are RE2 (linear time, Go's
+  syntax) and unanchored, like Go's regexp.MatchString; ``labels``/``annotations`` keys must
+  exist on the involved object; ``minCount`` compares against the event's count.
 
 Hot path: `Router.receivers_for` runs per event. Receivers are bits of an int; the tree is
 evaluated into a mask and the mask's frozenset is built once and reused afterwards, so an
@@ -16,10 +16,10 @@ event costs its dict lookups and regex searches and nothing else.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from eventpipe.core import regex
 from eventpipe.core.errors import ConfigError
 from eventpipe.core.yamlsource import render_path
 from eventpipe.routing import fields
@@ -166,28 +166,28 @@ def _nothing(event: Event) -> int:
     return 0
 
 
-def _regex(pattern: str, loc: Loc) -> Callable[[str], object]:
+def _regex(pattern: str, loc: Loc) -> regex.Search:
     try:
-        return re.compile(pattern).search
-    except re.error as exc:
+        return regex.compile_search(pattern)
+    except regex.RegexError as exc:
         raise ConfigError(f"invalid regular expression {pattern!r}: {exc}",
                           path=render_path(loc)) from None
 
 
-def _scalar_check(getter: fields.Getter, search: Callable[[str], object]) -> Predicate:
+def _scalar_check(getter: fields.Getter, search: regex.Search) -> Predicate:
     def check(event: Event) -> bool:
-        return search(getter(event)) is not None
+        return search(getter(event))
 
     return check
 
 
 def _map_check(getter: Callable[[Event], Mapping[str, Any]],
-               pairs: tuple[tuple[str, Callable[[str], object]], ...]) -> Predicate:
+               pairs: tuple[tuple[str, regex.Search], ...]) -> Predicate:
     def check(event: Event) -> bool:
         values = getter(event)
         for key, search in pairs:
             value = values.get(key)
-            if value is None or search(value if type(value) is str else str(value)) is None:
+            if value is None or not search(value if type(value) is str else str(value)):
                 return False
         return True
 

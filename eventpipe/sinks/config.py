@@ -42,6 +42,11 @@ class SinkConfig(Model):
         """
         return True
 
+    def sends_each_event(self) -> bool:
+        """Whether the receiver sends one request per event (the driver then hands it one
+        event at a time, so a shutdown can ack what was confirmed); False by default."""
+        return False
+
 
 def check_header(name: str, value: str, *, templated: bool = False) -> None:
     """ValueError naming `headers.<name>` when the name is not a header name or a fixed value

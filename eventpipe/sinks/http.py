@@ -143,12 +143,35 @@ async def request(session: aiohttp.ClientSession, method: str, url: str, *,
     try:
         async with session.request(method, url, data=data, headers=headers) as resp:
             return resp.status, await resp.read(), resp.headers
-    except aiohttp.ClientConnectorCertificateError as exc:
-        raise RetriableSinkError(f"{method} {_redact(url)}: the server's TLS certificate was "
-                                 f"not accepted (check tls.caFile): {exc.certificate_error}"
-                                 ) from exc
+    except (aiohttp.ClientConnectorError, ssl.SSLError) as exc:
+        raise RetriableSinkError(f"{method} {_redact(url)}: {connection_problem(exc)}") from exc
     except (aiohttp.ClientError, TimeoutError, OSError) as exc:
         raise RetriableSinkError(f"{method} {_redact(url)}: {type(exc).__name__}: {exc}") from exc
+
+
+def connection_problem(exc: BaseException) -> str:
+    """What went wrong connecting, naming the host (never the URL, which may hold a token).
+
+    A failed certificate check must read as one: aiohttp's error is also an OSError whose errno
+    is OpenSSL's 1, which `os.strerror` would tell as "Operation not permitted".
+    """
+    host = ""
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        host = f"{exc.host}:{exc.port}"
+    if isinstance(exc, aiohttp.ClientConnectorCertificateError | ssl.SSLCertVerificationError):
+        cert = getattr(exc, "certificate_error", exc)
+        detail = getattr(cert, "verify_message", "") or getattr(cert, "reason", "") or str(cert)
+        return (f"TLS certificate problem with {host or 'the server'}: {detail}; the server's "
+                "certificate is not trusted for that name: set tls.caFile to the CA that "
+                "signed it, or use the name the certificate is issued for in the URL")
+    if isinstance(exc, ssl.SSLError):
+        reason = getattr(exc, "reason", None) or str(exc)
+        return (f"TLS handshake with {host or 'the server'} failed: {reason} (is it serving "
+                "TLS on that port? check tls.certFile / tls.keyFile if it asks for a client "
+                "certificate)")
+    errno = getattr(exc, "os_error", exc).errno if isinstance(exc, OSError) else None
+    reason = os.strerror(errno) if isinstance(errno, int) else str(exc)
+    return f"cannot connect to {host or 'the server'}: {reason}"
 
 
 def without_url(error: RetriableSinkError, what: str) -> RetriableSinkError:
@@ -158,10 +181,10 @@ def without_url(error: RetriableSinkError, what: str) -> RetriableSinkError:
     cause = error.__cause__
     if cause is None:
         return error
+    if isinstance(cause, aiohttp.ClientConnectorError | ssl.SSLError):
+        return RetriableSinkError(f"{what} failed: {connection_problem(cause)}")
     errno = getattr(cause, "errno", None)
     reason = f": {os.strerror(errno)}" if isinstance(errno, int) else ""
-    if isinstance(cause, aiohttp.ClientConnectorCertificateError):
-        reason = ": TLS certificate not accepted (check tls.caFile)"
     return RetriableSinkError(f"{what} failed: {type(cause).__name__}{reason}")
 
 

@@ -20,7 +20,9 @@ class SpoolConfig(Model):
     )
     max_bytes: ByteSize | None = Field(
         default=None, alias="maxBytes",
-        description="Byte budget of the spool (bytes, or '2Gi', '500MB'); unset = no limit.",
+        description="Byte budget of the spool on disk (bytes, or '2Gi', '500MB'): the database, "
+        "its WAL and the WAL index together; a 4 MiB reserve file for a full disk comes on top. "
+        "Unset = no limit.",
     )
     when_full: Literal["block", "dropOldest"] = Field(
         default="block", alias="whenFull",

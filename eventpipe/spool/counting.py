@@ -19,6 +19,11 @@ occurrences (an overcount, never a loss).
 
 The book is two dicts rotated every hour (generations), so an entry lives one to two hours
 after its last update without per-entry timestamps; `forget` (DELETED seen) drops it at once.
+A generation also rotates once it holds `GENERATION_MAX` uids, so the book never remembers
+more than twice that many (~16 MiB, docs/performance.md), however fast new Events
+come; at open it is warmed from at most the newest `2 * GENERATION_MAX` rows of the window.
+A uid that fell out this way counts its full occurrences once more when it next changes (an
+overcount of the metric, never a lost event), as after a budget drop.
 
 Memory: the book is the one structure that grows with traffic (a busy cluster creates 100k+
 Events an hour), so it is keyed by a 60-bit hash of the uid rather than the uid string: a
@@ -37,6 +42,8 @@ from collections.abc import Iterable
 WARM_WINDOW_SECONDS = 2 * 3600.0
 ROTATE_SECONDS = 3600.0
 WARM_CHUNK_ROWS = 10_000
+GENERATION_MAX = 100_000
+WARM_MAX_ROWS = 2 * GENERATION_MAX
 # Below 2**60 an int has two 30-bit digits (32 bytes); a full 64-bit hash would need three.
 _KEY_MASK = (1 << 60) - 1
 
@@ -58,9 +65,10 @@ class OccurrenceBook:
 
     def warm(self, rows: Iterable[tuple[str, int]]) -> None:
         """Load (uid, occurrences) pairs in seq order; a later pair wins."""
-        current = self._current
         for uid, occurrences in rows:
-            current[book_key(uid)] = occurrences
+            if len(self._current) >= GENERATION_MAX:
+                self._rotate()
+            self._current[book_key(uid)] = occurrences
 
     def deltas(self, items: Iterable[tuple[str, int]]) -> tuple[list[int], dict[int, int]]:
         """Count deltas of the (uid, occurrences) versions, in order, without changing the book.
@@ -89,11 +97,19 @@ class OccurrenceBook:
 
     def apply(self, updates: dict[int, int], *, now: float) -> None:
         """Record committed versions; rotates generations when an hour has passed."""
-        if now - self._rotated_at >= ROTATE_SECONDS:
-            self._previous = self._current
-            self._current = {}
+        if now - self._rotated_at >= ROTATE_SECONDS or (
+                len(self._current) + len(updates) > GENERATION_MAX):
+            self._rotate()
             self._rotated_at = now
         self._current.update(updates)
+
+    def __len__(self) -> int:
+        """uids remembered (both generations; one in both counts twice)."""
+        return len(self._current) + len(self._previous)
+
+    def _rotate(self) -> None:
+        self._previous = self._current
+        self._current = {}
 
     def forget(self, uid: str) -> None:
         """The Event is gone (DELETED): its next appearance counts from zero."""

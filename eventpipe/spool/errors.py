@@ -5,7 +5,8 @@ Error tree::
     SpoolError
      ├── SpoolFullError    the byte budget is reached and the policy is `block`
      └── SpoolSchemaError  the file was written by a newer eventpipe (unknown schema version),
-                           or this SQLite lacks the JSON functions the spool needs
+          │                or this SQLite lacks the JSON functions the spool needs
+          └── SpoolVersionError  the schema version is one this code does not know
 """
 
 from __future__ import annotations
@@ -31,3 +32,8 @@ class SpoolFullError(SpoolError):
 class SpoolSchemaError(SpoolError):
     """The spool file carries a schema version this code does not know, or the SQLite library
     lacks what the schema needs (the JSON functions, built in since 3.38)."""
+
+
+class SpoolVersionError(SpoolSchemaError):
+    """The spool file carries a schema version this code does not know (a newer eventpipe
+    wrote it); nothing was changed in the file."""

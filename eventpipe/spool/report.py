@@ -7,6 +7,7 @@ import time
 from typing import Any
 
 from eventpipe.config import Config
+from eventpipe.spool.gaps import Gap, describe
 from eventpipe.spool.spool import Spool
 
 
@@ -64,6 +65,9 @@ def render_stats(stats: dict[str, Any]) -> str:
         f"event time:   {_when(stats['oldest_event_time'])} .. "
         f"{_when(stats['newest_event_time'])}",
         f"dead letters: {stats['dead_letters']}",
+        f"watch gaps:   {stats['gaps']} ({stats['occurrences_missed']} occurrences missed "
+        "by count)",
+        *(f"  {_when(g['observed_at'])} {describe(Gap(**g))}" for g in stats["recent_gaps"]),
         "",
         f"{'RECEIVER':<24} {'ACKED SEQ':>10} {'LAG EVENTS':>11} {'LAG SECONDS':>12} "
         f"{'DEAD':>6}",

@@ -92,13 +92,26 @@ class NewRecord(NamedTuple):
     body: bytes
 
 
-def _declaration() -> tuple[tuple[str, Any, Column], ...]:
-    hints = typing.get_type_hints(StoredRow, include_extras=True)
+def declaration(row: type[tuple[Any, ...]]) -> tuple[tuple[str, Any, Column], ...]:
+    """(name, Python type, Column) of each field of a NamedTuple annotated like `StoredRow`."""
+    hints = typing.get_type_hints(row, include_extras=True)
     out = []
-    for field in StoredRow._fields:
+    for field in cast(Any, row)._fields:
         python_type, column = typing.get_args(hints[field])
         out.append((field, python_type, column))
     return tuple(out)
+
+
+def _declaration() -> tuple[tuple[str, Any, Column], ...]:
+    return declaration(StoredRow)
+
+
+def create_table_sql(table: str, row: type[tuple[Any, ...]],
+                     constraints: Sequence[str] = ()) -> str:
+    """`CREATE TABLE IF NOT EXISTS <table>` with the columns `row` declares, in its order."""
+    lines = [f"{name} {column.sql}" for name, _, column in declaration(row)]
+    return "CREATE TABLE IF NOT EXISTS {} ({})".format(table, ", ".join(
+        [*lines, *constraints]))
 
 
 COLUMNS: Final = tuple((name, column) for name, _, column in _declaration())
@@ -124,8 +137,7 @@ SELECT_COLUMNS: Final = ", ".join(StoredRow._fields)
 
 def create_table(constraints: Sequence[str]) -> str:
     """`CREATE TABLE IF NOT EXISTS events` with the declared columns and `constraints`."""
-    lines = [f"{name} {column.sql}" for name, column in COLUMNS] + list(constraints)
-    return "CREATE TABLE IF NOT EXISTS events ({})".format(", ".join(lines))
+    return create_table_sql("events", StoredRow, constraints)
 
 
 # tuple.__new__ builds the NamedTuple in C: no Python frame per row, unlike StoredRow(*row).

@@ -55,10 +55,14 @@ from pathlib import Path
 
 import aiosqlite
 
-from eventpipe.spool import rows
-from eventpipe.spool.errors import SpoolSchemaError
+from eventpipe.spool import gaps, rows
+from eventpipe.spool.errors import SpoolSchemaError, SpoolVersionError
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+# What opening a file of an older version adds, besides the `CREATE ... IF NOT EXISTS` of
+# _DDL (which creates any table the file lacks): version → statements to reach the next one.
+# 1 → 2: the `gaps` table (loss accounting), created by _DDL; no other change.
+MIGRATIONS: dict[int, tuple[str, ...]] = {1: ()}
 
 # 16 KiB pages: Event bodies average ~1 kB with a tail past 10 kB; against 4 KiB pages this
 # means fewer overflow pages and splits per append (docs/performance.md), while larger pages
@@ -72,8 +76,8 @@ BUSY_TIMEOUT_MS = 10_000
 # page caches suffice; they count fully in the resident memory budget (≤ 150 MiB).
 WRITER_CACHE_KIB = 8_192
 READER_CACHE_KIB = 4_096
-# After a checkpoint the WAL file is truncated to this size; the WAL lives outside the
-# page budget, so this bounds what the spool may use beyond `max_bytes`.
+# After a checkpoint the WAL file is truncated to this size; with `spool.maxBytes` the spool
+# sets a smaller limit, the WAL's share of the budget (eventpipe.spool.disk).
 JOURNAL_SIZE_LIMIT = 64 * 1024 * 1024
 
 _DDL = (
@@ -88,6 +92,7 @@ _DDL = (
     "observed_at REAL NOT NULL, stream TEXT NOT NULL, error TEXT NOT NULL, line BLOB NOT NULL)",
     "CREATE TABLE IF NOT EXISTS watch_state (stream TEXT PRIMARY KEY, "
     "resource_version TEXT NOT NULL)",
+    gaps.CREATE_TABLE,
 )
 
 # See the module docstring: TEMP objects of the write connection, created at each open.
@@ -176,13 +181,26 @@ async def _ensure_schema(conn: aiosqlite.Connection) -> None:
                 (str(SCHEMA_VERSION),),
             )
         elif found[0] != SCHEMA_VERSION:
-            raise SpoolSchemaError(
-                f"spool schema version {found[0]}, this eventpipe knows {SCHEMA_VERSION}"
-            )
+            await _migrate(conn, found[0])
         await conn.execute("COMMIT")
     except BaseException:
         await conn.execute("ROLLBACK")
         raise
+
+
+async def _migrate(conn: aiosqlite.Connection, version: int) -> None:
+    """Bring a file of an older schema version up to SCHEMA_VERSION (inside the open
+    transaction); a newer or unknown version is refused."""
+    if version not in MIGRATIONS:
+        raise SpoolVersionError(
+            f"spool schema version {version}, this eventpipe knows {SCHEMA_VERSION}"
+        )
+    while version < SCHEMA_VERSION:
+        for statement in MIGRATIONS[version]:
+            await conn.execute(statement)
+        version += 1
+    await conn.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'",
+                       (str(SCHEMA_VERSION),))
 
 
 async def page_size(conn: aiosqlite.Connection) -> int:

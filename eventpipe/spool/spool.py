@@ -25,15 +25,23 @@ from typing import Concatenate, ParamSpec, TypeVar
 
 import aiosqlite
 
-from eventpipe.spool import reading, stats, writing
-from eventpipe.spool.counting import WARM_CHUNK_ROWS, WARM_WINDOW_SECONDS, OccurrenceBook
+from eventpipe.spool import disk, gaps, reading, stats, writing
+from eventpipe.spool.counting import (
+    WARM_CHUNK_ROWS,
+    WARM_MAX_ROWS,
+    WARM_WINDOW_SECONDS,
+    OccurrenceBook,
+)
 from eventpipe.spool.errors import SpoolFullError
+from eventpipe.spool.reserve import DiskReserve
 from eventpipe.spool.rows import NewRecord, StoredRow
 from eventpipe.spool.schema import open_reader, open_writer, page_size
 
 WHEN_FULL = {"block": "block", "dropOldest": "dropOldest", "drop_oldest": "dropOldest"}
 RETENTION_CHUNK = 10_000
 DROP_CHUNK_MIN = 256
+# A transaction needs a few pages beyond the ones it fills (index splits, the freelist).
+BUDGET_SLACK_PAGES = 8
 
 OnDrop = Callable[[int, str], None]
 P = ParamSpec("P")
@@ -45,9 +53,12 @@ class Spool:
 
     def __init__(
         self,
+        path: Path,
         writer: aiosqlite.Connection,
         reader: aiosqlite.Connection,
         *,
+        disk_plan: disk.DiskPlan,
+        rows: int,
         book: OccurrenceBook,
         last_observed: float,
         max_bytes: int | None,
@@ -57,9 +68,17 @@ class Spool:
         clock: Callable[[], float],
     ) -> None:
         """Use `Spool.open`; this only stores what it prepared."""
+        self._path = path
         self._writer = writer
         self._reader = reader
+        self._disk = disk_plan
+        self._wal = disk.wal_path(path)
+        self._reserve = DiskReserve(path)
+        self._reserve_spent = False
+        self._reserve.take()
         self._book = book
+        self.rows = rows
+        """Event versions stored now (kept up to date by every insert and delete)."""
         self._last_observed = last_observed
         self._max_bytes = max_bytes
         self._when_full = when_full
@@ -83,7 +102,8 @@ class Spool:
     ) -> Spool:
         """Open or create the spool file.
 
-        max_bytes: page budget of the database file (the WAL comes on top, up to 64 MiB).
+        max_bytes: what the database, its WAL and the WAL index may take on disk together
+        (eventpipe.spool.disk).
         when_full: "block" (append raises SpoolFullError) or "dropOldest" (delete the oldest
         rows, acked or not, report them through on_drop(count, "budget"), and retry).
         clock: wall-clock source for observed_at and retention; tests pass a fake.
@@ -94,28 +114,35 @@ class Spool:
         path = Path(path)
         writer = await open_writer(path, synchronous=synchronous)
         try:
-            if max_bytes is not None:
-                pages = max(1, max_bytes // await page_size(writer))
-                await writer.execute(f"PRAGMA max_page_count = {pages}")
+            disk_plan = disk.plan(max_bytes, await page_size(writer))
+            await disk.apply(writer, disk_plan)
             reader = await open_reader(path)
         except BaseException:
             await writer.close()
             raise
+        count = await reading.scalar_int(writer, "SELECT COUNT(*) FROM events") or 0
         newest = await reading.scalar(writer, "SELECT MAX(observed_at) FROM events")
         last_observed = float(newest) if isinstance(newest, int | float) else 0.0
         book = OccurrenceBook(now=clock())
         if newest is not None:
             # In chunks: a busy cluster's two hours can be 100k+ rows, which as one list would
             # raise the start-up peak for nothing.
+            # At most the newest WARM_MAX_ROWS: the book holds no more (counting.py).
+            head = await reading.scalar_int(writer, "SELECT MAX(seq) FROM events") or 0
             async with writer.execute(
-                "SELECT uid, occurrences FROM events WHERE observed_at >= ? ORDER BY seq",
-                (last_observed - WARM_WINDOW_SECONDS,),
+                # `+observed_at`: walk the seq range, not the whole window's index.
+                "SELECT uid, occurrences FROM events WHERE seq > ? AND +observed_at >= ? "
+                "ORDER BY seq",
+                (head - WARM_MAX_ROWS, last_observed - WARM_WINDOW_SECONDS),
             ) as cursor:
                 while rows := await cursor.fetchmany(WARM_CHUNK_ROWS):
                     book.warm((str(uid), int(occurrences)) for uid, occurrences in rows)
         return cls(
+            path,
             writer,
             reader,
+            disk_plan=disk_plan,
+            rows=count,
             book=book,
             last_observed=last_observed,
             max_bytes=max_bytes,
@@ -154,6 +181,12 @@ class Spool:
         """`append`, returning (index, count_delta) per inserted record for the event counter."""
         return await asyncio.shield(self._append(records, stream, resource_version))
 
+    @property
+    def largest_append(self) -> int | None:
+        """Most event bytes one append should carry, so the WAL stays within its share of
+        the byte budget (eventpipe.spool.disk); None without a budget."""
+        return self._disk.largest_append
+
     async def reject(self, rows: Sequence[tuple[str, str, bytes]]) -> None:
         """Keep watch lines that are not valid Events: (stream, error, raw line)."""
         now = self._clock()
@@ -166,6 +199,11 @@ class Spool:
         self, records: Sequence[NewRecord], stream: str, resource_version: str | None
     ) -> list[tuple[int, int]]:
         async with self._lock:
+            if self._reserve_spent and self._when_full == "block":
+                if not self._reserve.take():
+                    raise SpoolFullError(f"{await self._full_reason()}; appends wait until "
+                                         f"{2 * self._reserve.size} bytes are free")
+                self._reserve_spent = False
             # First try without looking up stored versions: the UNIQUE index checks anyway,
             # and on the watch path nothing is ever stored twice, so the lookup would be pure
             # cost. A relist's duplicates fail the INSERT and take the slow path.
@@ -197,26 +235,77 @@ class Spool:
                         # Dropping others cannot make room for this: say so before dropping.
                         raise SpoolFullError("the batch alone exceeds the spool byte budget",
                                              batch_too_large=True) from exc
-                    await self._make_room(len(records), exc)
+                    reason = await self._full_reason()  # before the reserve frees room
+                    await self._spend_reserve()
+                    await self._make_room(len(records), exc, reason)
                     continue
                 self._last_observed = observed_at
                 self._book.apply(updates, now=observed_at)
+                self.rows += len(indices)
+                await self._bound_wal()
                 return indices
 
-    async def _make_room(self, wanted: int, exc: Exception) -> None:
+    async def _bound_wal(self) -> None:
+        """After a commit (under the lock): a WAL past half its share of the budget starts
+        over at the next commit, which reuses the file instead of growing it
+        (eventpipe.spool.disk)."""
+        limit = self._disk.restart_above if self._max_bytes is not None else None
+        if self._reserve_spent:  # the disk is full: the WAL must stay within the reserve
+            limit = min(limit or self._reserve.size, self._reserve.size // 4)
+        if limit is not None and disk.file_size(self._wal) > limit:
+            await self._writer.execute("PRAGMA wal_checkpoint(RESTART)")
+
+    async def _make_room(self, wanted: int, exc: Exception, reason: str) -> None:
         if self._when_full == "block":
-            raise SpoolFullError(f"spool byte budget of {self._max_bytes} bytes reached") from exc
-        async with writing.transaction(self._writer):
-            dropped = await writing.delete_oldest(self._writer, max(wanted, DROP_CHUNK_MIN))
+            raise SpoolFullError(reason) from exc
+        try:
+            await self._bound_wal()  # the delete, too, needs room in the WAL
+            async with writing.transaction(self._writer):
+                dropped = await writing.delete_oldest(self._writer, max(wanted, DROP_CHUNK_MIN))
+        except sqlite3.OperationalError as delete_exc:
+            if not writing.is_full(delete_exc):
+                raise
+            raise SpoolFullError(f"{reason}, and deleting the oldest events needs room too"
+                                 ) from delete_exc
         if dropped == 0:
             raise SpoolFullError("the batch alone exceeds the spool byte budget",
                                  batch_too_large=True) from exc
+        self.rows -= dropped
+        await self._bound_wal()
         if self._on_drop is not None:
             self._on_drop(dropped, "budget")
+
+    async def _budget_reached(self) -> bool:
+        if self._max_bytes is None:
+            return False
+        pages = await reading.scalar_int(self._writer, "PRAGMA page_count") or 0
+        limit = await reading.scalar_int(self._writer, "PRAGMA max_page_count") or 0
+        return pages >= limit - BUDGET_SLACK_PAGES
+
+    async def _spend_reserve(self) -> None:
+        """SQLITE_FULL from the disk (not the budget): release the reserve
+        (eventpipe.spool.reserve) so acks, deletes and checkpoints can still commit."""
+        if not await self._budget_reached() and self._reserve.release():
+            self._reserve_spent = True
+
+    async def _full_reason(self) -> str:
+        """Which limit SQLITE_FULL hit: the page budget, or the disk under the file."""
+        if await self._budget_reached():
+            return f"spool byte budget of {self._max_bytes} bytes reached"
+        free = disk.free_bytes(self._path)
+        return f"the disk holding {self._path} is full ({free} bytes free)"
 
     async def forget(self, uid: str) -> None:
         """DELETED seen: the Event expired; drop its occurrence bookkeeping."""
         self._book.forget(uid)
+
+    async def record_gap(self, *, stream: str, namespace: str, from_rv: str, to_rv: str,
+                         after_seq: int) -> gaps.Gap:
+        """Record that `stream` was not watched from `from_rv` to `to_rv`; the relist stored
+        its versions after `after_seq` (eventpipe.spool.gaps)."""
+        return await self._write(gaps.record_gap, stream=stream, namespace=namespace,
+                                 from_rv=from_rv, to_rv=to_rv, after_seq=after_seq,
+                                 now=max(self._clock(), self._last_observed))
 
     async def resume_point(self, stream: str) -> str | None:
         """resourceVersion to resume `stream` from, saved with its last committed batch."""
@@ -293,14 +382,19 @@ class Spool:
                 writing.delete_retained, max_seq=bound, older_than=cutoff, limit=RETENTION_CHUNK
             )
             total += n
+            self.rows -= n
             if n < RETENTION_CHUNK:
+                await self._write(gaps.delete_older, cutoff)
                 return total
 
     async def stats(self, receivers: Collection[str] = ()) -> dict[str, object]:
-        """Counts, bytes, time span and per-receiver lag (receivers=(): every cursor stored)."""
-        return await stats.collect(
+        """Counts, bytes (database, WAL and WAL index), time span and per-receiver lag
+        (receivers=(): every cursor stored)."""
+        collected = await stats.collect(
             self._reader, receivers, max_bytes=self._max_bytes, now=self._clock()
         )
+        collected["bytes"] = disk.on_disk(self._path)  # what counts against maxBytes
+        return collected
 
     async def _write(
         self,
@@ -314,5 +408,13 @@ class Spool:
     async def _locked(self, work: Awaitable[T], *, explicit: bool = True) -> T:
         """`work` under the write lock, in a transaction (`explicit=False`: `work` is a single
         statement, atomic on its own; see `writing.transaction`)."""
-        async with self._lock, writing.transaction(self._writer, explicit=explicit):
-            return await work
+        async with self._lock:
+            try:
+                async with writing.transaction(self._writer, explicit=explicit):
+                    result = await work
+            except sqlite3.OperationalError as exc:
+                if writing.is_full(exc):
+                    await self._spend_reserve()  # the caller's retry then has room
+                raise
+            await self._bound_wal()
+            return result

@@ -11,7 +11,11 @@ from typing import cast
 
 import aiosqlite
 
+from eventpipe.spool.gaps import read_gaps, totals
 from eventpipe.spool.reading import all_cursors, scalar, scalar_int
+
+RECENT_GAPS = 5
+"""Gaps listed in the stats (the newest); the totals count all."""
 
 
 async def _page_bytes(conn: aiosqlite.Connection) -> tuple[int, int]:
@@ -64,6 +68,7 @@ async def collect(
             "lag_seconds": lag_seconds,
             "dead_letters": dead.get(name, 0),
         }
+    gap_count, missed = await totals(conn)
     return {
         "events": int(count),
         "bytes": used,
@@ -75,5 +80,8 @@ async def collect(
         "oldest_event_time": oldest_evt,
         "newest_event_time": newest_evt,
         "dead_letters": sum(dead.values()),
+        "gaps": gap_count,
+        "occurrences_missed": missed,
+        "recent_gaps": [gap._asdict() for gap in await read_gaps(conn, limit=RECENT_GAPS)],
         "receivers": per_receiver,
     }

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import sqlite3
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
@@ -20,6 +21,7 @@ from typing import Protocol
 
 from eventpipe.core.backoff import exponential_backoff
 from eventpipe.metrics import Metrics
+from eventpipe.spool.gaps import Gap
 from eventpipe.spool.rows import NewRecord
 
 log = logging.getLogger("eventpipe.writer")
@@ -48,6 +50,11 @@ class AppendTarget(Protocol):
 
     async def reject(self, rows: list[tuple[str, str, bytes]]) -> None: ...
 
+    async def head_seq(self) -> int: ...
+
+    async def record_gap(self, *, stream: str, namespace: str, from_rv: str, to_rv: str,
+                         after_seq: int) -> Gap: ...
+
 
 class SpoolWriter:
     """Buffers watch output and commits it in groups."""
@@ -56,8 +63,12 @@ class SpoolWriter:
                  batch_max_wait: float = 0.05, max_buffered: int | None = None,
                  max_buffered_bytes: int = 24 * 1024 * 1024,
                  full_errors: tuple[type[BaseException], ...] = (),
-                 on_commit: Callable[[], None] | None = None) -> None:
+                 on_commit: Callable[[], None] | None = None,
+                 max_group_bytes: int | None = None) -> None:
+        """`max_group_bytes`: most event bytes one commit carries (the spool's
+        `largest_append`, which keeps its WAL within the byte budget); None: no limit."""
         self._spool = spool
+        self._max_group_bytes = max_group_bytes
         self._metrics = metrics
         self._batch = batch_max_events
         # Under a backlog a transaction takes up to 4 batches: every commit has a fixed cost
@@ -84,6 +95,7 @@ class SpoolWriter:
         self._caught_up = asyncio.Event()  # no more buffered than one commit takes
         self._caught_up.set()
         self._stuck = False  # the last commit failed (spool full or erroring)
+        self._problem = ""
         self._rejects: list[tuple[str, str, bytes]] = []
         self.committed = 0
         """Records committed since start (inserted ones, duplicates excluded)."""
@@ -126,6 +138,19 @@ class SpoolWriter:
         """Return once everything queued so far is committed."""
         await self._idle.wait()
 
+    async def committed_head(self) -> int:
+        """The spool's head seq once everything queued so far is committed."""
+        await self._idle.wait()
+        return await self._spool.head_seq()
+
+    async def record_gap(self, *, stream: str, namespace: str, from_rv: str, to_rv: str,
+                         after_seq: int) -> Gap:
+        """Once everything queued so far is committed, record the gap that a relist of
+        `stream`, stored after `after_seq`, closes (eventpipe.spool.gaps)."""
+        await self._idle.wait()
+        return await self._spool.record_gap(stream=stream, namespace=namespace,
+                                            from_rv=from_rv, to_rv=to_rv, after_seq=after_seq)
+
     async def run(self) -> None:
         """Commit loop; cancel it after `wait_idle` to stop without losing queued items."""
         while True:
@@ -135,8 +160,23 @@ class SpoolWriter:
                     await asyncio.wait_for(self._batch_ready.wait(), self._wait)
             await self._commit_one_group()
 
-    async def _commit_one_group(self) -> None:
+    def _group_size(self) -> int:
+        """How many buffered items the next commit takes: up to a group, cut at
+        `max_group_bytes` (at least one item)."""
         count = min(self._group, len(self._items))
+        limit = self._max_group_bytes
+        if limit is None:
+            return count
+        size = 0
+        for index in range(count):
+            record = self._items[index][2]
+            size += len(record.body) if record is not None else 0
+            if size > limit and index:
+                return index
+        return count
+
+    async def _commit_one_group(self) -> None:
+        count = self._group_size()
         group = [self._items[i] for i in range(count)]
         await self._commit_with_retry(group)
         for _ in range(count):
@@ -153,23 +193,48 @@ class SpoolWriter:
             self._has_items.clear()
             self._idle.set()
 
+    @property
+    def writable(self) -> bool:
+        """False from a failed commit (spool full, or failing) until the next one succeeds."""
+        return not self._stuck
+
+    @property
+    def problem(self) -> str:
+        """Why the last commit failed ("" while writable), for /readyz."""
+        return self._problem
+
     async def _commit_with_retry(self, group: list[Item]) -> None:
         # Short cap: once retention frees room, ingestion should resume within seconds.
         delays = exponential_backoff(initial=0.2, maximum=2.0)
+        failures = 0
         while True:
             try:
                 await self._commit(group)
-                self._stuck = False
-                return
             except self._full_errors as exc:
                 if getattr(exc, "batch_too_large", False):
                     await self._commit_too_large(group)
                     return
                 self._metrics.spool_full.inc()
-                log.warning("spool full: watch paused until retention frees space",
-                            extra={"buffered": len(self._items)})
-            except Exception:  # a database error must not lose the group: keep retrying it
+                self._problem = f"spool full: {exc}"
+                if not failures:
+                    log.warning("spool full: watch paused until there is room again",
+                                extra={"buffered": len(self._items), "reason": str(exc)})
+            except sqlite3.Error as exc:  # a database error must not lose the group
+                self._problem = f"spool append failed: {exc}"
+                if not failures:
+                    log.error("spool append failed; retrying the same group", extra={
+                        "error": str(exc), "code": getattr(exc, "sqlite_errorname", "")})
+            except Exception:  # a bug: keep the group, say where it came from
+                self._problem = "spool append failed (see the log)"
                 log.exception("spool append failed; retrying the same group")
+            else:
+                if self._stuck:
+                    log.info("spool writable again; watch resumed",
+                             extra={"failed_attempts": failures})
+                self._stuck = False
+                self._problem = ""
+                return
+            failures += 1
             # Stuck rather than slow (full, or failing): holding the sinks back cannot help
             # the commits, while their acks are what lets retention free room.
             self._stuck = True

@@ -36,6 +36,9 @@ __all__ = ["ApiError", "ResourceGone", "WatchSettings", "Watcher"]
 log = logging.getLogger("eventpipe.watcher")
 
 WATCH_READ_BYTES = 256 * 1024
+WATCH_TYPES = frozenset({"ADDED", "MODIFIED", "DELETED", "BOOKMARK", "ERROR"})
+"""The watch notification types; a line of any other `type` (or a non-string one) is a
+rejected line: it must not move the resume point as a BOOKMARK would."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,8 +76,10 @@ class Watcher:
         self.forbidden = False
         """True from a 403 until a watch is established again (RBAC allowed it)."""
         self._rv: str | None = None
+        self._gap_from: tuple[str, int] | None = None
+        """(refused resume point, spool head before the relist) while a gap is open."""
         self._event_counters: dict[object, Any] = {}
-        self._types_seen: dict[object, int] = {}
+        self._types_seen: dict[str, int] = {}
 
     @property
     def namespace(self) -> str:
@@ -96,7 +101,7 @@ class Watcher:
             started_from = self._rv
             try:
                 if self._rv is None:
-                    self._rv = await self._relist()
+                    self._rv = await self._relist_and_account()
                 await self._watch(self._rv)
                 delays = self._new_backoff()  # a stream that ended cleanly resets the backoff
                 self._metrics.watch_restarts.labels(self.stream, "timeout").inc()
@@ -104,6 +109,10 @@ class Watcher:
                 log.info("resume point expired, relisting", extra={"stream": self.stream,
                                                                   "error": str(exc)})
                 self._metrics.watch_relists.labels(self.stream, "gone").inc()
+                if self._gap_from is None and self._rv is not None:
+                    # A relist refused in turn (an expired continue token) keeps the gap open
+                    # from the first refused resume point.
+                    self._gap_from = (self._rv, await self._writer.committed_head())
                 self._rv = None
             except (ApiError, aiohttp.ClientError, TimeoutError) as exc:
                 self._not_established(exc)
@@ -149,6 +158,30 @@ class Watcher:
             self.forbidden = False
             log.info("RBAC allows the watch now; stream established", extra={
                 "stream": self.stream, "namespace": self._api.namespace or "*"})
+
+    async def _relist_and_account(self) -> str:
+        """`_relist`; after a 410, record the gap it closes (eventpipe.spool.gaps)."""
+        list_rv = await self._relist()
+        if self._gap_from is None:
+            return list_rv
+        from_rv, after_seq = self._gap_from
+        self._gap_from = None
+        try:
+            gap = await self._writer.record_gap(stream=self.stream, namespace=self.namespace,
+                                                from_rv=from_rv, to_rv=list_rv,
+                                                after_seq=after_seq)
+        except Exception:  # accounting must not stop the watch; the log says it is missing
+            log.exception("watch gap not recorded", extra={
+                "stream": self.stream, "from_resource_version": from_rv,
+                "to_resource_version": list_rv})
+            return list_rv
+        self._metrics.watch_gaps.labels(self.stream).inc()
+        self._metrics.occurrences_missed.labels(self.stream).inc(gap.occurrences_missed)
+        log.warning("watch gap recorded", extra={
+            "stream": self.stream, "from_resource_version": from_rv,
+            "to_resource_version": list_rv, "relisted_versions": gap.relisted_versions,
+            "occurrences_missed": gap.occurrences_missed})
+        return list_rv
 
     async def _relist(self) -> str:
         """Paged LIST of every current Event; returns the list's resourceVersion."""
@@ -232,6 +265,10 @@ class Watcher:
         except (orjson.JSONDecodeError, KeyError, TypeError) as exc:
             self._malformed(line, exc)
             return rv
+        if type(kind) is not str or kind not in WATCH_TYPES:
+            self._malformed(line, ValueError(f"watch line type {_describe(kind)} is not one "
+                                             f"of {', '.join(sorted(WATCH_TYPES))}"))
+            return rv
         types_seen = self._types_seen
         types_seen[kind] = types_seen.get(kind, 0) + 1
         if kind == "ADDED" or kind == "MODIFIED":
@@ -270,9 +307,10 @@ class Watcher:
 
     def _malformed(self, line: bytes, exc: BaseException) -> None:
         self._metrics.watch_malformed.labels(self.stream).inc()
-        log.error("malformed watch line skipped", extra={
-            "stream": self.stream, "error": str(exc), "line_prefix": line[:200].decode(
-                "utf-8", "replace")})
+        # The line itself is kept in the spool's `rejected` table, never logged: it may hold
+        # anything, at any size (no payloads in logs).
+        log.error("malformed watch line skipped (kept in the spool's rejected table)", extra={
+            "stream": self.stream, "error": str(exc), "bytes": len(line)})
         self._writer.reject(self.stream, str(exc), line)
 
 
@@ -300,6 +338,13 @@ def served_object_bytes(line: bytes, kind: str) -> bytes | None:
         return None
     body = body[:-1].rstrip()
     return body if body.startswith(b"{") else None
+
+
+def _describe(kind: object) -> str:
+    """A watch line's `type` for an error message: short, and never the payload."""
+    if type(kind) is str:
+        return repr(kind[:40])
+    return f"of JSON type {type(kind).__name__}"
 
 
 def _resource_version(obj: Any) -> str | None:

@@ -8,12 +8,14 @@ Any receiver that POSTs (the webhook, and IM bots built on it) can be tested aga
 - `reject_when(predicate, status=400)`: requests the predicate matches get 400 (or `status`),
   as an API that validates its input does; `require_json` (default on) also answers 400 to a
   body that is not JSON when the request says `application/json`.
+- `delay`: seconds each answer takes (a slow peer).
 - `stop()` / `start()`: the port refuses connections while stopped and comes back on the same
   port (open keep-alive connections are closed too, as when a server restarts).
 """
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -53,6 +55,8 @@ class WebhookReceiver:
         self.port = port
         """The bound port (chosen on the first start when 0)."""
         self.require_json = require_json
+        self.delay = 0.0
+        """Seconds each answer takes, as a slow peer's."""
         self.requests: list[Recorded] = []
         self._fail: list[tuple[int, int | None]] = []
         self._reject: Callable[[Recorded], bool] | None = None
@@ -125,6 +129,8 @@ class WebhookReceiver:
 
     async def _handle(self, request: web.Request) -> web.Response:
         body = await request.read()
+        if self.delay:
+            await asyncio.sleep(self.delay)  # the peer's own latency, not a wait for a result
         status, text = 200, "ok"
         headers: dict[str, str] = {}
         probe = Recorded(request.method, request.path, dict(request.query),

@@ -202,7 +202,10 @@ def start(root: Path, *, within: float = 90.0) -> ControlPlane:
                   "--root-ca-file", str(pki.ca), "--use-service-account-credentials",
                   "--node-monitor-grace-period", "10s", "--node-monitor-period", "1s",
                   ]
-                 if component == "kube-controller-manager" else [])
+                 if component == "kube-controller-manager"
+                 # An unschedulable pod is tried again within ~40 s (the queue's 30 s flush
+                 # plus this), not 5 min, so a FailedScheduling series grows inside a test.
+                 else ["--pod-max-in-unschedulable-pods-duration", "10s"])
         _spawn(plane, component, ["--kubeconfig", str(config),
                                   "--authentication-kubeconfig", str(config),
                                   "--authorization-kubeconfig", str(config),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import uuid
 from pathlib import Path
 
@@ -62,3 +63,39 @@ async def test_bearer_token_kubeconfig_watches(kube: ControlPlane, tmp_path: Pat
             e["metadata"]["namespace"] == namespace and e["reason"] == "Hello"
             for e in read_lines(tmp_path / "events.jsonl")), within=60,
             what="the event through a token-authenticated watch")
+
+
+async def test_in_cluster_service_account_watches(kube: ControlPlane, tmp_path: Path) -> None:
+    """In-cluster mode as a pod runs it: no kubeconfig anywhere, KUBERNETES_SERVICE_HOST/PORT
+    pointing at the API server, and a service-account token (TokenRequest) with the CA in
+    the mounted folder ($EVENTPIPE_SERVICE_ACCOUNT_DIR stands in for the kubelet's path)."""
+    namespace = f"pod-{uuid.uuid4().hex[:8]}"
+    kube.kubectl("create", "namespace", namespace)
+    kube.kubectl("-n", namespace, "create", "serviceaccount", "eventpipe")
+    kube.kubectl("create", "clusterrolebinding", f"{namespace}-view", "--clusterrole=view",
+                 f"--serviceaccount={namespace}:eventpipe")
+    mounted = tmp_path / "serviceaccount"
+    mounted.mkdir()
+    (mounted / "token").write_text(
+        kube.kubectl("-n", namespace, "create", "token", "eventpipe").strip())
+    (mounted / "ca.crt").write_bytes(kube.pki.ca.read_bytes())
+    (mounted / "namespace").write_text(namespace)
+    home = tmp_path / "home"  # no ~/.kube/config to fall back on
+    home.mkdir()
+    env = {key: value for key, value in os.environ.items() if key != "KUBECONFIG"}
+    env.update(HOME=str(home), KUBERNETES_SERVICE_HOST="127.0.0.1",
+               KUBERNETES_SERVICE_PORT=str(kube.api_port),
+               EVENTPIPE_SERVICE_ACCOUNT_DIR=str(mounted))
+    config = write_config(tmp_path, kubeconfig=tmp_path / "unused",
+                          extra={"kubeconfig": None})
+    log = tmp_path / "eventpipe.log"
+    async with child_processes() as procs:
+        procs.append(await start_watching(config, log, env=env))
+        kube.kubectl("-n", namespace, "create", "-f", "-", input_text=json.dumps({
+            "apiVersion": "v1", "kind": "Event", "metadata": {"name": "inside"},
+            "involvedObject": {"kind": "Pod", "name": "p", "namespace": namespace},
+            "reason": "InCluster", "message": "hi", "type": "Normal"}))
+        await wait_until(lambda: any(
+            e["metadata"]["namespace"] == namespace and e["reason"] == "InCluster"
+            for e in read_lines(tmp_path / "events.jsonl")), within=60,
+            what="the event through the in-cluster service account")

@@ -1,6 +1,8 @@
 """410 for real: eventpipe is stopped, events change, etcd is compacted past the resourceVersion
 eventpipe saved; on restart the real API server answers 410 Gone, eventpipe relists, and the file
-receiver ends with every version exactly once (the unchanged one is not delivered again)."""
+receiver ends with every version exactly once (the unchanged one is not delivered again), and
+the spool records the gap: the refused resume point, the relist's resourceVersion, and the
+occurrences a count jump shows were never seen as versions."""
 
 from __future__ import annotations
 
@@ -8,12 +10,14 @@ import asyncio
 import base64
 import json
 import signal
+import sqlite3
 import uuid
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 
+from eventpipe.spool.gaps import Gap
 from tests.pipeline_harness import (
     child_processes,
     log_messages,
@@ -60,7 +64,10 @@ async def test_relist_after_compaction_delivers_nothing_twice(kube: ControlPlane
                                                               tmp_path: Path) -> None:
     namespace = f"gone-{uuid.uuid4().hex[:8]}"
     kube.kubectl("create", "namespace", namespace)
-    config = write_config(tmp_path, kubeconfig=kube.admin_kubeconfig)
+    # Only this namespace: the gap's counts must not include other tests' events (the
+    # scheduler keeps retrying their pods while eventpipe is stopped).
+    config = write_config(tmp_path, kubeconfig=kube.admin_kubeconfig,
+                          extra={"namespace": namespace})
     sink = tmp_path / "events.jsonl"
     log = tmp_path / "eventpipe.log"
 
@@ -72,7 +79,7 @@ async def test_relist_after_compaction_delivers_nothing_twice(kube: ControlPlane
     async with child_processes() as procs:
         procs.append(await start_subprocess(config, log=log))
         await wait_started(procs[0], log, within=60)
-        for name in ("kept", "changed"):
+        for name in ("kept", "changed", "jumped"):
             await asyncio.to_thread(kube.kubectl, "create", "-f", "-",
                                     input_text=event(namespace, name))
         before = await versions_now()
@@ -80,9 +87,12 @@ async def test_relist_after_compaction_delivers_nothing_twice(kube: ControlPlane
                          what="the first versions delivered")
         procs[0].send_signal(signal.SIGTERM)
         assert await wait_for_exit(procs[0], within=30) == 0
+        saved_rv = resume_point(tmp_path / "spool.db", f"core/{namespace}")
 
         await asyncio.to_thread(kube.kubectl, "-n", namespace, "patch", "event", "changed",
                                 "--type=merge", "-p", '{"count": 2}')
+        await asyncio.to_thread(kube.kubectl, "-n", namespace, "patch", "event", "jumped",
+                                "--type=merge", "-p", '{"count": 5}')  # 2, 3, 4 never seen
         await asyncio.to_thread(kube.kubectl, "create", "-f", "-",
                                 input_text=event(namespace, "new"))
         await compact_etcd(kube)
@@ -95,3 +105,26 @@ async def test_relist_after_compaction_delivers_nothing_twice(kube: ControlPlane
     delivered = mine(sink, namespace)
     assert sorted(delivered) == sorted(before | after)
     assert len(delivered) == len(set(delivered)), "a version delivered twice"
+    (gap,) = gaps(tmp_path / "spool.db")
+    assert (gap.stream, gap.namespace) == (f"core/{namespace}", namespace)
+    assert gap.from_resource_version == saved_rv
+    assert int(gap.to_resource_version) > int(saved_rv)
+    assert gap.relisted_versions == 3  # changed, jumped, new
+    assert gap.occurrences_missed == 3
+
+
+def resume_point(spool: Path, stream: str) -> str:
+    """The resume point eventpipe saved for `stream`."""
+    with sqlite3.connect(spool) as db:
+        row = db.execute("SELECT resource_version FROM watch_state WHERE stream = ?",
+                         (stream,)).fetchone()
+    db.close()
+    return str(row[0])
+
+
+def gaps(spool: Path) -> list[Gap]:
+    """Every gap the spool recorded."""
+    with sqlite3.connect(spool) as db:
+        found = [Gap(*row) for row in db.execute(f"SELECT {', '.join(Gap._fields)} FROM gaps")]
+    db.close()
+    return found

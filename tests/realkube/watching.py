@@ -42,10 +42,12 @@ async def watch(kube: ControlPlane, namespace: str, seen: list[dict[str, Any]],
                     deleted.append(item["object"])
 
 
-async def start_watching(config: Path, log: Path) -> asyncio.subprocess.Process:
-    """`eventpipe run --config` as a child, returned once its /readyz says the watch is
-    established (so events created after this are seen as they change, not only relisted)."""
-    proc = await start_subprocess(config, log=log)
+async def start_watching(config: Path, log: Path, *, env: dict[str, str] | None = None
+                         ) -> asyncio.subprocess.Process:
+    """`eventpipe run --config` as a child (with `env` as its environment, if given),
+    returned once its /readyz says the watch is established (so events created after this
+    are seen as they change, not only relisted)."""
+    proc = await start_subprocess(config, log=log, env=env)
     port = await wait_started(proc, log, within=60)
 
     async def watching() -> bool:

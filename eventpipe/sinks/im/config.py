@@ -49,6 +49,10 @@ class ImSinkConfig(SinkConfig):
         """False: bots take one message per request, so a fuller batch saves nothing."""
         return False
 
+    def sends_each_event(self) -> bool:
+        """True: one bot message per request."""
+        return True
+
     def templates(self) -> dict[str, str]:
         """Templated keys -> source, checked at load time (subclasses add theirs)."""
         return {"template": self.template}

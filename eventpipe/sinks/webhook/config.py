@@ -74,6 +74,10 @@ class WebhookSinkConfig(SinkConfig):
         """Only with `batch: true`: one request per event gains nothing from waiting."""
         return self.batch
 
+    def sends_each_event(self) -> bool:
+        """Without `batch: true`: one request per event."""
+        return not self.batch
+
     @field_validator("endpoint")
     @classmethod
     def _endpoint(cls, value: str) -> str:
