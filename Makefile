@@ -3,7 +3,7 @@ PY ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: install kube test lint bench clean
+.PHONY: install kube peers test lint bench bench-peers clean
 
 install:
 	$(PY) -m venv $(VENV)
@@ -15,6 +15,10 @@ install:
 kube:
 	bash scripts/install-kube.sh
 
+# The exporters bench/peers compares with, from their Go modules (needs Go; not part of install).
+peers:
+	bash scripts/install-peers.sh
+
 test: lint
 	$(BIN)/pytest -q -p no:cacheprovider
 
@@ -25,6 +29,10 @@ lint:
 
 bench:
 	$(BIN)/python -m bench.run
+
+# eventpipe beside the peers on the real control plane (needs `make kube` and `make peers`).
+bench-peers:
+	$(BIN)/python -m bench.peers
 
 clean:
 	rm -rf $(VENV) .tools .mypy_cache .ruff_cache .pytest_cache build *.egg-info
