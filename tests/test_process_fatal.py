@@ -35,6 +35,7 @@ from tests.pipeline_harness import (
     wait_until,
     write_config,
 )
+from tests.volumes import tmpfs
 
 SHUTDOWN = 4.0  # shutdownTimeout of every config here
 MARGIN = 3.0  # interpreter teardown after the pipeline returned, on a loaded machine
@@ -310,14 +311,8 @@ def read_only_dir(tmp_path: Path) -> Iterator[Path]:
         yield folder
         folder.chmod(0o755)
         return
-    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "ro,size=1m", "tmpfs", str(folder)],
-                             capture_output=True, text=True, check=False)
-    if mounted.returncode != 0:
-        pytest.skip(f"cannot mount a read-only tmpfs as root: {mounted.stderr.strip()}")
-    try:
+    with tmpfs(folder, "ro,size=1m"):
         yield folder
-    finally:
-        subprocess.run(["umount", str(folder)], check=True)
 
 
 async def test_spool_directory_read_only_exits_2(

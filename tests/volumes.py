@@ -1,7 +1,8 @@
 """A small real filesystem for disk-full tests: a tmpfs of a few MiB mounted under tmp_path.
 
-Mounting needs root (CAP_SYS_ADMIN). Where the test cannot mount, it is skipped with that
-reason rather than faked: an SQLite fault hook would not show what a full disk does to the
+Mounting needs root (CAP_SYS_ADMIN). A test not running as root is skipped with that reason
+rather than faked (as root, a mount that fails is a failure: CI runs as root, and a skip there
+would hide it): an SQLite fault hook would not show what a full disk does to the
 WAL, its checkpoints and the shared-memory file, which is what these tests are about.
 """
 
@@ -21,17 +22,27 @@ FILLER = "filler"
 
 
 @contextlib.contextmanager
-def small_volume(where: Path, *, mib: int) -> Iterator[Path]:
-    """Mount a `mib` MiB tmpfs at `where` for the duration of the block (skip if we cannot)."""
+def tmpfs(where: Path, options: str) -> Iterator[Path]:
+    """Mount a tmpfs with mount `options` at `where` (created) for the duration of the block."""
     where.mkdir(parents=True, exist_ok=True)
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={mib}m,mode=0755", "tmpfs",
-                           str(where)], capture_output=True, text=True, check=False)
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(where)],
+                          capture_output=True, text=True, check=False)
     if done.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs (needs root): {done.stderr.strip()}")
+        message = f"cannot mount a tmpfs at {where}: {done.stderr.strip()}"
+        if os.geteuid() == 0:
+            pytest.fail(message)
+        pytest.skip(f"{message} (needs root)")
     try:
         yield where
     finally:
         subprocess.run(["umount", "-l", str(where)], check=False)
+
+
+@contextlib.contextmanager
+def small_volume(where: Path, *, mib: int) -> Iterator[Path]:
+    """A writable `mib` MiB tmpfs at `where` for the duration of the block."""
+    with tmpfs(where, f"size={mib}m,mode=0755") as volume:
+        yield volume
 
 
 def free_bytes(volume: Path) -> int:
