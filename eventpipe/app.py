@@ -25,7 +25,7 @@ import sqlite3
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from prometheus_client import Gauge
 
@@ -45,8 +45,6 @@ from eventpipe.core.tasks import (
 from eventpipe.delivery.driver import Delivery, NewData, SinkWorker
 from eventpipe.delivery.settings import delivery_settings
 from eventpipe.enrich import Enricher, InformerSettings, build_enricher
-from eventpipe.leader.elector import LeaderElector
-from eventpipe.leader.lease import KubeLeaseApi, LeaseSettings
 from eventpipe.memory import Malloc
 from eventpipe.metrics import Metrics
 from eventpipe.routing import compile_route
@@ -57,6 +55,9 @@ from eventpipe.spool.writer import SpoolWriter
 from eventpipe.watch.api import KubeEventsApi
 from eventpipe.watch.streams import stream_name
 from eventpipe.watch.watcher import Watcher, WatchSettings
+
+if TYPE_CHECKING:
+    from eventpipe.leader.elector import LeaderElector
 
 log = logging.getLogger("eventpipe.app")
 
@@ -136,6 +137,10 @@ class Pipeline:
                                               read_bufsize=cfg.watch.read_buffer_size)
         opened.push_async_callback(api_client.close)
         if cfg.leader_election.enabled:
+            # Imported only here: most deployments run one replica without a Lease.
+            from eventpipe.leader.elector import LeaderElector
+            from eventpipe.leader.lease import KubeLeaseApi, LeaseSettings
+
             lease = LeaseSettings.from_config(cfg.leader_election)
             self.elector = LeaderElector(
                 KubeLeaseApi(api_client, name=lease.name, namespace=lease.namespace,
