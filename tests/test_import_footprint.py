@@ -43,7 +43,8 @@ RUN_AND_DUMP = textwrap.dedent("""
 NOT_FOR_A_FILE_RECEIVER = {
     "aiokafka", "re2", "eventpipe.leader.elector", "eventpipe.leader.lease", "eventpipe.history",
     "eventpipe.replay", "eventpipe.demo", "eventpipe.layout", "eventpipe.config.kube_eventer",
-    "eventpipe.config.reference",
+    "eventpipe.config.reference", "kubernetes_asyncio.client.api.core_v1_api",
+    "kubernetes_asyncio.client.api.events_v1_api",
 }
 """Modules a run with one file receiver, no route patterns and no leader election never needs."""
 
