@@ -14,13 +14,13 @@ Ordering and acks. `send` appends the batch's records, in order, to one aiokafka
 per partition (`create_batch`/`send_batch`, partitioned by our own murmur2 as aiokafka's
 default partitioner would), hands them all over and then awaits them; the batch is reported
 delivered only when every record batch was acked with acks=all, and a record batch the broker
-refuses as a whole is reported as a group refusal, which the driver splits. aiokafka keeps one produce
-request per broker in flight and mutes a partition while its batch is out, so records of one
-partition reach the log in the order appended, also through its internal retries, without
-idempotence. When a record still fails retriably, every later record of the same key in the
-batch is reported failed too (even if it was written), so the driver's retry re-sends that key's
-versions in spool order: a duplicate is possible, a version overtaking an older one is not
-(the last record of a key is always its newest version).
+refuses as a whole is reported as a group refusal, which the driver splits. aiokafka keeps
+one produce request per broker in flight and mutes a partition while its batch is out, so
+records of one partition reach the log in the order appended, also through its internal
+retries, without idempotence. When a record still fails retriably, every later record of the
+same key in the batch is reported failed too (even if it was written), so the driver's retry
+re-sends that key's versions in spool order: a duplicate is possible, a version overtaking an
+older one is not (the last record of a key is always its newest version).
 
 Errors: permanent (dead letter) only when the record is at fault — larger than maxBatchBytes,
 or a rendered topic that is not a legal name / rejected as invalid. Everything else, including
