@@ -89,6 +89,15 @@ def on_disk(path: Path) -> int:
     return sum(file_size(path.with_name(path.name + suffix)) for suffix in ("", "-wal", "-shm"))
 
 
+def volume_bytes(path: Path) -> int:
+    """Size of the filesystem holding `path` (0 when it cannot be read)."""
+    try:
+        stat = os.statvfs(path.parent)
+    except OSError:
+        return 0
+    return stat.f_blocks * stat.f_frsize
+
+
 def free_bytes(path: Path) -> int:
     """Bytes still free for this process on the filesystem holding `path`."""
     try:
