@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Any
 
 import orjson
 
 from eventpipe.metrics import Metrics
 from eventpipe.spool import NewRecord, Spool, SpoolFullError
-from eventpipe.spool.gaps import Gap
 from eventpipe.spool.writer import SpoolWriter
 from eventpipe.watch.normalize import to_record
 from tests.conftest import OpenSpool
+from tests.test_spool_support import GatedSpool
 
 
 def big_record(i: int, size: int) -> NewRecord:
@@ -71,13 +70,15 @@ async def test_an_event_larger_than_the_whole_budget_is_dropped_and_counted(
     assert await spool.resume_point("s") == "3"
 
 
-class ShortDisk:
+class ShortDisk(GatedSpool):
     """A spool on a disk with room for at most `rows` rows per append, answering a bigger one
     as the spool does after a full disk (`retry_smaller`); a real disk's room cannot be set
     that exactly."""
 
     def __init__(self, spool: Spool, rows: int) -> None:
-        self.spool, self.rows = spool, rows
+        super().__init__(spool)
+        self.gate.set()
+        self.rows = rows
         self.refused: list[int] = []
 
     async def append_counted(self, records: list[NewRecord], *, stream: str,
@@ -85,20 +86,8 @@ class ShortDisk:
         if len(records) > self.rows:
             self.refused.append(len(records))
             raise SpoolFullError("the disk is short", retry_smaller=True)
-        return await self.spool.append_counted(records, stream=stream,
-                                               resource_version=resource_version)
-
-    async def forget(self, uid: str) -> None:
-        await self.spool.forget(uid)
-
-    async def reject(self, rows: list[tuple[str, str, bytes]]) -> None:
-        await self.spool.reject(rows)
-
-    async def head_seq(self) -> int:
-        return await self.spool.head_seq()
-
-    async def record_gap(self, **gap: Any) -> Gap:
-        return await self.spool.record_gap(**gap)
+        return await super().append_counted(records, stream=stream,
+                                            resource_version=resource_version)
 
 
 async def test_a_group_bigger_than_the_room_after_a_full_disk_is_cut_not_dropped(
