@@ -4,6 +4,7 @@ it and `on` never falls back; and that the fake validates the third element as L
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from typing import Any
@@ -18,7 +19,7 @@ from eventpipe.sinks.loki.request import build_body, plan_chunks
 from eventpipe.sinks.loki.restamp import parse_rfc3339_ns, rfc3339_ns
 from eventpipe.sinks.loki.sink import LokiSink
 from tests.fakes.loki import FakeLoki
-from tests.test_sink_loki import config, deliver, event
+from tests.test_sink_loki import config, deliver, event, stored_rows
 
 REFUSAL_LOG = "loki refuses structured metadata"
 
@@ -117,6 +118,26 @@ async def test_auto_falls_back_once_without_losing_or_dead_lettering(
             more, _ = await deliver(sink, [event("older", rv="50", lastTimestamp=ago(9000))])
     assert more == [] and loki.stored == 8 and loki.statuses[3:] == [204]
     assert loki.metadata_received == received == 1 and loki.metadata == {}
+    assert sum(REFUSAL_LOG in r.getMessage() for r in caplog.records) == 1
+
+
+async def test_requests_in_flight_when_it_is_refused_are_resent_too(
+        caplog: pytest.LogCaptureFixture) -> None:
+    """Two pushes built with metadata before either answer came back: both are re-sent
+    without it, neither entry is dead-lettered, and the log says it once."""
+    async with FakeLoki(structured_metadata=False) as loki:
+        sink = LokiSink(name="loki", config=config(loki.url))
+        await deliver(sink, [event("new", rv="200", lastTimestamp=ago(0))])
+        old = [event(f"old-{i}", rv=str(100 + i), lastTimestamp=ago(7200)) for i in range(2)]
+        entries = [sink.encode_row(row, e) for row, e in zip(stored_rows(old), old, strict=True)]
+        assert all(entry.metadata for entry in entries)
+        await sink.start()
+        try:
+            with caplog.at_level(logging.WARNING, logger="eventpipe.sinks.loki"):
+                answers = await asyncio.gather(*(sink.send([entry]) for entry in entries))
+        finally:
+            await sink.close()
+    assert list(answers) == [[], []] and loki.stored == 3 and loki.metadata == {}
     assert sum(REFUSAL_LOG in r.getMessage() for r in caplog.records) == 1
 
 

@@ -155,7 +155,8 @@ class LokiSink:
 
     async def _push(self, entries: Sequence[LokiEntry], positions: list[int], *,
                     restamped: bool = False) -> list[ItemFailure]:
-        body = build_body(entries, positions, metadata=self._metadata)
+        with_metadata = self._metadata
+        body = build_body(entries, positions, metadata=with_metadata)
         data = await gzip_body(body) if self._config.compress else body
         self.requests += 1
         status, answer, headers = await request(self._http.get(), "POST", self._url, data=data,
@@ -165,7 +166,7 @@ class LokiSink:
             return []
         if error.retriable:
             raise error
-        if status == 400 and self._metadata_refused(answer):
+        if status == 400 and with_metadata and self._metadata_refused(answer):
             return await self._push(entries, positions, restamped=restamped)
         if (status == 400 and len(positions) == 1 and self._restamper is not None
                 and TOO_FAR_BEHIND in answer and not restamped):
@@ -179,10 +180,12 @@ class LokiSink:
         return [ItemFailure(i, error) for i in positions]
 
     def _metadata_refused(self, answer: bytes) -> bool:
-        """`structuredMetadata: auto` and the server does not take it: stop sending it."""
-        if not (self._metadata and self._config.structured_metadata == "auto"
-                and refuses_metadata(answer)):
+        """`structuredMetadata: auto` and the server does not take it: stop sending it (a
+        request built before another one found out is re-sent too)."""
+        if self._config.structured_metadata != "auto" or not refuses_metadata(answer):
             return False
+        if not self._metadata:
+            return True
         self._metadata = False
         if self._restamper is not None:
             self._restamper.metadata = False
