@@ -52,11 +52,11 @@ class SpoolConfig(Model):
         description="Most bytes of Event bodies read from the watch and not yet committed.",
     )
     writer_cache_size: ByteSize = Field(
-        default=4 * 1024 * 1024, ge=64 * 1024, alias="writerCacheSize",
+        default=2 * 1024 * 1024, ge=64 * 1024, alias="writerCacheSize",
         description="SQLite page cache of the write connection.",
     )
     reader_cache_size: ByteSize = Field(
-        default=2 * 1024 * 1024, ge=64 * 1024, alias="readerCacheSize",
+        default=1024 * 1024, ge=64 * 1024, alias="readerCacheSize",
         description="SQLite page cache of the connection receivers read from.",
     )
     occurrence_book_max_uids: int = Field(
