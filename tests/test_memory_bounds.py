@@ -5,21 +5,19 @@ the occurrence book."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
 from pathlib import Path
 
 from eventpipe.config.loader import load_config
 from eventpipe.kube.client import connect
 from eventpipe.metrics import Metrics
-from eventpipe.spool import NewRecord, Spool, SpoolFullError
+from eventpipe.spool import NewRecord, SpoolFullError
 from eventpipe.spool.from_config import open_spool as open_configured_spool
-from eventpipe.spool.gaps import Gap
 from eventpipe.spool.writer import SpoolWriter
 from eventpipe.watch.api import KubeEventsApi
 from tests.conftest import OpenSpool
 from tests.fakeapi import FakeApiServer
 from tests.pipeline_harness import running, write_config
-from tests.test_spool_support import corpus_records
+from tests.test_spool_support import GatedSpool, corpus_records
 from tests.test_writer import big_record
 
 
@@ -29,34 +27,6 @@ def bounds(tmp_path: Path) -> dict[str, object]:
                       "bufferMaxBytes": "1Mi", "writerCacheSize": "1Mi",
                       "readerCacheSize": "512Ki", "occurrenceBookMaxUids": 1000},
             "watch": {"readBufferSize": "64Ki"}}
-
-
-class GatedSpool:
-    """A real spool whose appends wait until the test opens the gate: a stalled disk."""
-
-    def __init__(self, spool: Spool) -> None:
-        self.spool = spool
-        self.gate = asyncio.Event()
-
-    async def append_counted(self, records: list[NewRecord], *, stream: str,
-                             resource_version: str | None) -> list[tuple[int, int]]:
-        await self.gate.wait()
-        return await self.spool.append_counted(records, stream=stream,
-                                               resource_version=resource_version)
-
-    async def forget(self, uid: str) -> None:
-        await self.spool.forget(uid)
-
-    async def reject(self, rows: Sequence[tuple[str, str, bytes]]) -> None:
-        await self.spool.reject(rows)
-
-    async def head_seq(self) -> int:
-        return await self.spool.head_seq()
-
-    async def record_gap(self, *, stream: str, namespace: str, from_rv: str, to_rv: str,
-                         after_seq: int) -> Gap:
-        return await self.spool.record_gap(stream=stream, namespace=namespace, from_rv=from_rv,
-                                           to_rv=to_rv, after_seq=after_seq)
 
 
 async def _puts_before_blocking(writer: SpoolWriter, records: list[NewRecord]) -> int:

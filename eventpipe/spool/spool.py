@@ -33,7 +33,7 @@ from eventpipe.spool.counting import (
     OccurrenceBook,
 )
 from eventpipe.spool.errors import SpoolFullError
-from eventpipe.spool.reserve import DiskReserve
+from eventpipe.spool.reserve import DiskReserve, append_room
 from eventpipe.spool.rows import NewRecord, StoredRow
 from eventpipe.spool.schema import (
     READER_CACHE_KIB,
@@ -79,7 +79,7 @@ class Spool:
         self._reader = reader
         self._disk = disk_plan
         self._wal = disk.wal_path(path)
-        self._reserve = DiskReserve(path)
+        self._reserve = DiskReserve(path, budget=max_bytes)
         self._reserve_spent = False
         self._reserve.take()
         self._book = book
@@ -196,10 +196,7 @@ class Spool:
     ) -> list[tuple[int, int]]:
         async with self._lock:
             if self._reserve_spent and self._when_full == "block":
-                if not self._reserve.take():
-                    raise SpoolFullError(f"{await self._full_reason()}; appends wait until "
-                                         f"{2 * self._reserve.size} bytes are free")
-                self._reserve_spent = False
+                await self._retake_reserve(records)
             # First try without looking up stored versions: the UNIQUE index checks anyway,
             # and on the watch path nothing is ever stored twice, so the lookup would be pure
             # cost. A relist's duplicates fail the INSERT and take the slow path.
@@ -277,6 +274,29 @@ class Spool:
         pages = await reading.scalar_int(self._writer, "PRAGMA page_count") or 0
         limit = await reading.scalar_int(self._writer, "PRAGMA max_page_count") or 0
         return pages >= limit - BUDGET_SLACK_PAGES
+
+    async def _retake_reserve(self, records: Sequence[NewRecord]) -> None:
+        """Under `block` after a disk-full episode: allocate the reserve again when the disk
+        has room for it and for `records` (eventpipe.spool.reserve), else SpoolFullError.
+
+        The WAL's frames go into the database file at the next checkpoint, so they need room
+        there too: the WAL is checkpointed and truncated first (which also gives its file's
+        room back), and what it still holds counts towards the room the append needs."""
+        try:
+            await self._writer.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        except sqlite3.OperationalError as exc:
+            if not writing.is_full(exc):
+                raise
+        pending = disk.file_size(self._wal)
+        room = pending + append_room(sum(len(r.body) for r in records), len(records))
+        if self._reserve.take(room):
+            self._reserve_spent = False
+            return
+        wanted = self._reserve.wanted(room)
+        smaller = len(records) > 1 and self._reserve.available() >= self._reserve.wanted(
+            pending + append_room(min(len(r.body) for r in records), 1))
+        raise SpoolFullError(f"{await self._full_reason()}; appends wait until {wanted} bytes "
+                             "are free", retry_smaller=smaller)
 
     async def _spend_reserve(self) -> None:
         """SQLITE_FULL from the disk (not the budget): release the reserve

@@ -222,6 +222,12 @@ class SpoolWriter:
                 if getattr(exc, "batch_too_large", False):
                     await self._commit_too_large(group)
                     return
+                if getattr(exc, "retry_smaller", False) and len(group) > 1:
+                    # Room for part of it now: commit the halves (each split again if needed).
+                    half = len(group) // 2
+                    await self._commit_with_retry(group[:half])
+                    await self._commit_with_retry(group[half:])
+                    return
                 self._metrics.spool_full.inc()
                 self._problem = f"spool full: {exc}"
                 if not failures:
