@@ -1,5 +1,6 @@
 """The memory bounds the config sets (docs/performance.md, "Where memory goes") reach the parts
-that hold the memory: the watch→spool buffer, the SQLite page caches, the watch read buffer."""
+that hold the memory: the watch→spool buffer, the SQLite page caches, the watch read buffer,
+the occurrence book."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from eventpipe.watch.api import KubeEventsApi
 from tests.conftest import OpenSpool
 from tests.fakeapi import FakeApiServer
 from tests.pipeline_harness import running, write_config
-from tests.test_spool_support import GatedSpool
+from tests.test_spool_support import GatedSpool, corpus_records
 from tests.test_writer import big_record
 
 
@@ -24,7 +25,7 @@ def bounds(tmp_path: Path) -> dict[str, object]:
     """Config sections setting every bound to a value no default has."""
     return {"spool": {"path": str(tmp_path / "spool.db"), "bufferMaxEvents": 300,
                       "bufferMaxBytes": "1Mi", "writerCacheSize": "1Mi",
-                      "readerCacheSize": "512Ki"},
+                      "readerCacheSize": "512Ki", "occurrenceBookMaxUids": 1000},
             "watch": {"readBufferSize": "64Ki"}}
 
 
@@ -79,6 +80,23 @@ async def test_the_configured_page_caches_are_the_connections(tmp_path: Path) ->
         writer, reader = spool._writer, spool._reader
         assert list(await writer.execute_fetchall("PRAGMA cache_size")) == [(-1024,)]
         assert list(await reader.execute_fetchall("PRAGMA cache_size")) == [(-512,)]
+    finally:
+        await spool.close()
+
+
+async def test_the_writer_gets_its_page_cache_back_after_the_warm_up(tmp_path: Path) -> None:
+    # The scans at open run through a smaller cache; appends must not keep that one.
+    records = corpus_records()[:50]
+    config = load_config(write_config(tmp_path, kubeconfig=tmp_path / "kubeconfig",
+                                      extra=bounds(tmp_path)))
+    spool = await open_configured_spool(config)
+    await spool.append(records, stream="s", resource_version="1")
+    await spool.close()
+    spool = await open_configured_spool(config)
+    try:
+        assert spool._book.max_uids == 1000
+        assert len(spool._book) == len({r.uid for r in records})
+        assert list(await spool._writer.execute_fetchall("PRAGMA cache_size")) == [(-1024,)]
     finally:
         await spool.close()
 
