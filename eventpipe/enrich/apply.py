@@ -23,7 +23,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import orjson
+from eventpipe.core.jsonbytes import dumps_kept
 
 Event = Mapping[str, Any]
 _MAX_CHAIN = 8  # owner chains are 2-3 deep; a cycle in broken data must not loop forever
@@ -140,7 +140,9 @@ def apply(event: dict[str, Any], section: str, ref: Mapping[str, Any], info: Obj
         add, added_json = info.added, info.added_json
     else:
         add = additions(info, lookup)
-        added_json = orjson.dumps(add) if generation >= 0 and add else None
+        # Kept per object for as long as the cache holds it: right-sized (core/jsonbytes.py),
+        # or each of 10,000 pods holds a 4 kB orjson buffer.
+        added_json = dumps_kept(add) if generation >= 0 and add else None
         if generation >= 0:
             info.added, info.added_json, info.added_generation = add, added_json, generation
     if not add:
