@@ -213,18 +213,19 @@ def wait_until(check: Callable[[], bool], *, within: float, what: str,
 def wait_burst(probe: SpoolProbe, tail: LineTail, events: int, *, base: int, within: float,
                alive: subprocess.Popen[bytes]) -> dict[str, float]:
     """Wait until `events` rows past `base` are in the spool and `events` lines in the file;
-    the wall-clock time each was first seen ({"spool": t, "file": t})."""
+    the wall-clock time each was first seen ({"spool": t, "file": t}) and eventpipe's CPU
+    seconds used by then ({"spool_cpu": s, "file_cpu": s})."""
     done: dict[str, float] = {}
 
     def both_done() -> bool:
         now = time.time()
         if "spool" not in done and probe.head() - base >= events:
-            done["spool"] = now
+            done["spool"], done["spool_cpu"] = now, cpu_seconds(alive.pid)
         if "file" not in done:
             tail.poll()
             if tail.count >= events:
-                done["file"] = now
-        return len(done) == 2
+                done["file"], done["file_cpu"] = now, cpu_seconds(alive.pid)
+        return "spool" in done and "file" in done
 
     wait_until(both_done, within=within, what=f"{events} events spooled and written",
                alive=alive, every=0.02)
