@@ -166,8 +166,10 @@ class Delivery(Generic[P]):
                     refs.append(section[1])
         # Only the latest batch: bounded, and a miss just reads the row again.
         self._prepared, self._references, self._ready = prepared, references, ready
-        # A route on labels/annotations must not see a cold cache: at start, wait for it.
-        wait_sync = self._router is not None and self._router.reads_object_metadata
+        # A route or a template on labels/annotations must not see a cold cache: at start,
+        # wait for it.
+        wait_sync = self._settings.wait_for_metadata or (
+            self._router is not None and self._router.reads_object_metadata)
         await enricher.prefetch_references(refs, wait_sync=wait_sync)
 
     def encode(self, rows: Sequence[StoredRow], *, route: bool = True,

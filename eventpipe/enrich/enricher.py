@@ -2,12 +2,12 @@
 
 Objects of the watched kinds (eventpipe.enrich.caches: Pods, workloads, Nodes) come from the
 list+watch metadata caches: no request per event. At start, `prefetch(..., wait_sync=True)`
-(a route reads labels or annotations) waits until the caches have synced, within
-`enrich.syncTimeout`; an Event naming a resourceVersion the cache has not reached yet waits for
-it up to `deadline`. Objects a synced cache does not hold (deleted before it listed them, or
-refused by a full cache), kinds whose cache has not synced (no route waits for it, or API errors
-keep it from syncing) and degraded kinds (403, not served) use the GETs below, like every other
-kind: once per object, cached, a 404 marking it deleted.
+(a route or a receiver's template reads labels or annotations) waits until the caches have
+synced, within `enrich.syncTimeout`; an Event naming a resourceVersion the cache has not
+reached yet waits for it up to `deadline`. Objects a synced cache does not hold (deleted
+before it listed them, or refused by a full cache), kinds whose cache has not synced (no route
+waits for it, or API errors keep it from syncing) and degraded kinds (403, not served) use
+the GETs below, like every other kind: once per object, cached, a 404 marking it deleted.
 
 For the other kinds, two halves, so the send path never waits on the API beyond one short,
 bounded pause a batch:
