@@ -86,6 +86,7 @@ class Pipeline:
         self._spool_ok = True
         self._malloc = Malloc()
         self._malloc.limit_arenas()
+        self._malloc.fix_mmap_threshold()
         self.elector: LeaderElector | None = None
         self._leader = Gauge("eventpipe_leader", "1 while this replica watches and sends "
                              "(holds the Lease, or leader election is off).",

@@ -38,6 +38,7 @@ from eventpipe.delivery.settings import DeliverySettings
 from eventpipe.enrich.apply import reference
 from eventpipe.enrich.served import ServedReference, served_reference
 from eventpipe.metrics import Metrics
+from eventpipe.metrics.histograms import observe_runs
 from eventpipe.spool.rows import StoredRow
 
 if TYPE_CHECKING:
@@ -311,12 +312,11 @@ class Delivery(Generic[P]):
         refused: list[int] = []
         refusal: GroupRejectedError | None = None
         failed = {f.index: f.error for f in failures}
-        now = time.time()
-        observe = self._latency.observe
+        delivered: list[float] = []
         for pos, index in enumerate(batch):
             error = failed.get(pos)
             if error is None:
-                observe(now - rows[index].observed_at)
+                delivered.append(rows[index].observed_at)
             elif error.retriable:
                 retry.append(index)
             elif isinstance(error, GroupRejectedError):
@@ -324,6 +324,9 @@ class Delivery(Generic[P]):
                 refusal = error
             else:
                 dead.append((rows[index].seq, str(error)))
+        now = time.time()
+        # The rows of one spool commit share observed_at: one histogram update per commit.
+        observe_runs(self._latency, (now - observed_at for observed_at in delivered))
         self._sent.inc(len(batch) - len(failed))
         if failed:
             self._metrics.sink_failures.labels(self.name, "partial").inc()

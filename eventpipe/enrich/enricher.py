@@ -115,6 +115,7 @@ class Enricher:
         self._from_watch = enriched.labels("watch")
         self._from_lookup = enriched.labels("lookup")
         self._watch_hits = self._lookup_hits = 0  # added to the counter once per batch
+        self._skip_counters: dict[str, Any] = {}
         self._entries = Gauge("eventpipe_enrich_cache_entries", "Objects in the enrichment "
                               "cache.", registry=registry)
 
@@ -195,7 +196,11 @@ class Enricher:
         info = self._cache.get(key)
         if info is None:
             if count:
-                self.skipped.labels(self._why(key)).inc()
+                reason = self._why(key)
+                counter = self._skip_counters.get(reason)
+                if counter is None:  # labels() locks and hashes: resolved once per reason
+                    counter = self._skip_counters[reason] = self.skipped.labels(reason)
+                counter.inc()
             return event
         if count:
             self._lookup_hits += 1
