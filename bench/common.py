@@ -214,19 +214,20 @@ def wait_burst(probe: SpoolProbe, tail: LineTail | None, events: int, *, base: i
                within: float, alive: subprocess.Popen[Any]) -> dict[str, float]:
     """Wait until `events` rows past `base` are in the spool and `events` lines in the file
     (no file when `tail` is None); the wall-clock time each was first seen
-    ({"spool": t, "file": t})."""
+    ({"spool": t, "file": t}) and eventpipe's CPU seconds used by then
+    ({"spool_cpu": s, "file_cpu": s})."""
     done: dict[str, float] = {}
     wanted = 1 if tail is None else 2
 
     def both_done() -> bool:
         now = time.time()
         if "spool" not in done and probe.head() - base >= events:
-            done["spool"] = now
+            done["spool"], done["spool_cpu"] = now, cpu_seconds(alive.pid)
         if "file" not in done and tail is not None:
             tail.poll()
             if tail.count >= events:
-                done["file"] = now
-        return len(done) == wanted
+                done["file"], done["file_cpu"] = now, cpu_seconds(alive.pid)
+        return ("spool" in done) + ("file" in done) == wanted
 
     wait_until(both_done, within=within, what=f"{events} events spooled and written",
                alive=alive, every=0.02)

@@ -31,6 +31,7 @@ from prometheus_client import Gauge
 
 from eventpipe import fatal
 from eventpipe.config import Config
+from eventpipe.core.collector import freeze_long_lived
 from eventpipe.core.tasks import (
     EXIT_CONFIG,
     EXIT_LEADERSHIP_LOST,
@@ -220,7 +221,9 @@ class Pipeline:
     def _launch(self, writer: SpoolWriter, spool: Spool) -> PipelineTasks:
         """Start watching and sending (at once, or once this replica leads)."""
         if self.enricher is not None and self.enricher.caches is not None:
-            self.enricher.caches.start()
+            # The caches' first lists live as long as the process and hold no cycles: once
+            # listed, the cyclic collector's full passes need not traverse them again.
+            self.enricher.caches.start(on_settled=freeze_long_lived)
         return PipelineTasks(
             writer=asyncio.create_task(writer.run(), name="spool-writer"),
             watchers=[asyncio.create_task(supervise(f"watch {w.stream}", _bind_watch(w, spool)))

@@ -44,7 +44,8 @@ def test_an_encoded_enriched_event_is_held_right_sized() -> None:
 
 
 def test_the_additions_cached_per_object_are_held_right_sized() -> None:
-    # Kept on each cached object (ObjectInfo.added_json) for as long as the cache holds it.
+    # Kept on each cached object (ObjectInfo.added_members: the JSON object's members, without
+    # its braces) for as long as the cache holds it.
     labels = {"app": "web", "pod-template-hash": "5d4f", "tier": "frontend"}
 
     def cached_additions() -> bytes | None:
@@ -52,8 +53,9 @@ def test_the_additions_cached_per_object_are_held_right_sized() -> None:
                           node="node-1")
         apply({**EVENT, "involvedObject": {"kind": "Pod", "name": "p"}}, "involvedObject",
               {"kind": "Pod", "name": "p"}, info, lambda uid: None, generation=0)
-        return info.added_json
+        return info.added_members
 
     added = cached_additions()
-    assert added is not None and orjson.loads(added) == {"labels": labels, "node": "node-1"}
+    assert added is not None
+    assert orjson.loads(b"{" + added + b"}") == {"labels": labels, "node": "node-1"}
     assert allocated_per_result(cached_additions) < len(added) + 400

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 from eventpipe.delivery.config import DEFAULT_KEY
 from eventpipe.delivery.filters import RowCheck, compile_filters
+from eventpipe.layout.reads import reads_object_metadata
 
 if TYPE_CHECKING:
     from eventpipe.config.receivers import ReceiverBase
@@ -39,6 +40,9 @@ class DeliverySettings:
     one_by_one: bool = False
     """The receiver sends one request per event: hand it one at a time, so a shutdown acks
     every event confirmed before it (the sink config's `sends_each_event`)."""
+    wait_for_metadata: bool = False
+    """The receiver's templates read what enrichment adds (eventpipe.layout.reads): at start,
+    its events wait for the metadata caches, as those of a route on labels do."""
 
 
 def delivery_settings(receiver: ReceiverBase, *, max_event_age: float = 0.0
@@ -59,4 +63,5 @@ def delivery_settings(receiver: ReceiverBase, *, max_event_age: float = 0.0
         throttle_window=receiver.throttle.window if receiver.throttle else 0.0,
         throttle_key=tuple(receiver.throttle.key) if receiver.throttle else DEFAULT_KEY,
         rate_per_minute=receiver.rate_limit.per_minute if receiver.rate_limit else 0,
-        one_by_one=receiver.sink.sends_each_event())
+        one_by_one=receiver.sink.sends_each_event(),
+        wait_for_metadata=reads_object_metadata(receiver.sink.model_dump(by_alias=True)))
