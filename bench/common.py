@@ -128,12 +128,21 @@ def eventpipe(config: Path, log: Path) -> Iterator[subprocess.Popen[bytes]]:
         _stop(proc)
 
 
+def _status_mib(pid: int, field: str) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError(f"no {field} for pid {pid}")
+
+
 def vm_hwm_mib(pid: int) -> float:
     """Peak resident set size (VmHWM) of a live process, in MiB."""
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    raise RuntimeError(f"no VmHWM for pid {pid}")
+    return _status_mib(pid, "VmHWM")
+
+
+def vm_rss_mib(pid: int) -> float:
+    """Resident set size right now (VmRSS) of a live process, in MiB."""
+    return _status_mib(pid, "VmRSS")
 
 
 def cpu_seconds(pid: int) -> float:

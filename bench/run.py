@@ -1,10 +1,12 @@
 """`make bench`: run the measurements, print medians with the machine, write JSON.
 
     python -m bench.run [--runs 3] [--events 200000] [--only raw,ingest,latency,rss,loki,...]
+    python -m bench.run --only soak [--minutes 30 --down-from 10 --down-for 10 --soak-rate 1000]
 
 Each measurement runs `--runs` times and the median of every figure is quoted (the single
 runs are kept in the JSON). Targets are the ones docs/performance.md lists; a missed one is flagged
-but does not fail the command, since a benchmark reports, it does not gate.
+but does not fail the command, since a benchmark reports, it does not gate. `soak` (30 minutes,
+run once: bench/soak.py) is not in the default set; `--only soak` runs it.
 """
 
 from __future__ import annotations
@@ -24,6 +26,8 @@ from bench.events import watch_lines
 
 MEASUREMENTS = ("raw", "ingest", "latency", "rss", "rss_steady", "idle", "relist", "loki",
                 "kafka", "history", "layout", "enrich", "realkube")
+ON_REQUEST = ("soak",)
+"""Measurements `--only` can name that the default set leaves out (they take too long)."""
 
 
 DELIVERY_EVENTS = 100_000
@@ -36,13 +40,19 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--runs", type=int, default=3, help="runs per measurement (median)")
     parser.add_argument("--events", type=int, default=200_000, help="events per burst")
     parser.add_argument("--only", default=",".join(MEASUREMENTS),
-                        help="comma-separated subset of " + ",".join(MEASUREMENTS))
+                        help="comma-separated subset of " + ",".join(MEASUREMENTS + ON_REQUEST))
     parser.add_argument("--rate", type=int, default=2_000, help="latency: events/s")
     parser.add_argument("--seconds", type=float, default=20.0, help="latency: duration")
     parser.add_argument("--spool-events", type=int, default=1_000_000,
                         help="rss: rows pre-filled into the spool")
     parser.add_argument("--relist-events", type=int, default=startup.RELIST_EVENTS,
                         help="relist: Events the API server holds before eventpipe starts")
+    parser.add_argument("--minutes", type=float, default=30.0, help="soak: duration")
+    parser.add_argument("--down-from", type=float, default=10.0,
+                        help="soak: minute the webhook starts answering 503")
+    parser.add_argument("--down-for", type=float, default=10.0,
+                        help="soak: minutes the webhook stays down")
+    parser.add_argument("--soak-rate", type=int, default=1_000, help="soak: events/s")
     parser.add_argument("--keep-prefill", action="store_true",
                         help="rss: keep the pre-filled spool in bench/out/work for next time")
     return parser.parse_args(argv)
@@ -90,6 +100,23 @@ def report_enrich(e: dict[str, Any]) -> list[dict[str, object]]:
 
 def _ratios(runs: list[dict[str, float]], key: str) -> str:
     return " / ".join(f"{run[key]:.2f}" for run in runs)
+
+
+def report_soak(soak: dict[str, Any]) -> list[dict[str, object]]:
+    """The soak's summary, and its verdicts: RSS flat, every version delivered once."""
+    from bench.soak_report import flatness, summary
+
+    print(summary(soak))
+    flat = flatness(soak)
+    verdicts = [check("soak: every served version delivered once to both receivers",
+                      all(soak[r]["missing"] == soak[r]["duplicates"] == 0
+                          for r in ("file", "hook")),
+                      f"file {soak['file']}, hook {soak['hook']}")]
+    before, last = flat["rss_min5_10_mib"], flat["rss_last10_mib"]
+    if before is not None and last is not None:
+        verdicts.append(check("soak: RSS of the last 10 minutes within 5 MiB of minutes 5–10",
+                              abs(last - before) <= 5, f"{before:.1f} → {last:.1f} MiB"))
+    return verdicts
 
 
 def report(results: dict[str, Any]) -> list[dict[str, object]]:
@@ -195,6 +222,8 @@ def report(results: dict[str, Any]) -> list[dict[str, object]]:
               f"{rk['sustained_rate']:.0f} Events/s created through the API:")
         for line in map(render_step, rk["steps"]):
             print(line)
+    if "soak" in results:
+        verdicts.extend(report_soak(results["soak"]))
     if "history" in results:
         h = results["history"]["median"]
         print("history       " + ", ".join(f"{k.removesuffix('_s')} {v * 1000:.0f} ms"
@@ -210,7 +239,7 @@ def main(argv: list[str] | None = None) -> int:
     """Run, print, write bench/out/results.json."""
     args = parse_args(argv)
     chosen = [name.strip() for name in args.only.split(",") if name.strip()]
-    unknown = set(chosen) - set(MEASUREMENTS)
+    unknown = set(chosen) - set(MEASUREMENTS + ON_REQUEST)
     if unknown:
         raise SystemExit(f"unknown measurement(s): {', '.join(sorted(unknown))}")
     host = machine.describe()
@@ -282,6 +311,12 @@ def main(argv: list[str] | None = None) -> int:
             else:
                 results["realkube"] = _timed("real API server, steady creates", lambda:
                                              realkube.measure(realkube.DEFAULT_RATES, 15.0))
+        if "soak" in chosen:
+            from bench import soak
+
+            options = soak.SoakOptions(minutes=args.minutes, down_from=args.down_from,
+                                       down_for=args.down_for, rate=args.soak_rate)
+            results["soak"] = _timed("soak", lambda: soak.run(options, WORK / "soak"))
     finally:
         if not args.keep_prefill:
             shutil.rmtree(WORK, ignore_errors=True)

@@ -320,7 +320,7 @@ def test_eventpipe_sections_parse_units() -> None:
 
 def test_receiver_policy_defaults() -> None:
     receiver = cfg("receivers: [{name: a, file: {path: /x}}]").receivers[0]
-    assert (receiver.retry.initial_backoff, receiver.retry.max_backoff) == (0.5, 300)
+    assert (receiver.retry.initial_backoff, receiver.retry.max_backoff) == (0.5, 30)
     assert receiver.retry.max_attempts == 0
     assert (receiver.batch.max_events, receiver.batch.max_wait) == (500, 1.0)
 

@@ -157,6 +157,21 @@ def test_snapshot_at_every_revision_matches_a_model() -> None:
         api.store.snapshot(0, None)
 
 
+def test_forget_drops_old_history_and_live_events() -> None:
+    api = FakeApiServer()
+    old = api.add(pod_event("old"))["metadata"]["uid"]
+    kept = api.add(pod_event("kept"))["metadata"]["uid"]
+    api.bump_count(kept)  # rv 3: its newest version is past the point forgotten
+    api.add(pod_event("new"))
+    api.store.forget(2)
+    assert api.store.base == 2
+    assert api.store.get(old) is None
+    assert api.store.get(kept) is not None
+    assert [c.rv for c in api.store.changes_after(2, 10)] == [3, 4]
+    with pytest.raises(Exception, match="compacted"):
+        api.store.changes_after(1, 10)
+
+
 async def test_namespaced_list(api: FakeApiServer, v1: client.CoreV1Api) -> None:
     api.add(pod_event("a", "team-a"))
     api.add(pod_event("b", "team-b"))

@@ -1,6 +1,7 @@
 """Backoff delays as a pure generator, so retry timing is tested without sleeping.
 
-Used by the watcher (0.8 s → 30 s) and by sink workers (0.5 s → 5 min, full jitter).
+Used by the watcher (0.8 s → 30 s) and by sink workers (0.5 s → `retry.maxBackoff`, 30 s by
+default, full jitter).
 """
 
 from __future__ import annotations

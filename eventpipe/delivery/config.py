@@ -89,7 +89,10 @@ class RetryConfig(Model):
         "per attempt.",
     )
     max_backoff: Duration = Field(
-        default=300.0, alias="maxBackoff", description="Largest retry delay."
+        default=30.0, alias="maxBackoff",
+        description="Largest retry delay: after an outage, the longest a receiver that is "
+        "back can wait for its next try (resmo and kube-eventer send as soon as it answers "
+        "again; they drop what failed meanwhile, eventpipe keeps it spooled).",
     )
     max_attempts: int = Field(
         default=0, ge=0, alias="maxAttempts",

@@ -24,7 +24,7 @@ class DeliverySettings:
     """How long a partial batch may wait for more events (0: send what is there)."""
     initial_backoff: float = 0.5
     """First retry delay (full jitter)."""
-    max_backoff: float = 300.0
+    max_backoff: float = 30.0
     """Largest retry delay."""
     max_attempts: int = 0
     """Attempts before an event is dead-lettered; 0 retries forever."""

@@ -18,6 +18,9 @@ chunks), printing `burst-start <epoch>` before the first and `burst-end <epoch>`
 makes every `--watch-burst` and `--rate` Event about one of them, round robin (the enrichment
 and memory benchmarks);
 `--after-object-watches N` holds the burst until N object watches are open (the caches synced).
+`--retain N` keeps only the newest N revisions (history and live Events) while `--rate`
+runs, so an hour-long stream does not hold every Event in memory; `--rate` prints
+`rate-start <epoch>` when it starts adding.
 `--stamp` writes each Event's add time (epoch seconds) into the annotation
 `eventpipe.bench/sent-at`, so a reader of the output can compute end-to-end latency.
 """
@@ -64,6 +67,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help=f"annotate each Event with its add time ({STAMP_ANNOTATION})")
     parser.add_argument("--after-object-watches", type=int, default=0,
                         help="hold the burst until this many object watches are open")
+    parser.add_argument("--retain", type=int, default=0,
+                        help="while --rate runs, forget all but the newest N revisions")
     parser.add_argument("--pods", type=int, default=0,
                         help="create N pods with owners and nodes; burst Events are about them")
     return parser.parse_args(argv)
@@ -121,12 +126,16 @@ async def _burst(server: FakeApiServer, events: list[Obj], stamp: bool) -> None:
 
 
 async def _produce(server: FakeApiServer, source: Iterator[Obj], rate: float,
-                   total: int | None = None) -> None:
+                   total: int | None = None, retain: int = 0) -> None:
     """Add `rate` Events/s in 10 ms ticks, catching up after slow ticks so the average holds.
 
     One tick never adds more than 100 ms worth, so a rate the process cannot sustain shows up
-    as a lower rate rather than as a server too busy writing to serve its watchers.
+    as a lower rate rather than as a server too busy writing to serve its watchers. With
+    `retain`, once twice that many revisions are held the oldest are forgotten (a pass over
+    the live Events every `retain` writes, so the cost per Event stays constant).
     """
+    _announce("rate-start")
+    store = server.store
     loop = asyncio.get_running_loop()
     started = loop.time()
     done = 0
@@ -140,6 +149,8 @@ async def _produce(server: FakeApiServer, source: Iterator[Obj], rate: float,
             due = min(due, total - done)
         if due > 0:
             done += server.add_many(next(source) for _ in range(due))
+            if retain and store.rv - store.base >= 2 * retain:
+                store.forget(store.rv - retain)
         await asyncio.sleep(_TICK)
     _announce("rate-end")
 
@@ -159,7 +170,7 @@ async def _after_watch(server: FakeApiServer, source: Iterator[Obj], args: argpa
     if args.rate > 0:
         feed = stamped(source) if args.stamp else source
         tasks.append(asyncio.create_task(
-            _produce(server, feed, args.rate, args.rate_total or None)))
+            _produce(server, feed, args.rate, args.rate_total or None, args.retain)))
     try:
         await asyncio.gather(*tasks)
     finally:
@@ -169,7 +180,8 @@ async def _after_watch(server: FakeApiServer, source: Iterator[Obj], args: argpa
 
 
 def _bench_mode(args: argparse.Namespace) -> bool:
-    return bool(args.after_watch or args.rate_total or args.watch_burst or args.stamp)
+    return bool(args.after_watch or args.rate_total or args.watch_burst or args.stamp
+                or args.retain)
 
 
 async def serve(args: argparse.Namespace) -> None:

@@ -156,6 +156,13 @@ class EventStore:
                 change.prev = None  # nothing can undo past the base: let old versions go
         self._snapshots = {k: v for k, v in self._snapshots.items() if k[0] >= target}
 
+    def forget(self, upto: int) -> None:
+        """Compact to `upto` and drop the live Events last written at or before it, without a
+        DELETED: a long benchmark's memory stays bounded, as if those Events had expired and
+        every watcher had already seen them go."""
+        self.compact(upto)
+        self.live = {uid: change for uid, change in self.live.items() if change.rv > self.base}
+
     # ---- reads --------------------------------------------------------------------------
     def get(self, uid: str) -> Obj | None:
         """The live core object for `uid`, or None."""
