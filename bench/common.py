@@ -219,21 +219,24 @@ def wait_until(check: Callable[[], bool], *, within: float, what: str,
     return time.time()
 
 
-def wait_burst(probe: SpoolProbe, tail: LineTail, events: int, *, base: int, within: float,
-               alive: subprocess.Popen[bytes]) -> dict[str, float]:
-    """Wait until `events` rows past `base` are in the spool and `events` lines in the file;
-    the wall-clock time each was first seen ({"spool": t, "file": t})."""
+def wait_burst(probe: SpoolProbe, tail: LineTail | None, events: int, *, base: int,
+               within: float, alive: subprocess.Popen[Any]) -> dict[str, float]:
+    """Wait until `events` rows past `base` are in the spool and `events` lines in the file
+    (no file when `tail` is None); the wall-clock time each was first seen
+    ({"spool": t, "file": t}) and eventpipe's CPU seconds used by then
+    ({"spool_cpu": s, "file_cpu": s})."""
     done: dict[str, float] = {}
+    wanted = 1 if tail is None else 2
 
     def both_done() -> bool:
         now = time.time()
         if "spool" not in done and probe.head() - base >= events:
-            done["spool"] = now
-        if "file" not in done:
+            done["spool"], done["spool_cpu"] = now, cpu_seconds(alive.pid)
+        if "file" not in done and tail is not None:
             tail.poll()
             if tail.count >= events:
-                done["file"] = now
-        return len(done) == 2
+                done["file"], done["file_cpu"] = now, cpu_seconds(alive.pid)
+        return ("spool" in done) + ("file" in done) == wanted
 
     wait_until(both_done, within=within, what=f"{events} events spooled and written",
                alive=alive, every=0.02)

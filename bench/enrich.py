@@ -6,7 +6,10 @@ eventpipe's 8 metadata caches have listed and opened their watches (synced), wit
 (`omitLookup: true`) once the Event watch is open. Figures: watch → spool and → file rates
 (timed from the first add), the share of written events carrying the pod's labels, owner
 (the Deployment) and node, the object GETs and list/watch requests eventpipe made (its own
-metrics), and peak RSS (VmHWM). `cost_percent` compares the file rates of the two modes.
+metrics), peak RSS (VmHWM), and eventpipe's CPU time per event from the burst's start until
+all of it was in the spool, and until all of it was in the file. Rates on a shared machine
+drift more than enrichment costs, CPU per event far less: `cost_percent` is the median over
+the interleaved pairs of CPU per event on / off - 1, to the spool and to the file.
 
     python -m bench.run --only enrich [--runs 3]
 """
@@ -27,6 +30,7 @@ from bench.common import (
     WORK,
     LineTail,
     SpoolProbe,
+    cpu_seconds,
     eventpipe,
     fake_api,
     vm_hwm_mib,
@@ -79,6 +83,7 @@ def run_once(folder: Path, *, enrich: bool, pods: int = PODS, events: int = EVEN
         with eventpipe(config, folder / "eventpipe.log") as proc:
             try:
                 t0 = api.wait_mark("burst-start", within=120)
+                cpu0 = cpu_seconds(proc.pid)
                 base = probe.head()
                 done = wait_burst(probe, tail, events, base=base, within=within,
                                   alive=proc)
@@ -90,6 +95,8 @@ def run_once(folder: Path, *, enrich: bool, pods: int = PODS, events: int = EVEN
     return {
         "spool_events_per_s": events / (done["spool"] - t0),
         "file_events_per_s": events / (done["file"] - t0),
+        "spool_cpu_us_per_event": (done["spool_cpu"] - cpu0) / events * 1e6,
+        "file_cpu_us_per_event": (done["file_cpu"] - cpu0) / events * 1e6,
         "enriched_share": _enriched_share(output),
         "object_gets": sums.get("eventpipe_enrich_lookups_total", 0.0),
         "list_watch_requests": sums.get("eventpipe_enrich_cache_requests_total", 0.0),
@@ -111,9 +118,14 @@ def measure(runs: int) -> dict[str, Any]:
                 shutil.rmtree(folder, ignore_errors=True)
     median_on = {k: statistics.median(r[k] for r in on) for k in on[0]}
     median_off = {k: statistics.median(r[k] for r in off) for k in off[0]}
-    cost = 100.0 * (1 - median_on["file_events_per_s"] / median_off["file_events_per_s"])
-    return {"on": median_on, "off": median_off, "cost_percent": cost, "runs_on": on,
-            "runs_off": off}
+    costs = {where: [100.0 * (a[f"{where}_cpu_us_per_event"] / b[f"{where}_cpu_us_per_event"]
+                              - 1) for a, b in zip(on, off, strict=True)]
+             for where in ("spool", "file")}
+    return {"on": median_on, "off": median_off,
+            "cost_percent": max(statistics.median(c) for c in costs.values()),
+            "spool_cost_percent": statistics.median(costs["spool"]),
+            "file_cost_percent": statistics.median(costs["file"]),
+            "pair_costs_percent": costs, "runs_on": on, "runs_off": off}
 
 
 def cache_memory(pods: int = PODS) -> dict[str, float]:

@@ -25,12 +25,13 @@ import sqlite3
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from prometheus_client import Gauge
 
 from eventpipe import fatal
 from eventpipe.config import Config
+from eventpipe.core.collector import freeze_long_lived
 from eventpipe.core.tasks import (
     EXIT_CONFIG,
     EXIT_LEADERSHIP_LOST,
@@ -45,8 +46,6 @@ from eventpipe.core.tasks import (
 from eventpipe.delivery.driver import Delivery, NewData, SinkWorker
 from eventpipe.delivery.settings import delivery_settings
 from eventpipe.enrich import Enricher, InformerSettings, build_enricher
-from eventpipe.leader.elector import LeaderElector
-from eventpipe.leader.lease import KubeLeaseApi, LeaseSettings
 from eventpipe.memory import Malloc
 from eventpipe.metrics import Metrics
 from eventpipe.routing import compile_route
@@ -57,6 +56,9 @@ from eventpipe.spool.writer import SpoolWriter
 from eventpipe.watch.api import KubeEventsApi
 from eventpipe.watch.streams import stream_name
 from eventpipe.watch.watcher import Watcher, WatchSettings
+
+if TYPE_CHECKING:
+    from eventpipe.leader.elector import LeaderElector
 
 log = logging.getLogger("eventpipe.app")
 
@@ -85,6 +87,7 @@ class Pipeline:
         self._spool_ok = True
         self._malloc = Malloc()
         self._malloc.limit_arenas()
+        self._malloc.fix_mmap_threshold()
         self.elector: LeaderElector | None = None
         self._leader = Gauge("eventpipe_leader", "1 while this replica watches and sends "
                              "(holds the Lease, or leader election is off).",
@@ -136,6 +139,10 @@ class Pipeline:
                                               read_bufsize=cfg.watch.read_buffer_size)
         opened.push_async_callback(api_client.close)
         if cfg.leader_election.enabled:
+            # Imported only here: most deployments run one replica without a Lease.
+            from eventpipe.leader.elector import LeaderElector
+            from eventpipe.leader.lease import KubeLeaseApi, LeaseSettings
+
             lease = LeaseSettings.from_config(cfg.leader_election)
             self.elector = LeaderElector(
                 KubeLeaseApi(api_client, name=lease.name, namespace=lease.namespace,
@@ -214,7 +221,9 @@ class Pipeline:
     def _launch(self, writer: SpoolWriter, spool: Spool) -> PipelineTasks:
         """Start watching and sending (at once, or once this replica leads)."""
         if self.enricher is not None and self.enricher.caches is not None:
-            self.enricher.caches.start()
+            # The caches' first lists live as long as the process and hold no cycles: once
+            # listed, the cyclic collector's full passes need not traverse them again.
+            self.enricher.caches.start(on_settled=freeze_long_lived)
         return PipelineTasks(
             writer=asyncio.create_task(writer.run(), name="spool-writer"),
             watchers=[asyncio.create_task(supervise(f"watch {w.stream}", _bind_watch(w, spool)))

@@ -16,6 +16,7 @@ import os
 import sqlite3
 import threading
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import yaml
 from kubernetes_asyncio import client
@@ -32,12 +33,14 @@ from eventpipe.core.tasks import (
     first_fatal,
 )
 from eventpipe.kube.client import connect, kubeconfig_path
-from eventpipe.leader.elector import LeaderElector
 from eventpipe.metrics import Metrics
 from eventpipe.server.http import HttpServer
 from eventpipe.spool import Spool, SpoolError
 from eventpipe.spool.errors import SpoolVersionError
 from eventpipe.spool.from_config import open_spool
+
+if TYPE_CHECKING:
+    from eventpipe.leader.elector import LeaderElector
 
 EXIT_GRACE = 5.0
 """Seconds the interpreter gets to exit once the pipeline has stopped (see `exit_backstop`)."""

@@ -59,9 +59,9 @@ def hook_versions(hook: WebhookReceiver) -> list[tuple[str, str]]:
 async def test_a_full_disk_delays_delivery_but_never_duplicates_it(api: FakeApiServer,
                                                                    tmp_path: Path) -> None:
     out, log = tmp_path / "events.jsonl", tmp_path / "eventpipe.log"
-    # 40 MiB: appends resume once the reserve and as much again (8 MiB) are free, which on a
-    # 20 MiB volume the stored events and the WAL could leave short of even after the release.
-    with small_volume(tmp_path / "vol", mib=40) as volume:
+    # 20 MiB: the events and the WAL leave less than the 8 MiB appends needed to resume
+    # before the threshold scaled with the volume (5 MiB here, eventpipe.spool.reserve).
+    with small_volume(tmp_path / "vol", mib=20) as volume:
         async with WebhookReceiver() as hook, child_processes() as procs:
             hook.delay = 0.05  # 50 events a request: the hook lags behind the watch
             config = write_config(tmp_path, kubeconfig=tmp_path / "kubeconfig", extra={

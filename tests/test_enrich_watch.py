@@ -33,6 +33,7 @@ from tests.pipeline_harness import (
     sample_values,
     scrape,
     wait_until,
+    wait_until_async,
     write_config,
 )
 from tests.test_enrich import about, workloads
@@ -261,6 +262,58 @@ async def test_routes_on_labels_get_every_event_from_the_first_second(
     assert all(p["involvedObject"]["node"] == "n1" for p in paid)
     assert api.objects.lookups == 0
     assert len(api.objects.object_requests) <= 2 * 8 + 4  # a list and a watch per kind
+
+
+async def test_a_layout_on_labels_waits_for_the_caches_like_a_route(
+        api: FakeApiServer, tmp_path: Path) -> None:
+    """2,000 pods, events about all of them already waiting when eventpipe starts: a receiver
+    whose layout reads the labels and owner (no route on them) writes every event with both,
+    from the first line on; a receiver without such a template does not wait."""
+    deps = [api.objects.add("Deployment", f"d{i}") for i in range(20)]
+    sets = [api.objects.add("ReplicaSet", f"d{i}-rs", owner=d) for i, d in enumerate(deps)]
+    pods = [api.objects.add("Pod", f"d{i % 20}-rs-{i}", owner=sets[i % 20],
+                            labels={"team": f"t{i % 20}"}) for i in range(2000)]
+    api.add_many(about(api.objects.reference(p), n=i) for i, p in enumerate(pods))
+    layout = {"team": "{{ .InvolvedObject.Labels.team }}",
+              "owner": "{{ .InvolvedObject.Owner.Name }}", "pod": "{{ .InvolvedObject.Name }}"}
+    receivers = [{"name": "teams", "file": {"path": str(tmp_path / "teams.jsonl"),
+                                            "layout": layout}}]
+    config = write_config(tmp_path, kubeconfig=tmp_path / "kubeconfig", receivers=receivers,
+                          route={"routes": [{"match": [{"receiver": "teams"}]}]})
+    api.objects.hold_lists()  # the caches list slowly: the events are stored first
+    async with running(config) as pipeline:
+        async def stored() -> bool:
+            samples = await scrape(pipeline.http.port)
+            return sum(sample_values(samples, "eventpipe_spool_events_total")) >= 2000
+        await wait_until_async(stored, within=60)
+        assert not (tmp_path / "teams.jsonl").exists() or not read_lines(
+            tmp_path / "teams.jsonl"), "nothing written before the caches synced"
+        api.objects.hold_lists(False)
+        await until(lambda: len(read_lines(tmp_path / "teams.jsonl")) >= 2000, within=60)
+    lines = read_lines(tmp_path / "teams.jsonl")
+    assert len(lines) == 2000
+    expected = {p["metadata"]["name"]: (p["metadata"]["labels"]["team"],
+                                        f"d{i % 20}") for i, p in enumerate(pods)}
+    assert [(line["team"], line["owner"]) for line in lines] == [
+        expected[line["pod"]] for line in lines]
+    assert api.objects.lookups == 0
+
+
+def test_which_receivers_wait_for_the_caches() -> None:
+    from eventpipe.config import Receiver
+    from eventpipe.delivery.settings import delivery_settings
+
+    def waits(**sink: Any) -> bool:
+        return delivery_settings(Receiver.model_validate({"name": "r", **sink})
+                                 ).wait_for_metadata
+
+    assert waits(file={"path": "x", "layout": {"a": "{{ .InvolvedObject.Labels.app }}"}})
+    assert waits(file={"path": "x", "layout": "{{ toJson . }}"})
+    assert waits(webhook={"endpoint": "http://h", "headers": {
+        "X-Team": "{{ index .InvolvedObject.Annotations \"team\" }}"}})
+    assert not waits(file={"path": "x", "layout": {"a": "{{ .InvolvedObject.Name }}"}})
+    assert not waits(file={"path": "x"})
+    assert not waits(webhook={"endpoint": "http://h", "headers": {"X-Reason": "{{ .Reason }}"}})
 
 
 def test_spliced_lines_equal_the_serialised_enriched_event() -> None:

@@ -7,7 +7,7 @@ import tracemalloc
 import orjson
 
 from eventpipe.core.jsonbytes import dumps_kept
-from eventpipe.enrich.apply import EnrichedEvent
+from eventpipe.enrich.apply import EnrichedEvent, ObjectInfo, apply
 from eventpipe.sinks.encoding import LineEncoder
 
 EVENT = {"metadata": {"uid": "u", "resourceVersion": "1", "name": "n", "namespace": "ns"},
@@ -41,3 +41,21 @@ def test_an_encoded_enriched_event_is_held_right_sized() -> None:
     line = encoder.encode(event, body)
     assert orjson.loads(line) == EVENT
     assert allocated_per_result(lambda: encoder.encode(event, body)) < len(line) + 200
+
+
+def test_the_additions_cached_per_object_are_held_right_sized() -> None:
+    # Kept on each cached object (ObjectInfo.added_members: the JSON object's members, without
+    # its braces) for as long as the cache holds it.
+    labels = {"app": "web", "pod-template-hash": "5d4f", "tier": "frontend"}
+
+    def cached_additions() -> bytes | None:
+        info = ObjectInfo(uid="p", resource_version="1", kind="Pod", name="p", labels=labels,
+                          node="node-1")
+        apply({**EVENT, "involvedObject": {"kind": "Pod", "name": "p"}}, "involvedObject",
+              {"kind": "Pod", "name": "p"}, info, lambda uid: None, generation=0)
+        return info.added_members
+
+    added = cached_additions()
+    assert added is not None
+    assert orjson.loads(b"{" + added + b"}") == {"labels": labels, "node": "node-1"}
+    assert allocated_per_result(cached_additions) < len(added) + 400

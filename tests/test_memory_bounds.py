@@ -1,23 +1,23 @@
 """The memory bounds the config sets (docs/performance.md, "Where memory goes") reach the parts
-that hold the memory: the watch→spool buffer, the SQLite page caches, the watch read buffer."""
+that hold the memory: the watch→spool buffer, the SQLite page caches, the watch read buffer,
+the occurrence book."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
 from pathlib import Path
 
 from eventpipe.config.loader import load_config
 from eventpipe.kube.client import connect
 from eventpipe.metrics import Metrics
-from eventpipe.spool import NewRecord, Spool, SpoolFullError
+from eventpipe.spool import NewRecord, SpoolFullError
 from eventpipe.spool.from_config import open_spool as open_configured_spool
-from eventpipe.spool.gaps import Gap
 from eventpipe.spool.writer import SpoolWriter
 from eventpipe.watch.api import KubeEventsApi
 from tests.conftest import OpenSpool
 from tests.fakeapi import FakeApiServer
 from tests.pipeline_harness import running, write_config
+from tests.test_spool_support import GatedSpool, corpus_records
 from tests.test_writer import big_record
 
 
@@ -25,36 +25,8 @@ def bounds(tmp_path: Path) -> dict[str, object]:
     """Config sections setting every bound to a value no default has."""
     return {"spool": {"path": str(tmp_path / "spool.db"), "bufferMaxEvents": 300,
                       "bufferMaxBytes": "1Mi", "writerCacheSize": "1Mi",
-                      "readerCacheSize": "512Ki"},
+                      "readerCacheSize": "512Ki", "occurrenceBookMaxUids": 1000},
             "watch": {"readBufferSize": "64Ki"}}
-
-
-class GatedSpool:
-    """A real spool whose appends wait until the test opens the gate: a stalled disk."""
-
-    def __init__(self, spool: Spool) -> None:
-        self.spool = spool
-        self.gate = asyncio.Event()
-
-    async def append_counted(self, records: list[NewRecord], *, stream: str,
-                             resource_version: str | None) -> list[tuple[int, int]]:
-        await self.gate.wait()
-        return await self.spool.append_counted(records, stream=stream,
-                                               resource_version=resource_version)
-
-    async def forget(self, uid: str) -> None:
-        await self.spool.forget(uid)
-
-    async def reject(self, rows: Sequence[tuple[str, str, bytes]]) -> None:
-        await self.spool.reject(rows)
-
-    async def head_seq(self) -> int:
-        return await self.spool.head_seq()
-
-    async def record_gap(self, *, stream: str, namespace: str, from_rv: str, to_rv: str,
-                         after_seq: int) -> Gap:
-        return await self.spool.record_gap(stream=stream, namespace=namespace, from_rv=from_rv,
-                                           to_rv=to_rv, after_seq=after_seq)
 
 
 async def _puts_before_blocking(writer: SpoolWriter, records: list[NewRecord]) -> int:
@@ -108,6 +80,23 @@ async def test_the_configured_page_caches_are_the_connections(tmp_path: Path) ->
         writer, reader = spool._writer, spool._reader
         assert list(await writer.execute_fetchall("PRAGMA cache_size")) == [(-1024,)]
         assert list(await reader.execute_fetchall("PRAGMA cache_size")) == [(-512,)]
+    finally:
+        await spool.close()
+
+
+async def test_the_writer_gets_its_page_cache_back_after_the_warm_up(tmp_path: Path) -> None:
+    # The scans at open run through a smaller cache; appends must not keep that one.
+    records = corpus_records()[:50]
+    config = load_config(write_config(tmp_path, kubeconfig=tmp_path / "kubeconfig",
+                                      extra=bounds(tmp_path)))
+    spool = await open_configured_spool(config)
+    await spool.append(records, stream="s", resource_version="1")
+    await spool.close()
+    spool = await open_configured_spool(config)
+    try:
+        assert spool._book.max_uids == 1000
+        assert len(spool._book) == len({r.uid for r in records})
+        assert list(await spool._writer.execute_fetchall("PRAGMA cache_size")) == [(-1024,)]
     finally:
         await spool.close()
 

@@ -149,17 +149,17 @@ def test_encode_labels_line_and_empty_values() -> None:
     sink = LokiSink(name="loki", cluster_name="c1",
                     config=config(streamLabels={"foo": "bar", "blank": ""}))
     ev = event("web-1", type="")
-    labels, ts, line = sink.encode(ev, orjson.dumps(ev))
+    labels, ts, line, _ = sink.encode(ev, orjson.dumps(ev))
     assert orjson.loads(labels) == {"cluster": "c1", "foo": "bar", "kind": "Pod",
                                     "namespace": "default", "reason": "BackOff"}
     assert int(ts) == entry_timestamp(ev)
     assert orjson.loads(orjson.loads(line)) == {**ev, "clusterName": "c1"}
     bare = LokiSink(name="loki", config=config(labels={}))
-    labels, _, _ = bare.encode(ev, orjson.dumps(ev))
+    labels, _, _, _ = bare.encode(ev, orjson.dumps(ev))
     assert orjson.loads(labels) == {"job": "eventpipe"}
     laid = LokiSink(name="loki", config=config(layout={"msg": "{{ .Message }}"},
                                                labels={"obj": "{{ .InvolvedObject.Name }}"}))
-    labels, _, line = laid.encode(ev, orjson.dumps(ev))
+    labels, _, line, _ = laid.encode(ev, orjson.dumps(ev))
     assert orjson.loads(labels) == {"obj": "web-1"}
     assert orjson.loads(line) == '{"msg":"BackOff on web-1"}'
 
@@ -463,4 +463,8 @@ async def test_relisted_old_events_reach_loki_restamped_end_to_end(
         await wait_until_async(counted, within=10, what="5 re-stamped entries counted")
     assert not loki.rejected
     assert all('"2026-11-23T10:00:00Z"' in line for line in loki.lines() if "old-" in line)
+    # Each re-stamped entry carries the event's own time as structured metadata.
+    assert len(loki.metadata) == 5
+    assert all(m["event_time"].startswith("2026-11-23T10:00:00.000") and
+               m["restamp_reason"] == "window" for m in loki.metadata.values())
 

@@ -1,4 +1,5 @@
-"""Shared helpers for the spool tests: corpus Events turned into `NewRecord`s.
+"""Shared helpers for the spool tests: corpus Events turned into `NewRecord`s, and a spool
+whose appends wait at a gate (`GatedSpool`).
 
 No tests here. The normalisation is a minimal stand-in for the watcher's (see docs/architecture.md):
 occurrences from series.count → count/deprecatedCount → 1, last-seen time from
@@ -7,11 +8,15 @@ series.lastObservedTime → lastTimestamp → eventTime → firstTimestamp → c
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
 import orjson
 
+from eventpipe.spool import Spool
+from eventpipe.spool.gaps import Gap
 from eventpipe.spool.rows import NewRecord
 from tests.corpus_files import CORPUS
 
@@ -76,3 +81,31 @@ def synthetic(records: list[NewRecord], n: int, *, offset: int = 0) -> list[NewR
         k = offset + i
         out.append(r._replace(uid=f"{r.uid}-{k}", resource_version=str(10_000_000 + k)))
     return out
+
+
+class GatedSpool:
+    """A real spool whose appends wait until the test opens the gate: a stalled disk."""
+
+    def __init__(self, spool: Spool) -> None:
+        self.spool = spool
+        self.gate = asyncio.Event()
+
+    async def append_counted(self, records: list[NewRecord], *, stream: str,
+                             resource_version: str | None) -> list[tuple[int, int]]:
+        await self.gate.wait()
+        return await self.spool.append_counted(records, stream=stream,
+                                               resource_version=resource_version)
+
+    async def forget(self, uid: str) -> None:
+        await self.spool.forget(uid)
+
+    async def reject(self, rows: Sequence[tuple[str, str, bytes]]) -> None:
+        await self.spool.reject(rows)
+
+    async def head_seq(self) -> int:
+        return await self.spool.head_seq()
+
+    async def record_gap(self, *, stream: str, namespace: str, from_rv: str, to_rv: str,
+                         after_seq: int) -> Gap:
+        return await self.spool.record_gap(stream=stream, namespace=namespace, from_rv=from_rv,
+                                           to_rv=to_rv, after_seq=after_seq)

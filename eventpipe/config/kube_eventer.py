@@ -21,7 +21,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlsplit
 
 from pydantic import BaseModel, ValidationError
@@ -30,11 +30,14 @@ from eventpipe.config.kube_eventer_options import Options, SinkFlag, SinkFlagErr
 from eventpipe.config.kube_eventer_sinks import MAPPERS, body_layout
 from eventpipe.config.loader import _to_config_error
 from eventpipe.config.models import Config
-from eventpipe.config.receivers import Receiver
+from eventpipe.config.receivers import receiver_model, sink_keys_in
 from eventpipe.core.errors import ConfigError
 from eventpipe.core.yamlsource import YamlDocument
 from eventpipe.routing.config import RouteConfig
 from eventpipe.spool.config import SpoolConfig
+
+if TYPE_CHECKING:
+    from eventpipe.config.receivers import Receiver
 
 DEFAULT_SPOOL = "./eventpipe-spool.db"
 """Spool file when `run` gets --sink without --config (else $EVENTPIPE_SPOOL)."""
@@ -103,7 +106,8 @@ def _validated(model: type[BaseModel], data: dict[str, Any], label: str) -> Any:
 
 def validate_receiver(flag: SinkFlag, name: str = "kube-eventer") -> Receiver:
     """The flag's receiver through the config model; errors read as a config file's do."""
-    receiver: Receiver = _validated(Receiver, {"name": name, **flag.sink}, flag.label)
+    entry = {"name": name, **flag.sink}
+    receiver: Receiver = _validated(receiver_model(sink_keys_in([entry])), entry, flag.label)
     return receiver
 
 

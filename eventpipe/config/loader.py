@@ -19,7 +19,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from eventpipe.config.models import Config
+from eventpipe.config.models import Config, validate_config
 from eventpipe.core.errors import ConfigError
 from eventpipe.core.yamlsource import YamlDocument, parse_yaml, render_path
 
@@ -81,7 +81,7 @@ def load_config_text(
     if not isinstance(data, dict):
         raise ConfigError("the config must be a YAML mapping of keys", source=source, line=1)
     try:
-        config = Config.model_validate(data)
+        config = validate_config(data)
     except ValidationError as exc:
         raise _to_config_error(exc, document, source) from None
     check_receivers(config, document, source)

@@ -11,16 +11,32 @@ Each section's model belongs to the component that reads it (`eventpipe.spool.co
 enrichment keys (`omitLookup`, `cacheSize`, `kubeQPS`, `kubeBurst`) are resmo's top-level keys,
 so they stay here and the app hands them, with the `enrich:` section
 (`eventpipe.enrich.config`), to `eventpipe.enrich.build_enricher`.
+
+A file is validated by `validate_config`, through the `Config` subclass whose receivers have
+fields for the sink keys the file uses (`config_model`), so only those receivers' config models
+are imported. `Config` itself holds receivers validated already (models, not mappings).
 """
 
 from __future__ import annotations
 
-from typing import Any, Literal
+import functools
+from collections.abc import Iterable
+from types import GenericAlias
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import (
+    Field,
+    InstanceOf,
+    ValidatorFunctionWrapHandler,
+    WrapValidator,
+    create_model,
+    field_validator,
+    model_validator,
+)
 from pydantic_core import PydanticCustomError
 
-from eventpipe.config.receivers import Receiver
+from eventpipe.config.receivers import ReceiverBase, receiver_model, sink_keys_in
+from eventpipe.config.sinks import SINK_MODELS
 from eventpipe.core.model import Model
 from eventpipe.core.units import Duration
 from eventpipe.enrich.config import EnrichConfig
@@ -30,6 +46,8 @@ from eventpipe.routing.config import RouteConfig
 from eventpipe.server.config import HttpConfig, MetricsReceiverConfig
 from eventpipe.spool.config import SpoolConfig
 from eventpipe.watch.config import WatchConfig
+
+_RECEIVERS = "Named destinations the routes send to."
 
 # resmo (zerolog) accepts more levels than eventpipe logs at; map them to the nearest.
 _LOG_LEVEL_ALIASES = {"trace": "debug", "warning": "warn", "fatal": "error", "panic": "error"}
@@ -63,9 +81,8 @@ class Config(Model):
     route: RouteConfig = Field(
         default_factory=RouteConfig, description="Root of the route tree (resmo semantics)."
     )
-    receivers: list[Receiver] = Field(
-        default_factory=list, description="Named destinations the routes send to."
-    )
+    receivers: list[InstanceOf[ReceiverBase]] = Field(
+        default_factory=list, description=_RECEIVERS)
     max_event_age_seconds: int = Field(
         default=0, ge=0, alias="maxEventAgeSeconds",
         description="Do not route events last seen longer ago than this (they are still spooled "
@@ -182,3 +199,30 @@ class Config(Model):
         if self.namespace:
             merged[self.namespace] = None
         return tuple(merged)
+
+
+def validate_config(data: dict[str, Any]) -> Config:
+    """Validate a parsed config file (raises pydantic's ValidationError), importing the config
+    models of the receiver types it uses and no others."""
+    return config_model(sink_keys_in(data.get("receivers"))).model_validate(data)
+
+
+def config_model(keys: Iterable[str]) -> type[Config]:
+    """`Config` whose receivers are validated with fields for the sink keys `keys`."""
+    wanted = set(keys)
+    return _config_model(tuple(key for key in SINK_MODELS if key in wanted))
+
+
+def _keep_validated(value: Any, handler: ValidatorFunctionWrapHandler) -> Any:
+    # A receiver validated already (the demo merges a loaded file's) is taken as it is.
+    return value if isinstance(value, ReceiverBase) else handler(value)
+
+
+@functools.cache
+def _config_model(keys: tuple[str, ...]) -> type[Config]:
+    receiver: Any = Annotated[receiver_model(keys), WrapValidator(_keep_validated)]
+    field: Any = (GenericAlias(list, (receiver,)),
+                  Field(default_factory=list, description=_RECEIVERS))
+    model: type[Config] = create_model(
+        "Config", __base__=Config, __doc__=Config.__doc__, __module__=__name__, receivers=field)
+    return model

@@ -1,12 +1,19 @@
 """A receiver: a name, exactly one sink, and eventpipe's per-receiver delivery policy.
 
-The `Receiver` model is generated from `SINK_MODELS`, one optional field per sink key, so the
-JSON Schema and validation errors name the real YAML keys (``receivers[0].file.maxsize``) and a
-new sink needs no change here. `Receiver.sink_type` and `Receiver.sink` give the one that is set.
+A receiver model is generated from the registry (`SINK_MODELS`), one optional field per sink
+key, so the JSON Schema and validation errors name the real YAML keys
+(``receivers[0].file.maxsize``) and a new sink needs no change here. `receiver_model(keys)`
+builds it from only the given keys, importing only their config models: the loader passes the
+keys a file uses (`sink_keys_in`), so a receiver type nobody configured costs no memory. Every
+registry key is still recognised as a receiver type in error messages. `Receiver` is the model
+of every key (the JSON Schema and the reference use it), built when first named.
+`ReceiverBase.sink_type` and `.sink` give the one that is set.
 """
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import ConfigDict, Field, create_model
@@ -23,21 +30,24 @@ from eventpipe.delivery.config import (
     ThrottleConfig,
 )
 
-__all__ = ["BatchConfig", "Receiver", "ReceiverBase", "RetryConfig"]
+__all__ = ["BatchConfig", "Receiver", "ReceiverBase", "RetryConfig", "receiver_model",
+           "sink_keys_in"]
 
 _COMMON_KEYS = frozenset({"name", "retry", "batch", "throttle", "rateLimit", "rate_limit",
                           "filters"})
 
 
-def _receiver_schema(schema: dict[str, Any]) -> None:
+def _receiver_schema(schema: dict[str, Any], model: type[ReceiverBase]) -> None:
     # "Exactly one sink key" in JSON Schema terms: oneOf over required single keys.
-    schema["oneOf"] = [{"required": [key]} for key in SINK_MODELS]
+    schema["oneOf"] = [{"required": [key]} for key in model.sink_keys]
 
 
 class ReceiverBase(Model):
     """Fields and checks shared by every receiver; see `Receiver`."""
 
     model_config: ClassVar[ConfigDict] = ConfigDict(json_schema_extra=_receiver_schema)
+    sink_keys: ClassVar[tuple[str, ...]] = ()
+    """The sink keys this model has a field for (`receiver_model`), in registry order."""
 
     name: str = Field(
         min_length=1,
@@ -100,7 +110,7 @@ class ReceiverBase(Model):
     @property
     def sink_type(self) -> str:
         """The sink key this receiver uses (``"file"``, ``"stdout"``, ...)."""
-        for key in SINK_MODELS:
+        for key in self.sink_keys:
             if getattr(self, key, None) is not None:
                 return key
         raise AssertionError("validated receiver without a sink")  # pragma: no cover
@@ -112,16 +122,44 @@ class ReceiverBase(Model):
         return sink
 
 
-if TYPE_CHECKING:
-    Receiver = ReceiverBase
-else:
-    Receiver = create_model(
+def sink_keys_in(receivers: object) -> set[str]:
+    """The registry's sink keys that raw receiver entries (a YAML list of mappings) use;
+    anything that is not such a list gives none, and validation reports it."""
+    if not isinstance(receivers, list):
+        return set()
+    return {key for entry in receivers if isinstance(entry, dict)
+            for key in entry if key in SINK_MODELS}
+
+
+def receiver_model(keys: Iterable[str]) -> type[ReceiverBase]:
+    """The receiver model with a field for each of `keys` (registry keys), importing only their
+    config models; one model per set of keys."""
+    wanted = set(keys)
+    return _receiver_model(tuple(key for key in SINK_MODELS if key in wanted))
+
+
+@functools.cache
+def _receiver_model(keys: tuple[str, ...]) -> type[ReceiverBase]:
+    fields: dict[str, Any] = {}
+    for key in keys:
+        sink = SINK_MODELS[key]
+        fields[key] = (sink | None, Field(default=None, description=sink.__doc__))
+    model: type[ReceiverBase] = create_model(
         "Receiver",
         __base__=ReceiverBase,
         __doc__="A named destination: exactly one sink key plus eventpipe's delivery policy.",
         __module__=__name__,
-        **{
-            key: (model | None, Field(default=None, description=model.__doc__))
-            for key, model in SINK_MODELS.items()
-        },
+        **fields,
     )
+    model.sink_keys = keys
+    return model
+
+
+if TYPE_CHECKING:
+    Receiver = ReceiverBase
+else:
+    def __getattr__(name: str) -> type[ReceiverBase]:
+        """`Receiver`, the model of every registered sink key, built when first named."""
+        if name == "Receiver":
+            return receiver_model(SINK_MODELS)
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -23,3 +23,12 @@ def tune_collector() -> None:
     gc.freeze()
     _, middle, old = gc.get_threshold()
     gc.set_threshold(YOUNG_THRESHOLD, middle, old)
+
+
+def freeze_long_lived() -> None:
+    """Freeze what exists now (after a collection), for a large structure built once after
+    startup that lives as long as the process: the enrichment caches' first lists (an
+    `ObjectInfo` and its maps per object, which each full collection would traverse again;
+    docs/performance.md). Frozen objects are still freed by reference counting."""
+    gc.collect()
+    gc.freeze()

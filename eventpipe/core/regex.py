@@ -10,14 +10,20 @@ Matching runs per event on the hot path, so it calls the binding (`re2._re2`) di
 package's `re`-like wrapper builds a match object and maps byte offsets back to characters on
 every call, ~4x the cost of the match itself. Answers for short texts (reasons, kinds,
 namespaces: few distinct values) are remembered, a bounded number of them.
+
+RE2 (~2.4 MiB resident: the library and its bindings) is imported with the first pattern, so a
+config whose rules name receivers only (the chart's default) never loads it.
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
-import re2
-from re2 import _re2
+if TYPE_CHECKING:
+    import re2
+    from re2 import _re2
 
 Search = Callable[[str], bool]
 """True when the compiled pattern matches somewhere in the text (unanchored)."""
@@ -29,15 +35,16 @@ class RegexError(ValueError):
     """A pattern RE2 does not accept; the message is RE2's reason (and a syntax hint)."""
 
 
+@functools.cache
 def _options() -> re2.Options:
+    import re2
+
     options = re2.Options()
     options.log_errors = False  # the reason is raised to the caller, not printed to stderr
     options.never_capture = True  # only "does it match" is asked: no submatch bookkeeping
     return options
 
 
-_OPTIONS = _options()
-_UNANCHORED = _re2.RE2.Anchor.UNANCHORED
 MEMO_MAX_TEXT = 64
 """Texts up to this many characters have their answer remembered."""
 MEMO_MAX_ENTRIES = 1024
@@ -45,7 +52,9 @@ MEMO_MAX_ENTRIES = 1024
 
 
 def _program(pattern: str) -> _re2.RE2:
-    program = _re2.RE2(pattern.encode("utf-8", "surrogatepass"), _OPTIONS)
+    from re2 import _re2
+
+    program = _re2.RE2(pattern.encode("utf-8", "surrogatepass"), _options())
     if not program.ok():
         reason = program.error()
         if isinstance(reason, bytes):
@@ -61,14 +70,15 @@ def check(pattern: str) -> None:
 
 def compile_search(pattern: str) -> Search:
     """The unanchored matcher of `pattern` (Go's regexp.MatchString); raises `RegexError`."""
-    match = _program(pattern).Match
+    program = _program(pattern)
+    match, unanchored = program.Match, type(program).Anchor.UNANCHORED
     memo: dict[str, bool] = {}
 
     def search(text: str) -> bool:
         found = memo.get(text)
         if found is None:
             data = text.encode("utf-8", "surrogatepass")
-            found = match(_UNANCHORED, data, 0, len(data))[0][0] >= 0
+            found = match(unanchored, data, 0, len(data))[0][0] >= 0
             if len(text) <= MEMO_MAX_TEXT:
                 if len(memo) >= MEMO_MAX_ENTRIES:
                     memo.clear()
@@ -80,5 +90,7 @@ def compile_search(pattern: str) -> Search:
 
 def escape(text: str) -> str:
     """`text` as a pattern matching itself literally."""
+    import re2
+
     escaped: str = re2.escape(text)
     return escaped

@@ -18,7 +18,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Generic, Protocol
 
 import orjson
@@ -35,7 +35,10 @@ from eventpipe.delivery.contract import (
 from eventpipe.delivery.filters import RowCheck
 from eventpipe.delivery.ratelimit import Sleep, TokenBucket
 from eventpipe.delivery.settings import DeliverySettings
+from eventpipe.enrich.apply import reference
+from eventpipe.enrich.served import ServedReference, served_reference
 from eventpipe.metrics import Metrics
+from eventpipe.metrics.histograms import observe_runs
 from eventpipe.spool.rows import StoredRow
 
 if TYPE_CHECKING:
@@ -74,8 +77,15 @@ class Delivery(Generic[P]):
         self._stopping = stopping or asyncio.Event()
         routed_by_event = router is not None and router.needs_event
         self._enricher = enricher
-        self._parse = sink.needs_event or routed_by_event or enricher is not None
+        # A sink that encodes from the served bytes, routed without reading the event, gets
+        # enrichment spliced into those bytes from the reference alone: no parse per event.
+        self._served = (enricher is not None and not sink.needs_event
+                        and not routed_by_event and not isinstance(sink, RowEncoder))
+        self._parse = sink.needs_event or routed_by_event or (
+            enricher is not None and not self._served)
         self._prepared: dict[int, dict[str, Any]] = {}  # seq -> event parsed by prepare()
+        self._references: dict[int, ServedReference] = {}  # seq -> reference read by prepare()
+        self._ready: dict[int, bytes] = {}  # seq -> served bytes prepare() enriched
         # A route without conditions sends every event to the same receivers: decide once.
         self._never_routed = (router is not None and not router.needs_event
                               and self.name not in router.static_receivers)
@@ -118,27 +128,50 @@ class Delivery(Generic[P]):
         return kept
 
     async def prepare(self, rows: Sequence[StoredRow]) -> None:
-        """Before `encode`, with enrichment: parse the rows this receiver may send (kept for
-        `encode`, so each is parsed once) and let the enricher fetch what they need, within its
-        deadline. Without an enricher: nothing."""
+        """Before `encode`, with enrichment: read the references of the rows this receiver may
+        send (from the served bytes where the sink encodes those, else by parsing the row;
+        kept for `encode`, so each is read once) and let the enricher fetch what they need,
+        within its deadline. Without an enricher: nothing."""
         if self._enricher is None or self._never_routed:
             return
         max_age = self._settings.max_event_age
         filters = self._settings.filters
+        served = self._served
+        enricher = self._enricher
         prepared: dict[int, dict[str, Any]] = {}
+        references: dict[int, ServedReference] = {}
+        ready: dict[int, bytes] = {}
+        refs: list[Mapping[str, Any]] = []
         for row in rows:
             if not _passes(row, max_age, filters):
                 continue
+            if served:
+                found = served_reference(row.body)
+                if found is not None:
+                    # The usual case: the cache has the object at that version, nothing to
+                    # wait for: enriched now, once.
+                    body = enricher.enrich_served(found, row.body, ready=True)
+                    if body is not None:
+                        ready[row.seq] = body
+                    else:
+                        references[row.seq] = found
+                        refs.append(found[2])
+                    continue
             try:  # not contextlib.suppress: this runs per row
                 event = orjson.loads(row.body)
             except orjson.JSONDecodeError:
                 continue
             if isinstance(event, dict):
                 prepared[row.seq] = event
-        self._prepared = prepared  # only the latest batch: bounded, and a miss just parses
-        # A route on labels/annotations must not see a cold cache: at start, wait for it.
-        wait_sync = self._router is not None and self._router.reads_object_metadata
-        await self._enricher.prefetch(prepared.values(), wait_sync=wait_sync)
+                if (section := reference(event)) is not None:
+                    refs.append(section[1])
+        # Only the latest batch: bounded, and a miss just reads the row again.
+        self._prepared, self._references, self._ready = prepared, references, ready
+        # A route or a template on labels/annotations must not see a cold cache: at start,
+        # wait for it.
+        wait_sync = self._settings.wait_for_metadata or (
+            self._router is not None and self._router.reads_object_metadata)
+        await enricher.prefetch_references(refs, wait_sync=wait_sync)
 
     def encode(self, rows: Sequence[StoredRow], *, route: bool = True,
                admit: Callable[[StoredRow], bool] | None = None
@@ -157,13 +190,22 @@ class Delivery(Generic[P]):
         name = self.name
         enricher = self._enricher
         prepared = self._prepared
+        served = self._served
         encode_row = self._encode_row
         for row in rows:
             if not _passes(row, max_age, filters):
                 continue
             event: dict[str, Any] | None = None
             try:
-                if self._parse:
+                if served and enricher is not None:
+                    body = self._served_body(enricher, row)
+                    if body is not None:
+                        if admit is None or admit(row):
+                            payloads.append(self.sink.encode(None, body))
+                            kept.append(row)
+                        continue
+                    event = prepared.pop(row.seq, None) or orjson.loads(row.body)
+                elif self._parse:
                     event = prepared.pop(row.seq, None) or orjson.loads(row.body)
                 if enricher is not None and event is not None:
                     event = enricher.enrich(event)
@@ -184,6 +226,14 @@ class Delivery(Generic[P]):
             log.error("events dead-lettered", extra={
                 "receiver": self.name, "count": len(dead), "first_error": dead[0][1][:300]})
         return payloads, kept, dead
+
+    def _served_body(self, enricher: Enricher, row: StoredRow) -> bytes | None:
+        """The row's served bytes enriched without parsing them, or None: parse."""
+        body = self._ready.pop(row.seq, None)
+        if body is not None:
+            return body
+        found = self._references.pop(row.seq, None) or served_reference(row.body)
+        return None if found is None else enricher.enrich_served(found, row.body)
 
     async def send(self, payloads: list[P], rows: list[StoredRow]
                    ) -> tuple[list[tuple[int, str]], bool]:
@@ -262,12 +312,11 @@ class Delivery(Generic[P]):
         refused: list[int] = []
         refusal: GroupRejectedError | None = None
         failed = {f.index: f.error for f in failures}
-        now = time.time()
-        observe = self._latency.observe
+        delivered: list[float] = []
         for pos, index in enumerate(batch):
             error = failed.get(pos)
             if error is None:
-                observe(now - rows[index].observed_at)
+                delivered.append(rows[index].observed_at)
             elif error.retriable:
                 retry.append(index)
             elif isinstance(error, GroupRejectedError):
@@ -275,6 +324,9 @@ class Delivery(Generic[P]):
                 refusal = error
             else:
                 dead.append((rows[index].seq, str(error)))
+        now = time.time()
+        # The rows of one spool commit share observed_at: one histogram update per commit.
+        observe_runs(self._latency, (now - observed_at for observed_at in delivered))
         self._sent.inc(len(batch) - len(failed))
         if failed:
             self._metrics.sink_failures.labels(self.name, "partial").inc()

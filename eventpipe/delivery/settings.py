@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
+
+import orjson
 
 from eventpipe.delivery.config import DEFAULT_KEY
 from eventpipe.delivery.filters import RowCheck, compile_filters
@@ -39,6 +41,9 @@ class DeliverySettings:
     one_by_one: bool = False
     """The receiver sends one request per event: hand it one at a time, so a shutdown acks
     every event confirmed before it (the sink config's `sends_each_event`)."""
+    wait_for_metadata: bool = False
+    """The receiver's templates read what enrichment adds (eventpipe.layout.reads): at start,
+    its events wait for the metadata caches, as those of a route on labels do."""
 
 
 def delivery_settings(receiver: ReceiverBase, *, max_event_age: float = 0.0
@@ -59,4 +64,15 @@ def delivery_settings(receiver: ReceiverBase, *, max_event_age: float = 0.0
         throttle_window=receiver.throttle.window if receiver.throttle else 0.0,
         throttle_key=tuple(receiver.throttle.key) if receiver.throttle else DEFAULT_KEY,
         rate_per_minute=receiver.rate_limit.per_minute if receiver.rate_limit else 0,
-        one_by_one=receiver.sink.sends_each_event())
+        one_by_one=receiver.sink.sends_each_event(),
+        wait_for_metadata=_reads_object_metadata(receiver.sink.model_dump(by_alias=True)))
+
+
+def _reads_object_metadata(config: dict[str, Any]) -> bool:
+    """eventpipe.layout.reads on a receiver's config; the template engine is imported only
+    when the config holds a template (`{{`), so a receiver without one never loads it."""
+    if b"{{" not in orjson.dumps(config, default=str):
+        return False
+    from eventpipe.layout.reads import reads_object_metadata
+
+    return reads_object_metadata(config)

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 from pydantic import ValidationError
 
 from eventpipe.config import Config, ConfigError, load_config
+from eventpipe.config.models import validate_config
 from eventpipe.demo.cluster import SimulatedCluster
 from eventpipe.demo.sample import load_sample
 from eventpipe.demo.scenario import Scenario
@@ -72,7 +73,7 @@ def demo_config(options: DemoOptions, extra: Config | None = None) -> Config:
         data["receivers"] += extra.receivers  # validated models are taken as they are
         data["route"]["routes"].append(extra.route)
     try:
-        return Config.model_validate(data)
+        return validate_config(data)
     except ValidationError as exc:
         problems = "; ".join(str(e["msg"]) for e in exc.errors(include_url=False))
         raise ConfigError(f"cannot merge into the demo config: {problems}",

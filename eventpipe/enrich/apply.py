@@ -30,16 +30,17 @@ _MAX_CHAIN = 8  # owner chains are 2-3 deep; a cycle in broken data must not loo
 
 
 class EnrichedEvent(dict[str, Any]):
-    """An Event dict to which enrichment added at least one key. `section` and `added_json`
-    (the added keys as one JSON object) let an encoder splice them into the served bytes
-    instead of serialising the whole dict (eventpipe.sinks.encoding); None when unknown."""
+    """An Event dict to which enrichment added at least one key. `section` and
+    `added_members` (the added keys as JSON object members, without the braces) let an encoder
+    splice them into the served bytes instead of serialising the whole dict
+    (eventpipe.sinks.encoding); None when unknown."""
 
-    __slots__ = ("added_json", "section")
+    __slots__ = ("added_members", "section")
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.section: str | None = None
-        self.added_json: bytes | None = None
+        self.added_members: bytes | None = None
 
 
 @dataclass(slots=True)
@@ -61,7 +62,8 @@ class ObjectInfo:
     fetched_at: float = 0.0
     added: dict[str, Any] | None = None
     """What `apply` adds for this object, as of `added_generation` (a metadata cache's)."""
-    added_json: bytes | None = None
+    added_members: bytes | None = None
+    """`added` as JSON object members (no braces), for splicing into served bytes."""
     added_generation: int = -1
 
     @property
@@ -130,27 +132,37 @@ def additions(info: ObjectInfo, lookup: Callable[[str], ObjectInfo | None]) -> d
     return add
 
 
+def cached_additions(info: ObjectInfo, lookup: Callable[[str], ObjectInfo | None],
+                     generation: int) -> tuple[dict[str, Any], bytes | None]:
+    """`additions` and their JSON members (None when empty), computed once per object and
+    `generation` (the metadata store's) and kept on `info`; shared, never mutated."""
+    if info.added_generation == generation and info.added is not None:
+        return info.added, info.added_members
+    add = additions(info, lookup)
+    # Held: sliced into bytes of their own size, not orjson's grown buffer (core.jsonbytes).
+    members = orjson.dumps(add)[1:-1] if add else None
+    info.added, info.added_members, info.added_generation = add, members, generation
+    return add, members
+
+
 def apply(event: dict[str, Any], section: str, ref: Mapping[str, Any], info: ObjectInfo,
           lookup: Callable[[str], ObjectInfo | None], generation: int = -1) -> dict[str, Any]:
     """`event` with `info` added under `section` (only keys the reference lacks); the same
     object when there is nothing to add. With a `generation` (the metadata store's, which
     moves whenever an object that can be an owner changes), the additions are computed once
     per object and generation and shared by its events (never mutated)."""
-    if generation >= 0 and info.added_generation == generation and info.added is not None:
-        add, added_json = info.added, info.added_json
+    if generation >= 0:
+        add, members = cached_additions(info, lookup, generation)
     else:
-        add = additions(info, lookup)
-        added_json = orjson.dumps(add) if generation >= 0 and add else None
-        if generation >= 0:
-            info.added, info.added_json, info.added_generation = add, added_json, generation
+        add, members = additions(info, lookup), None
     if not add:
         return event
     if not ref.keys().isdisjoint(add):
         add = {k: v for k, v in add.items() if k not in ref}  # the API served it: it stands
-        added_json = None
+        members = None
         if not add:
             return event
     out = EnrichedEvent(event)
     out[section] = {**ref, **add}
-    out.section, out.added_json = section, added_json
+    out.section, out.added_members = section, members
     return out

@@ -65,13 +65,17 @@ class MetadataCaches:
         self._tasks: list[asyncio.Task[None]] = []
         registry.register(_CacheCollector(self))
 
-    def start(self) -> None:
-        """Start every informer (and tombstone expiry); the startup wait begins now."""
+    def start(self, *, on_settled: Callable[[], None] | None = None) -> None:
+        """Start every informer (and tombstone expiry); the startup wait begins now.
+        `on_settled` is called once, when every informer has first synced or degraded."""
         self._sync_deadline = self._clock() + self._sync_timeout
         self._tasks = [asyncio.create_task(i.run(), name=f"metadata {i.path}")
                        for i in self.informers]
         if self.informers:
             self._tasks.append(asyncio.create_task(self._expire(), name="metadata expiry"))
+            if on_settled is not None:
+                self._tasks.append(asyncio.create_task(self._when_settled(on_settled),
+                                                       name="metadata settled"))
 
     async def close(self) -> None:
         """Stop the informers."""
@@ -135,6 +139,17 @@ class MetadataCaches:
                 for w in waits:
                     w.cancel()
             pending = [i for i in pending if not i.settled]
+
+    async def _when_settled(self, callback: Callable[[], None]) -> None:
+        while not self.settled:  # a kind that degrades (403) sets no event: look each second
+            waits = [asyncio.ensure_future(i.synced.wait()) for i in self.informers
+                     if not i.settled]
+            try:
+                await asyncio.wait(waits, timeout=1.0, return_when=asyncio.ALL_COMPLETED)
+            finally:
+                for wait in waits:
+                    wait.cancel()
+        callback()
 
     def status(self) -> dict[str, str]:
         """Per informer path: "synced", "syncing" or why it is degraded (for /readyz)."""

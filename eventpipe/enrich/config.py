@@ -24,8 +24,9 @@ class EnrichConfig(Model):
     )
     sync_timeout: Duration = Field(
         default=30.0, alias="syncTimeout",
-        description="At start, how long events wait for the caches to sync when a route reads "
-        "labels or annotations; after it they go on unenriched (counted).",
+        description="At start, how long events wait for the caches to sync when a route, or a "
+        "receiver's layout or template, reads labels, annotations or the owner; after it they "
+        "go on unenriched (counted).",
     )
     tombstone_ttl: Duration = Field(
         default=600.0, alias="tombstoneTTL",

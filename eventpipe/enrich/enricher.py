@@ -2,12 +2,12 @@
 
 Objects of the watched kinds (eventpipe.enrich.caches: Pods, workloads, Nodes) come from the
 list+watch metadata caches: no request per event. At start, `prefetch(..., wait_sync=True)`
-(a route reads labels or annotations) waits until the caches have synced, within
-`enrich.syncTimeout`; an Event naming a resourceVersion the cache has not reached yet waits for
-it up to `deadline`. Objects a synced cache does not hold (deleted before it listed them, or
-refused by a full cache), kinds whose cache has not synced (no route waits for it, or API errors
-keep it from syncing) and degraded kinds (403, not served) use the GETs below, like every other
-kind: once per object, cached, a 404 marking it deleted.
+(a route or a receiver's template reads labels or annotations) waits until the caches have
+synced, within `enrich.syncTimeout`; an Event naming a resourceVersion the cache has not
+reached yet waits for it up to `deadline`. Objects a synced cache does not hold (deleted
+before it listed them, or refused by a full cache), kinds whose cache has not synced (no route
+waits for it, or API errors keep it from syncing) and degraded kinds (403, not served) use
+the GETs below, like every other kind: once per object, cached, a 404 marking it deleted.
 
 For the other kinds, two halves, so the send path never waits on the API beyond one short,
 bounded pause a batch:
@@ -30,18 +30,26 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
-from eventpipe.enrich.apply import Event, ObjectInfo, apply, object_info, reference
+from eventpipe.enrich.apply import (
+    Event,
+    ObjectInfo,
+    apply,
+    cached_additions,
+    object_info,
+    reference,
+)
 from eventpipe.enrich.cache import ObjectCache
 from eventpipe.enrich.caches import MetadataCaches
 from eventpipe.enrich.client import LookupBudget, ObjectClient
 from eventpipe.enrich.discovery import ResourceMap
 from eventpipe.enrich.informer import MetadataInformer
+from eventpipe.enrich.served import ServedReference, splice_at
 
 log = logging.getLogger("eventpipe.enrich")
 _MAX_CHAIN = 8
@@ -107,6 +115,7 @@ class Enricher:
         self._from_watch = enriched.labels("watch")
         self._from_lookup = enriched.labels("lookup")
         self._watch_hits = self._lookup_hits = 0  # added to the counter once per batch
+        self._skip_counters: dict[str, Any] = {}
         self._entries = Gauge("eventpipe_enrich_cache_entries", "Objects in the enrichment "
                               "cache.", registry=registry)
 
@@ -115,17 +124,18 @@ class Enricher:
         started for the same objects) until `deadline` seconds after each began. Objects of
         watched kinds: with `wait_sync`, wait for the caches to sync (startup); wait for a cache
         behind the resourceVersion an Event names, up to `deadline`."""
-        events = events if isinstance(events, list | tuple) else list(events)
+        refs = [found[1] for found in map(reference, events) if found is not None]
+        await self.prefetch_references(refs, wait_sync=wait_sync)
+
+    async def prefetch_references(self, refs: Sequence[Mapping[str, Any]], *,
+                                  wait_sync: bool = False) -> None:
+        """`prefetch` for the Events' involved-object references."""
         now = self._clock()
         started: dict[str, asyncio.Task[None]] = {}
         behind: dict[MetadataInformer, int] = {}
         unsynced = False
         caches = self.caches
-        for event in events:
-            found = reference(event)
-            if found is None:
-                continue
-            ref = found[1]
+        for ref in refs:
             informer = self._informer(ref)
             if informer is not None and not informer.synced.is_set():
                 unsynced = True
@@ -134,7 +144,7 @@ class Enricher:
                 informer = None  # a cache that cannot sync (API errors): GET meanwhile
             if informer is not None and caches is not None:
                 rv = str(ref.get("resourceVersion") or "")
-                if rv.isdigit() and not informer.reached(int(rv)):
+                if rv.isdecimal() and not informer.reached(int(rv)):
                     # The Event names a version the cache has not seen (new labels, a node).
                     behind[informer] = max(behind.get(informer, 0), int(rv))
                     continue
@@ -157,7 +167,7 @@ class Enricher:
             self._owners_missing(key, ref, now, started)
         if unsynced and wait_sync and caches is not None and caches.waiting_allowed:
             await caches.wait_settled()
-            await self.prefetch(events)  # what is still not synced now takes the GET path
+            await self.prefetch_references(refs)  # still not synced now: the GET path
         if behind:
             await asyncio.gather(*(i.wait_past(rv, self.settings.deadline)
                                    for i, rv in behind.items()))
@@ -186,11 +196,44 @@ class Enricher:
         info = self._cache.get(key)
         if info is None:
             if count:
-                self.skipped.labels(self._why(key)).inc()
+                reason = self._why(key)
+                counter = self._skip_counters.get(reason)
+                if counter is None:  # labels() locks and hashes: resolved once per reason
+                    counter = self._skip_counters[reason] = self.skipped.labels(reason)
+                counter.inc()
             return event
         if count:
             self._lookup_hits += 1
         return apply(event, section, ref, info, self._owner)
+
+    def enrich_served(self, served: ServedReference, body: bytes, *,
+                      ready: bool = False) -> bytes | None:
+        """The served bytes `body` of an Event with what the metadata caches know spliced into
+        its reference (eventpipe.enrich.served): the bytes `enrich` and the line encoder give,
+        without parsing the Event. `body` itself when there is nothing to add; None when the
+        object is not in a synced metadata cache or the reference already has a key enrichment
+        adds (the caller then parses the Event and calls `enrich`). With `ready`, also None
+        when the cache has not reached the version the Event names (`prefetch` waits)."""
+        caches = self.caches
+        ref = served[2]
+        informer = self._informer(ref)
+        if informer is None or caches is None or not informer.synced.is_set():
+            return None
+        if ready:
+            rv = ref.get("resourceVersion")
+            if rv and not informer.reached_version(rv):
+                return None
+        info = caches.lookup(ref, informer)
+        if info is None:
+            return None
+        add, members = cached_additions(info, self._owner, caches.store.generation)
+        if members is None:
+            self._watch_hits += 1
+            return body
+        if not ref.keys().isdisjoint(add):
+            return None
+        self._watch_hits += 1
+        return splice_at(body, served[1], members)
 
     def _informer(self, ref: Mapping[str, Any]) -> MetadataInformer | None:
         """The metadata cache for this reference's object, unless none covers it or its kind

@@ -66,6 +66,7 @@ class MetadataInformer:
         """Why this kind is not cached ("forbidden: ...", "not served: ..."); "" when fine."""
         self.rv = ""
         """The resourceVersion the cache has reached."""
+        self._rv_number = -1  # `rv` as a number, for `reached` (per event)
         self.relists = 0
         self._moved = asyncio.Event()
         self._stalled_until = 0.0
@@ -107,7 +108,13 @@ class MetadataInformer:
 
     def reached(self, rv: int) -> bool:
         """True when the cache has seen everything up to resourceVersion `rv`."""
-        return _reached(self.rv, rv)
+        return self._rv_number >= rv
+
+    def reached_version(self, rv: object) -> bool:
+        """`reached` for a reference's resourceVersion as served (a string of digits; any
+        other value names no version to wait for)."""
+        text = str(rv)
+        return not text.isdecimal() or self._rv_number >= int(text)
 
     async def run(self) -> None:
         """List, then watch, forever (until cancelled)."""
@@ -282,6 +289,7 @@ class MetadataInformer:
     def _advance(self, rv: str) -> None:
         if rv and rv != self.rv:
             self.rv = rv
+            self._rv_number = int(rv) if rv.isdecimal() else -1
             moved, self._moved = self._moved, asyncio.Event()
             moved.set()
 
@@ -295,4 +303,4 @@ def _object_rv(obj: dict[str, Any]) -> str:
 
 
 def _reached(have: str, want: int) -> bool:
-    return have.isdigit() and int(have) >= want
+    return have.isdecimal() and int(have) >= want

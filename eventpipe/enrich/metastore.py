@@ -91,7 +91,7 @@ class MetadataStore:
         if info.deleted:
             return
         info.deleted = True
-        info.added = info.added_json = None
+        info.added = info.added_members = None
         self.per_kind[info.kind] = self.per_kind.get(info.kind, 1) - 1
         self._tombstones[uid] = now
 

@@ -28,8 +28,11 @@ import aiosqlite
 
 from eventpipe.spool import reading
 from eventpipe.spool.rows import SELECT_COLUMNS, StoredRow, stored_rows
-from eventpipe.spool.schema import BUSY_TIMEOUT_MS, READER_CACHE_KIB
+from eventpipe.spool.schema import BUSY_TIMEOUT_MS
 
+# `eventpipe events` is a process of its own, so its page cache is not the running pipeline's
+# (whose reader's is `spool.readerCacheSize`); the size the history figures were measured with.
+HISTORY_CACHE_KIB = 2_048
 FETCH_ROWS = 500
 """Rows pulled from SQLite per round trip to its thread; a page of table output."""
 
@@ -82,7 +85,7 @@ async def open_read_only(path: str | Path) -> aiosqlite.Connection:
     conn = await aiosqlite.connect(read_only_uri(path), uri=True)
     try:
         await conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-        await conn.execute(f"PRAGMA cache_size = -{READER_CACHE_KIB}")
+        await conn.execute(f"PRAGMA cache_size = -{HISTORY_CACHE_KIB}")
         # What a query sorts or collects (GROUP BY uid over millions of rows) spills to a
         # temporary file, not to this process's memory.
         await conn.execute("PRAGMA temp_store = FILE")

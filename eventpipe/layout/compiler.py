@@ -35,11 +35,14 @@ from eventpipe.layout.statements import (
     set_stmt,
     with_stmt,
 )
+from eventpipe.layout.values import json_name
 
 _CONTROL = ("if", "with", "range")
 _UNSUPPORTED = ("define", "template", "block", "break", "continue")
 _KEYWORDS = frozenset(("else", "end", *_CONTROL, *_UNSUPPORTED))
 _STOP = ("|", ")")
+WHOLE = "."
+"""In `Compiler.reads`: a value read whole (`.`, `$x`: printed, `toJson`, passed on)."""
 
 
 def _describe(tok: Token) -> str:
@@ -58,6 +61,8 @@ class Compiler:
         self.scopes: list[dict[str, int]] = [{"$": 0}]
         self.slots = 1
         self.counter: int | None = None
+        self.reads: set[str] = set()
+        """JSON names of every field step the template reads; WHOLE for a value read whole."""
 
     def compile(self) -> Stmt:
         try:
@@ -218,11 +223,14 @@ class Compiler:
         if t.kind in ("string", "number", "bool", "nil"):
             return const(t.value), i + 1
         if t.kind == "dot":
+            self.reads.add(WHOLE)
             return dot, i + 1
         if t.kind == "field":
+            self._read(t.value)  # type: ignore[arg-type]
             return chain(dot, t.value), i + 1  # type: ignore[arg-type]
         if t.kind == "var":
             name, names = var_parts(t)
+            self._read(names)
             return chain(var(self.lookup(name, t.pos)), names), i + 1
         if t.kind == "(":
             expr, j = self.pipeline(toks, i + 1)
@@ -230,11 +238,19 @@ class Compiler:
                 raise self.err(t.pos, "unclosed left paren")
             j += 1
             if j < len(toks) and toks[j].kind == "field" and toks[j].glued:
+                self._read(toks[j].value)  # type: ignore[arg-type]
                 return chain(expr, toks[j].value), j + 1  # type: ignore[arg-type]
             return expr, j
         if t.kind == "ident" and t.value not in _KEYWORDS:
             return self.call(str(t.value), [], t.pos), i + 1
         raise self.err(t.pos, f"unexpected {_describe(t)} in operand")
+
+    def _read(self, names: Sequence[str]) -> None:
+        """Note a chain's steps; one without steps (`$x`) passes a value on whole."""
+        if names:
+            self.reads.update(json_name(n) for n in names)
+        else:
+            self.reads.add(WHOLE)
 
     def call(self, name: str, args: list[Expr], pos: int) -> Expr:
         if name in ("and", "or"):

@@ -27,11 +27,14 @@ _PY_ERRORS = (TypeError, ValueError, KeyError, IndexError, OverflowError, Recurs
 class Template:
     """One compiled Go template; `render(event)` returns the text."""
 
-    __slots__ = ("_blank", "_max", "_run", "source", "where")
+    __slots__ = ("_blank", "_max", "_run", "reads", "source", "where")
 
-    def __init__(self, source: str, where: str, run: Stmt, slots: int, max_output: int) -> None:
+    def __init__(self, source: str, where: str, run: Stmt, slots: int, max_output: int,
+                 reads: frozenset[str] = frozenset()) -> None:
         self.source = source
         self.where = where
+        self.reads = reads
+        """JSON names of the fields the template reads (eventpipe.layout.reads)."""
         self._run = run
         self._blank: list[object] = [None] * (slots - 1)
         self._max = max_output
@@ -60,7 +63,7 @@ def compile_template(
         raise LayoutError(f"{where}: a template must be a string, got {type(source).__name__}")
     compiler = Compiler(source, where, max_output)
     run = compiler.compile()
-    return Template(source, where, run, compiler.slots, max_output)
+    return Template(source, where, run, compiler.slots, max_output, frozenset(compiler.reads))
 
 
 Render = Callable[[dict[str, object]], object]

@@ -58,6 +58,7 @@ class EventCounter(Collector):
         now = self._clock()
         series = self._series
         with_name = self._with_name
+        expired = False  # at the cap, idle series are looked for once per call, not per key
         for key, amount in increments:
             if not with_name:
                 key = (key[0], key[1], "", key[3], key[4])
@@ -69,14 +70,18 @@ class EventCounter(Collector):
                 else:
                     entry[0] += amount
                 entry[1] = now
-            elif len(series) < self._max or self._made_room(now):
+            else:
+                if len(series) >= self._max:
+                    made_room = not expired and self._made_room(now)
+                    expired = True
+                    if not made_room:
+                        self.overflow += amount
+                        continue
                 if self.new_series_at_zero:
                     series[key] = [0.0, now]
                     fresh[key] = float(amount)
                 else:
                     series[key] = [float(amount), now]
-            else:
-                self.overflow += amount
 
     def _made_room(self, now: float) -> bool:
         self._expire(now)

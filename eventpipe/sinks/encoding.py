@@ -34,6 +34,7 @@ import orjson
 from eventpipe.core.jsonbytes import dumps_kept
 from eventpipe.delivery.contract import PermanentSinkError
 from eventpipe.enrich.apply import EnrichedEvent
+from eventpipe.enrich.served import splice_at
 
 if TYPE_CHECKING:
     from eventpipe.layout import Layout
@@ -48,7 +49,7 @@ def splice_enrichment(event: EnrichedEvent, body: bytes) -> bytes | None:
     instead of serialising the enriched dict (the same JSON object, other key order); None when
     that cannot be done safely and the caller serialises. A `"involvedObject":{` byte sequence
     can only be a key (inside a JSON string its quotes are escaped), and it must occur once."""
-    added = event.added_json
+    added = event.added_members
     if added is None or event.section is None:
         return None
     key = _SECTION_KEYS.get(event.section)
@@ -57,11 +58,7 @@ def splice_enrichment(event: EnrichedEvent, body: bytes) -> bytes | None:
     at = body.find(key)
     if at < 0 or body.find(key, at + 1) >= 0:
         return None
-    at += len(key)
-    inner = added[1:-1]
-    if body[at:at + 1] == b"}":
-        return body[:at] + inner + body[at:]
-    return body[:at] + inner + b"," + body[at:]
+    return splice_at(body, at + len(key), added)
 
 
 _SECTION_KEYS = {"involvedObject": b'"involvedObject":{', "regarding": b'"regarding":{'}

@@ -9,6 +9,7 @@ from pydantic import Field, field_validator, model_validator
 
 from eventpipe.core.model import Model
 from eventpipe.core.units import ByteSize, Duration
+from eventpipe.spool.counting import MAX_UIDS
 
 
 class SpoolConfig(Model):
@@ -51,12 +52,19 @@ class SpoolConfig(Model):
         description="Most bytes of Event bodies read from the watch and not yet committed.",
     )
     writer_cache_size: ByteSize = Field(
-        default=4 * 1024 * 1024, ge=64 * 1024, alias="writerCacheSize",
+        default=2 * 1024 * 1024, ge=64 * 1024, alias="writerCacheSize",
         description="SQLite page cache of the write connection.",
     )
     reader_cache_size: ByteSize = Field(
-        default=2 * 1024 * 1024, ge=64 * 1024, alias="readerCacheSize",
+        default=1024 * 1024, ge=64 * 1024, alias="readerCacheSize",
         description="SQLite page cache of the connection receivers read from.",
+    )
+    occurrence_book_max_uids: int = Field(
+        default=MAX_UIDS, ge=2, alias="occurrenceBookMaxUids",
+        description="Most Event uids whose last count the spool remembers, so that a new "
+        "version's metric delta is the count's growth (16 bytes each, 80 while in the newest "
+        "half; uids of the last one to two hours). A uid past the bound counts its full "
+        "count again at its next version: the metric overcounts, no event is lost.",
     )
     retention_interval: Duration = Field(
         default=60.0, alias="retentionInterval", description="How often retention runs."

@@ -17,18 +17,20 @@ on uid that every insert pays for. The one case this misses: rows of a still-liv
 removed by a `dropOldest` budget drop before a restart; the next version then counts its full
 occurrences (an overcount, never a loss).
 
-The book is two dicts rotated every hour (generations), so an entry lives one to two hours
-after its last update without per-entry timestamps; `forget` (DELETED seen) drops it at once.
-A generation also rotates once it holds `GENERATION_MAX` uids, so the book never remembers
-more than twice that many (~16 MiB, docs/performance.md), however fast new Events
-come; at open it is warmed from at most the newest `2 * GENERATION_MAX` rows of the window.
-A uid that fell out this way counts its full occurrences once more when it next changes (an
-overcount of the metric, never a lost event), as after a budget drop.
+The book is two generations rotated every hour, so an entry lives one to two hours after its
+last update without per-entry timestamps; `forget` (DELETED seen) drops it at once. A
+generation also rotates once it holds half of `max_uids` (`spool.occurrenceBookMaxUids`), so
+the book never remembers more than `max_uids` uids however fast new Events come; at open it is
+warmed from at most the newest `max_uids` rows of the window. A uid that fell out this way
+counts its full occurrences once more when it next changes (an overcount of the metric, never a
+lost event), as after a budget drop.
 
 Memory: the book is the one structure that grows with traffic (a busy cluster creates 100k+
 Events an hour), so it is keyed by a 60-bit hash of the uid rather than the uid string: a
 two-digit int is 32 bytes against ~88 for a 36-character str (measured in
-docs/performance.md).
+docs/performance.md). Only the current generation is a dict (~80 bytes an entry with its
+table); a rotated one is only read, so it is frozen into two sorted arrays of 8-byte keys and
+values (16 bytes an entry, looked up by bisection), and so is what the warm-up read.
 Python's str hash is salted per process, which is fine: the book is rebuilt from the spool at
 every start. Two live uids sharing a key (odds about N / 2**60 per new uid, ~3e-13 with 300k
 remembered) would give one event a wrong metric delta; the event itself is stored and
@@ -37,15 +39,18 @@ delivered either way.
 
 from __future__ import annotations
 
+from array import array
+from bisect import bisect_left
 from collections.abc import Iterable
 
 WARM_WINDOW_SECONDS = 2 * 3600.0
 ROTATE_SECONDS = 3600.0
-WARM_CHUNK_ROWS = 10_000
-GENERATION_MAX = 100_000
-WARM_MAX_ROWS = 2 * GENERATION_MAX
+WARM_CHUNK_ROWS = 2_000
+# The default of `spool.occurrenceBookMaxUids` (docs/performance.md: its memory).
+MAX_UIDS = 200_000
 # Below 2**60 an int has two 30-bit digits (32 bytes); a full 64-bit hash would need three.
 _KEY_MASK = (1 << 60) - 1
+_UNSIGNED_MAX = (1 << 64) - 1
 
 
 def book_key(uid: str) -> int:
@@ -53,22 +58,83 @@ def book_key(uid: str) -> int:
     return hash(uid) & _KEY_MASK
 
 
+class FrozenGeneration:
+    """A generation that is only read: keys sorted in one array, their occurrences in another.
+
+    A forgotten uid keeps its key with occurrences 0, which counts the same as an unknown uid
+    (a version's delta is its occurrences either way).
+    """
+
+    __slots__ = ("_keys", "_values")
+
+    def __init__(self, keys: array[int], values: array[int]) -> None:
+        self._keys = keys
+        self._values = values
+
+    @classmethod
+    def of(cls, entries: dict[int, int]) -> FrozenGeneration:
+        """`entries` (key → occurrences) frozen."""
+        keys = array("Q", sorted(entries))
+        try:
+            values = array("Q", map(entries.__getitem__, keys))
+        except OverflowError:  # a count outside 0..2**64-1 in stored data: clamp it
+            values = array("Q", (min(max(entries[k], 0), _UNSIGNED_MAX) for k in keys))
+        return cls(keys, values)
+
+    def get(self, key: int) -> int | None:
+        """Occurrences of `key`, None when absent (or forgotten)."""
+        keys = self._keys
+        i = bisect_left(keys, key)
+        if i < len(keys) and keys[i] == key:
+            return self._values[i] or None
+        return None
+
+    def forget(self, key: int) -> None:
+        """Drop `key` (keeps its slot with occurrences 0)."""
+        keys = self._keys
+        i = bisect_left(keys, key)
+        if i < len(keys) and keys[i] == key:
+            self._values[i] = 0
+
+    def __len__(self) -> int:
+        """Keys held (forgotten ones included)."""
+        return len(self._keys)
+
+
+_EMPTY = FrozenGeneration(array("Q"), array("Q"))
+
+
 class OccurrenceBook:
     """uid → occurrences of the last stored version, bounded by age."""
 
-    __slots__ = ("_current", "_previous", "_rotated_at")
+    __slots__ = ("_current", "_generation_max", "_previous", "_rotated_at", "max_uids")
 
-    def __init__(self, *, now: float) -> None:
+    def __init__(self, *, now: float, max_uids: int = MAX_UIDS) -> None:
+        """`max_uids`: most uids remembered, both generations together (module doc)."""
         self._current: dict[int, int] = {}
-        self._previous: dict[int, int] = {}
+        self._previous = _EMPTY
         self._rotated_at = now
+        self.max_uids = max_uids
+        self._generation_max = max(1, max_uids // 2)
 
     def warm(self, rows: Iterable[tuple[str, int]]) -> None:
-        """Load (uid, occurrences) pairs in seq order; a later pair wins."""
+        """Load (uid, occurrences) pairs in seq order; a later pair wins. Call `warmed` after
+        the last chunk."""
+        current = self._current
         for uid, occurrences in rows:
-            if len(self._current) >= GENERATION_MAX:
+            if len(current) >= self._generation_max:
                 self._rotate()
-            self._current[book_key(uid)] = occurrences
+                current = self._current
+            current[book_key(uid)] = occurrences
+
+    def warmed(self) -> None:
+        """The warm-up is over: when it filled less than a generation, freeze what it read
+        (only looked up from now on) and start an empty current generation. The next rotation,
+        within an hour, drops it: what the warm-up read was last updated before the start, so
+        it has lived its hour by then. A warm-up that rotated keeps its newer generation as
+        the current one (freezing it too would let the book pass `max_uids`)."""
+        if self._current and not self._previous:
+            self._rotate()
 
     def deltas(self, items: Iterable[tuple[str, int]]) -> tuple[list[int], dict[int, int]]:
         """Count deltas of the (uid, occurrences) versions, in order, without changing the book.
@@ -98,7 +164,7 @@ class OccurrenceBook:
     def apply(self, updates: dict[int, int], *, now: float) -> None:
         """Record committed versions; rotates generations when an hour has passed."""
         if now - self._rotated_at >= ROTATE_SECONDS or (
-                len(self._current) + len(updates) > GENERATION_MAX):
+                len(self._current) + len(updates) > self._generation_max):
             self._rotate()
             self._rotated_at = now
         self._current.update(updates)
@@ -108,11 +174,11 @@ class OccurrenceBook:
         return len(self._current) + len(self._previous)
 
     def _rotate(self) -> None:
-        self._previous = self._current
+        self._previous = FrozenGeneration.of(self._current)
         self._current = {}
 
     def forget(self, uid: str) -> None:
         """The Event is gone (DELETED): its next appearance counts from zero."""
         key = book_key(uid)
         self._current.pop(key, None)
-        self._previous.pop(key, None)
+        self._previous.forget(key)

@@ -89,13 +89,23 @@ def on_disk(path: Path) -> int:
     return sum(file_size(path.with_name(path.name + suffix)) for suffix in ("", "-wal", "-shm"))
 
 
+def volume_bytes(path: Path) -> int:
+    """Size of the filesystem holding `path` (0 when it cannot be read)."""
+    stat = _filesystem(path)
+    return stat.f_blocks * stat.f_frsize if stat is not None else 0
+
+
 def free_bytes(path: Path) -> int:
     """Bytes still free for this process on the filesystem holding `path`."""
+    stat = _filesystem(path)
+    return stat.f_bavail * stat.f_frsize if stat is not None else 0
+
+
+def _filesystem(path: Path) -> os.statvfs_result | None:
     try:
-        stat = os.statvfs(path.parent)
+        return os.statvfs(path.parent)
     except OSError:
-        return 0
-    return stat.f_bavail * stat.f_frsize
+        return None
 
 
 async def apply(conn: aiosqlite.Connection, disk_plan: DiskPlan) -> None:

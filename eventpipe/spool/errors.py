@@ -23,10 +23,14 @@ class SpoolFullError(SpoolError):
     later; retention (or a sink catching up) frees pages that the next append reuses.
     """
 
-    def __init__(self, message: str, *, batch_too_large: bool = False) -> None:
+    def __init__(self, message: str, *, batch_too_large: bool = False,
+                 retry_smaller: bool = False) -> None:
         super().__init__(message)
         self.batch_too_large = batch_too_large
         """True when even an empty spool could not hold this batch: split it or give up."""
+        self.retry_smaller = retry_smaller
+        """True when the disk has room for a smaller batch now, not for this one: split it
+        (and wait as for any full spool once a single event does not fit)."""
 
 
 class SpoolSchemaError(SpoolError):

@@ -25,4 +25,5 @@ async def open_spool(config: Config, metrics: Metrics | None = None) -> Spool:
         spool_cfg.path, synchronous=spool_cfg.synchronous, max_bytes=spool_cfg.max_bytes,
         when_full=spool_cfg.when_full, history_window=spool_cfg.history_window,
         on_drop=dropped, writer_cache_kib=spool_cfg.writer_cache_size // 1024,
-        reader_cache_kib=spool_cfg.reader_cache_size // 1024)
+        reader_cache_kib=spool_cfg.reader_cache_size // 1024,
+        occurrence_book_max_uids=spool_cfg.occurrence_book_max_uids)

@@ -74,10 +74,10 @@ SYNCHRONOUS_MODES = frozenset({"OFF", "NORMAL", "FULL", "EXTRA"})
 BUSY_TIMEOUT_MS = 10_000
 # Appends touch the right edge of the trees and readers scan forward from a cursor, so small
 # page caches suffice; they count fully in the resident memory budget (docs/performance.md).
-# The defaults of `spool.writerCacheSize` and `spool.readerCacheSize`; history queries of the
-# CLI use the reader's.
-WRITER_CACHE_KIB = 4_096
-READER_CACHE_KIB = 2_048
+# The defaults of `spool.writerCacheSize` and `spool.readerCacheSize`: halving them from 4 and
+# 2 MiB took ~2 MiB off the burst and steady peaks for no ingest rate (docs/performance.md).
+WRITER_CACHE_KIB = 2_048
+READER_CACHE_KIB = 1_024
 # After a checkpoint the WAL file is truncated to this size; with `spool.maxBytes` the spool
 # sets a smaller limit, the WAL's share of the budget (eventpipe.spool.disk).
 JOURNAL_SIZE_LIMIT = 64 * 1024 * 1024

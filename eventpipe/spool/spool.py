@@ -27,13 +27,13 @@ import aiosqlite
 
 from eventpipe.spool import disk, gaps, reading, stats, writing
 from eventpipe.spool.counting import (
+    MAX_UIDS,
     WARM_CHUNK_ROWS,
-    WARM_MAX_ROWS,
     WARM_WINDOW_SECONDS,
     OccurrenceBook,
 )
 from eventpipe.spool.errors import SpoolFullError
-from eventpipe.spool.reserve import DiskReserve
+from eventpipe.spool.reserve import DiskReserve, append_room
 from eventpipe.spool.rows import NewRecord, StoredRow
 from eventpipe.spool.schema import (
     READER_CACHE_KIB,
@@ -79,7 +79,7 @@ class Spool:
         self._reader = reader
         self._disk = disk_plan
         self._wal = disk.wal_path(path)
-        self._reserve = DiskReserve(path)
+        self._reserve = DiskReserve(path, budget=max_bytes)
         self._reserve_spent = False
         self._reserve.take()
         self._book = book
@@ -107,6 +107,7 @@ class Spool:
         clock: Callable[[], float] = time.time,
         writer_cache_kib: int = WRITER_CACHE_KIB,
         reader_cache_kib: int = READER_CACHE_KIB,
+        occurrence_book_max_uids: int = MAX_UIDS,
     ) -> Spool:
         """Open or create the spool file.
 
@@ -116,6 +117,7 @@ class Spool:
         rows, acked or not, report them through on_drop(count, "budget"), and retry).
         clock: wall-clock source for observed_at and retention; tests pass a fake.
         writer_cache_kib, reader_cache_kib: SQLite page cache of each connection.
+        occurrence_book_max_uids: most uids the occurrence book remembers (counting.py).
         """
         policy = WHEN_FULL.get(when_full)
         if policy is None:
@@ -129,27 +131,8 @@ class Spool:
         except BaseException:
             await writer.close()
             raise
-        count = await reading.scalar_int(writer, "SELECT COUNT(*) FROM events") or 0
-        newest = await reading.scalar(writer, "SELECT MAX(observed_at) FROM events")
-        last_observed = float(newest) if isinstance(newest, int | float) else 0.0
-        book = OccurrenceBook(now=clock())
-        if newest is not None:
-            # In chunks: a busy cluster's two hours can be 100k+ rows, which as one list would
-            # raise the start-up peak for nothing.
-            # At most the newest WARM_MAX_ROWS: the book holds no more (counting.py).
-            head = await reading.scalar_int(writer, "SELECT MAX(seq) FROM events") or 0
-            async with writer.execute(
-                # `+observed_at`: walk the seq range, not the whole window's index.
-                "SELECT uid, occurrences FROM events WHERE seq > ? AND +observed_at >= ? "
-                "ORDER BY seq",
-                (head - WARM_MAX_ROWS, last_observed - WARM_WINDOW_SECONDS),
-            ) as cursor:
-                while rows := await cursor.fetchmany(WARM_CHUNK_ROWS):
-                    book.warm((str(uid), int(occurrences)) for uid, occurrences in rows)
-            # The warm-up read two hours of rows through the writer's page cache; appends
-            # need only the right edge of the trees, so hand those pages back at once rather
-            # than keep the whole cache resident for good.
-            await writer.execute("PRAGMA shrink_memory")
+        book = OccurrenceBook(now=clock(), max_uids=occurrence_book_max_uids)
+        count, last_observed = await _scan_at_open(writer, book, cache_kib=writer_cache_kib)
         return cls(
             path,
             writer,
@@ -213,10 +196,7 @@ class Spool:
     ) -> list[tuple[int, int]]:
         async with self._lock:
             if self._reserve_spent and self._when_full == "block":
-                if not self._reserve.take():
-                    raise SpoolFullError(f"{await self._full_reason()}; appends wait until "
-                                         f"{2 * self._reserve.size} bytes are free")
-                self._reserve_spent = False
+                await self._retake_reserve(records)
             # First try without looking up stored versions: the UNIQUE index checks anyway,
             # and on the watch path nothing is ever stored twice, so the lookup would be pure
             # cost. A relist's duplicates fail the INSERT and take the slow path.
@@ -294,6 +274,29 @@ class Spool:
         pages = await reading.scalar_int(self._writer, "PRAGMA page_count") or 0
         limit = await reading.scalar_int(self._writer, "PRAGMA max_page_count") or 0
         return pages >= limit - BUDGET_SLACK_PAGES
+
+    async def _retake_reserve(self, records: Sequence[NewRecord]) -> None:
+        """Under `block` after a disk-full episode: allocate the reserve again when the disk
+        has room for it and for `records` (eventpipe.spool.reserve), else SpoolFullError.
+
+        The WAL's frames go into the database file at the next checkpoint, so they need room
+        there too: the WAL is checkpointed and truncated first (which also gives its file's
+        room back), and what it still holds counts towards the room the append needs."""
+        try:
+            await self._writer.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        except sqlite3.OperationalError as exc:
+            if not writing.is_full(exc):
+                raise
+        pending = disk.file_size(self._wal)
+        room = pending + append_room(sum(len(r.body) for r in records), len(records))
+        if self._reserve.take(room):
+            self._reserve_spent = False
+            return
+        wanted = self._reserve.wanted(room)
+        smaller = len(records) > 1 and self._reserve.available() >= self._reserve.wanted(
+            pending + append_room(min(len(r.body) for r in records), 1))
+        raise SpoolFullError(f"{await self._full_reason()}; appends wait until {wanted} bytes "
+                             "are free", retry_smaller=smaller)
 
     async def _spend_reserve(self) -> None:
         """SQLITE_FULL from the disk (not the budget): release the reserve
@@ -431,3 +434,40 @@ class Spool:
                 raise
             await self._bound_wal()
             return result
+
+
+# The scans at open (the row count, the warm-up) read each page once: a page cache beyond a
+# few pages buys them nothing.
+SCAN_CACHE_KIB = 256
+
+
+async def _scan_at_open(writer: aiosqlite.Connection, book: OccurrenceBook, *, cache_kib: int
+                        ) -> tuple[int, float]:
+    """Count the rows and warm the occurrence book from the newest `book.max_uids` rows of the
+    two hours before the newest stored observation (eventpipe.spool.counting); returns (rows,
+    newest observed_at or 0.0).
+
+    Both scans walk many pages (the warm-up two hours of ~1 kB rows, a busy cluster's can be
+    100k+; the count the smallest index): through a small page cache and in chunks, so that
+    the start-up peak, which counts in the steady figure of docs/performance.md, stays low.
+    Appends then get their cache back, empty: they need only the right edge of the trees."""
+    await writer.execute(f"PRAGMA cache_size = -{min(SCAN_CACHE_KIB, cache_kib)}")
+    try:
+        count = await reading.scalar_int(writer, "SELECT COUNT(*) FROM events") or 0
+        newest = await reading.scalar(writer, "SELECT MAX(observed_at) FROM events")
+        if not isinstance(newest, int | float):
+            return count, 0.0
+        head = await reading.scalar_int(writer, "SELECT MAX(seq) FROM events") or 0
+        async with writer.execute(
+            # `+observed_at`: walk the seq range, not the whole window's index.
+            "SELECT uid, occurrences FROM events WHERE seq > ? AND +observed_at >= ? "
+            "ORDER BY seq",
+            (head - book.max_uids, float(newest) - WARM_WINDOW_SECONDS),
+        ) as cursor:
+            while rows := await cursor.fetchmany(WARM_CHUNK_ROWS):
+                book.warm((str(uid), int(occurrences)) for uid, occurrences in rows)
+        book.warmed()
+        return count, float(newest)
+    finally:
+        await writer.execute(f"PRAGMA cache_size = -{cache_kib}")
+        await writer.execute("PRAGMA shrink_memory")

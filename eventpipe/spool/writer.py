@@ -111,18 +111,28 @@ class SpoolWriter:
     async def put(self, stream: str, rv: str | None, record: NewRecord | None,
                   deleted_uid: str | None = None) -> None:
         """Queue one item; waits only when the buffer is full (backpressure)."""
-        while len(self._items) >= self._max or self._bytes >= self._max_bytes:
-            self._has_space.clear()
-            await self._has_space.wait()
-        self._items.append((stream, rv, record, deleted_uid))
-        if record is not None:
-            self._bytes += len(record.body)
-        self._idle.clear()
-        self._has_items.set()
-        if len(self._items) >= self._batch:
-            self._batch_ready.set()
-            if len(self._items) > self._group and not self._stuck:
-                self._caught_up.clear()
+        await self.put_many([(stream, rv, record, deleted_uid)])
+
+    async def put_many(self, items: list[Item]) -> None:
+        """Queue `items` in order (one watch read's worth); waits only while the buffer is
+        full. The event bound holds exactly; the byte bound may be passed by what one call
+        brings (a watch read, `watch.readBufferSize`)."""
+        queue = self._items
+        done = 0
+        while done < len(items):
+            while len(queue) >= self._max or self._bytes >= self._max_bytes:
+                self._has_space.clear()
+                await self._has_space.wait()
+            part = items[done : done + self._max - len(queue)]
+            done += len(part)
+            queue.extend(part)
+            self._bytes += sum([len(item[2].body) for item in part if item[2] is not None])
+            self._idle.clear()
+            self._has_items.set()
+            if len(queue) >= self._batch:
+                self._batch_ready.set()
+                if len(queue) > self._group and not self._stuck:
+                    self._caught_up.clear()
 
     async def wait_caught_up(self, within: float) -> None:
         """Return once no more is buffered than one commit takes, or after `within` seconds.
@@ -221,6 +231,12 @@ class SpoolWriter:
             except self._full_errors as exc:
                 if getattr(exc, "batch_too_large", False):
                     await self._commit_too_large(group)
+                    return
+                if getattr(exc, "retry_smaller", False) and len(group) > 1:
+                    # Room for part of it now: commit the halves (each split again if needed).
+                    half = len(group) // 2
+                    await self._commit_with_retry(group[:half])
+                    await self._commit_with_retry(group[half:])
                     return
                 self._metrics.spool_full.inc()
                 self._problem = f"spool full: {exc}"

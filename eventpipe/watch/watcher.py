@@ -28,7 +28,8 @@ import orjson
 from eventpipe.core.backoff import exponential_backoff, watch_timeout
 from eventpipe.core.jsonbytes import dumps_kept
 from eventpipe.metrics import Metrics
-from eventpipe.spool.writer import SpoolWriter
+from eventpipe.spool.rows import NewRecord
+from eventpipe.spool.writer import Item, SpoolWriter
 from eventpipe.watch.api import EventsApi, forbidden_reason
 from eventpipe.watch.normalize import MalformedEvent, to_record
 from eventpipe.watch.status import ApiError, ResourceGone, check_status
@@ -210,7 +211,7 @@ class Watcher:
                     if isinstance(obj, dict) and "kind" not in obj:
                         # List items omit their type; watch objects carry it. Store one shape.
                         obj = {**item_type, **obj}
-                    await self._store(obj, rv_moves=False)
+                    await self._store(obj)
                 del page
                 if not token:
                     break
@@ -258,12 +259,10 @@ class Watcher:
                     chunk = pending + chunk
                 lines = chunk.split(b"\n")
                 pending = lines.pop()
-                for line in lines:
-                    if line.strip():
-                        self._rv = await self._handle_line(line, self._rv or rv)
+                self._rv = await self._handle_lines(lines, self._rv or rv)
                 self._count_types()
             if pending.strip():
-                self._rv = await self._handle_line(pending, self._rv or rv)
+                self._rv = await self._handle_lines([pending], self._rv or rv)
         finally:
             self._count_types()
             resp.release()
@@ -280,54 +279,80 @@ class Watcher:
                 counter.inc(seen)
                 self._types_seen[kind] = 0
 
-    async def _handle_line(self, line: bytes, rv: str) -> str:
-        try:
-            message = orjson.loads(line)
-            kind = message["type"]
-            obj = message["object"]
-        except (orjson.JSONDecodeError, KeyError, TypeError) as exc:
-            self._malformed(line, exc)
-            return rv
-        if type(kind) is not str or kind not in WATCH_TYPES:
-            self._malformed(line, ValueError(f"watch line type {_describe(kind)} is not one "
-                                             f"of {', '.join(sorted(WATCH_TYPES))}"))
-            return rv
-        types_seen = self._types_seen
-        types_seen[kind] = types_seen.get(kind, 0) + 1
-        if kind == "ADDED" or kind == "MODIFIED":
-            body = served_object_bytes(line, kind) if len(message) == 2 else None
-            return await self._store(obj, rv_moves=True, line=line, body=body) or rv
-        if kind == "ERROR":
-            code = obj.get("code") if isinstance(obj, dict) else None
-            text = obj.get("message", "") if isinstance(obj, dict) else str(obj)
-            if code == 410:
-                raise ResourceGone(text)
-            raise ApiError(code if isinstance(code, int) else 0, text)
-        new_rv = _resource_version(obj)
-        if new_rv is None:
-            self._malformed(line, ValueError(f"{kind} without metadata.resourceVersion"))
-            return rv
-        if kind == "DELETED":
-            # The Event expired (TTL): nothing to deliver, only bookkeeping and the resume point.
-            uid = obj.get("metadata", {}).get("uid")
-            await self._writer.put(self.stream, new_rv, None, uid if isinstance(uid, str) else None)
-        else:  # BOOKMARK: only moves the resume point
-            await self._writer.put(self.stream, new_rv, None)
-        return new_rv
+    async def _handle_lines(self, lines: list[bytes], rv: str) -> str:
+        """Hand one read's lines to the writer in one `put_many`; returns the resume point
+        after them.
 
-    async def _store(self, obj: Any, *, rv_moves: bool, line: bytes | None = None,
-                     body: bytes | None = None) -> str | None:
+        The common line, an ADDED or MODIFIED Event, takes the first branch: one parse, one
+        record, no await per line. An ERROR line hands over what came before it, with the
+        resume point reached, and then raises."""
+        items: list[Item] = []
+        stream = self.stream
+        types_seen = self._types_seen
+        loads = orjson.loads
+        for line in lines:
+            if not line or line.isspace():
+                continue
+            try:
+                message = loads(line)
+                kind = message["type"]
+                obj = message["object"]
+            except (orjson.JSONDecodeError, KeyError, TypeError) as exc:
+                self._malformed(line, exc)
+                continue
+            if kind == "ADDED" or kind == "MODIFIED":
+                types_seen[kind] = types_seen.get(kind, 0) + 1
+                body = served_object_bytes(line, kind) if len(message) == 2 else None
+                record = self._record(obj, line, body)
+                if record is not None:
+                    rv = record.resource_version
+                    items.append((stream, rv, record, None))
+                continue
+            if type(kind) is not str or kind not in WATCH_TYPES:
+                self._malformed(line, ValueError(f"watch line type {_describe(kind)} is not "
+                                                 f"one of {', '.join(sorted(WATCH_TYPES))}"))
+                continue
+            types_seen[kind] = types_seen.get(kind, 0) + 1
+            if kind == "ERROR":
+                await self._writer.put_many(items)
+                self._rv = rv
+                code = obj.get("code") if isinstance(obj, dict) else None
+                text = obj.get("message", "") if isinstance(obj, dict) else str(obj)
+                if code == 410:
+                    raise ResourceGone(text)
+                raise ApiError(code if isinstance(code, int) else 0, text)
+            new_rv = _resource_version(obj)
+            if new_rv is None:
+                self._malformed(line, ValueError(f"{kind} without metadata.resourceVersion"))
+                continue
+            rv = new_rv
+            if kind == "DELETED":
+                # The Event expired (TTL): nothing to deliver, only bookkeeping and the resume
+                # point.
+                uid = obj.get("metadata", {}).get("uid")
+                items.append((stream, new_rv, None, uid if isinstance(uid, str) else None))
+            else:  # BOOKMARK: only moves the resume point
+                items.append((stream, new_rv, None, None))
+        if items:
+            await self._writer.put_many(items)
+        return rv
+
+    def _record(self, obj: Any, line: bytes | None, body: bytes | None) -> NewRecord | None:
+        """The spool record of one Event object; a malformed one is rejected (None)."""
         try:
             if not isinstance(obj, dict):
                 raise MalformedEvent("watch object is not a JSON object")
             # A re-serialised body (a LIST item) waits in the writer's buffer: right-sized.
-            record = to_record(obj, body if body is not None else dumps_kept(obj))
+            return to_record(obj, body if body is not None else dumps_kept(obj))
         except MalformedEvent as exc:
             self._malformed(line if line is not None else orjson.dumps(obj), exc)
             return None
-        await self._writer.put(self.stream, record.resource_version if rv_moves else None,
-                               record)
-        return record.resource_version
+
+    async def _store(self, obj: Any) -> None:
+        """One LIST item to the writer (the resume point moves only after the whole list)."""
+        record = self._record(obj, None, None)
+        if record is not None:
+            await self._writer.put(self.stream, None, record)
 
     def _malformed(self, line: bytes, exc: BaseException) -> None:
         self._metrics.watch_malformed.labels(self.stream).inc()

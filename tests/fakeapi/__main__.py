@@ -15,7 +15,8 @@ until the first watch stream is open; `--rate-total N` stops it after N Events a
 open, adds them as fast as the server can (chunks of 2,048, yielding to the streams between
 chunks), printing `burst-start <epoch>` before the first and `burst-end <epoch>` after the last.
 `--pods N` creates N Pods (labelled, on 100-pod Nodes, 10 per ReplicaSet of a Deployment) and
-makes every burst Event about one of them, round robin (the enrichment benchmark);
+makes every `--watch-burst` and `--rate` Event about one of them, round robin (the enrichment
+and memory benchmarks);
 `--after-object-watches N` holds the burst until N object watches are open (the caches synced).
 `--retain N` keeps only the newest N revisions (history and live Events) while `--rate`
 runs, so an hour-long stream does not hold every Event in memory; `--rate` prints
@@ -159,6 +160,7 @@ async def _after_watch(server: FakeApiServer, source: Iterator[Obj], args: argpa
     """The benchmark's producers: wait for a watcher if asked, then burst and/or rate."""
     if args.after_watch or burst:
         await server.wait_for_watchers(1, within=365 * 86400.0)
+        _announce("watch-open")
     if args.after_object_watches:  # the metadata caches list first, then watch: synced
         await server.wait_for(lambda: len(server.objects.streams) >= args.after_object_watches,
                               within=365 * 86400.0)
@@ -192,12 +194,11 @@ async def serve(args: argparse.Namespace) -> None:
     if args.corpus:
         server.load_corpus()
     source = synthetic(templates_from(corpus_paths()))
-    refs = add_pods(server, args.pods) if args.pods else []
-    burst = [next(source) for _ in range(args.watch_burst)]
-    if refs:
-        burst = list(about_pods(burst, refs))
     if args.burst:
         server.add_many(next(source) for _ in range(args.burst))
+    if args.pods:
+        source = about_pods(source, add_pods(server, args.pods))
+    burst = [next(source) for _ in range(args.watch_burst)]
     await server.start()
     if args.kubeconfig:
         server.write_kubeconfig(args.kubeconfig)

@@ -15,6 +15,7 @@ counts those lists and watches.
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import itertools
 import uuid
@@ -72,6 +73,9 @@ class FakeObjects:
         """Called when an object watch opens (the server's wait_for re-checks then)."""
         self.object_requests: list[tuple[str, str]] = []
         """(list|watch, path) of every object collection request."""
+        self.lists_open = asyncio.Event()
+        """Cleared by `hold_lists`: object lists wait for it (a slow first list)."""
+        self.lists_open.set()
 
     # ---- what tests call -----------------------------------------------------------------
     def add(self, kind: str, name: str, *, namespace: str = "default",
@@ -157,6 +161,13 @@ class FakeObjects:
         """Serve a custom resource kind (listed in discovery under its group)."""
         self.enabled = True
         self.kinds[kind] = (api_version, plural, namespaced)
+
+    def hold_lists(self, held: bool = True) -> None:
+        """Keep object LISTs waiting (a large cluster's first list) until called with False."""
+        if held:
+            self.lists_open.clear()
+        else:
+            self.lists_open.set()
 
     def fail(self, status_code: int | None) -> None:
         """Answer every object GET with this status (429, 500, ...); None: stop failing."""
@@ -265,6 +276,7 @@ class FakeObjects:
                     query.get("allowWatchBookmarks", "") in ("true", "1"))
             finally:
                 self.streams.discard(stream)
+        await self.lists_open.wait()
         objs = sorted((o for (gv, p, ns, _), o in self.objects.items()
                        if gv == group_version and p == plural and namespace in (None, ns)),
                       key=lambda o: (o["metadata"].get("namespace", ""), o["metadata"]["name"]))

@@ -4,12 +4,16 @@
 `Content-Encoding: gzip`. What is checked, and answered like Loki:
 
 - the body parses as `{"streams": [{"stream": {..}, "values": [["<ns>", "<line>"], ...]}]}`
-  with timestamps as decimal strings of nanoseconds (else 400 for the whole push);
+  with timestamps as decimal strings of nanoseconds, and an optional third element, the
+  entry's structured metadata, an object whose values are strings (Loki's loghttp entry
+  parser; else 400 for the whole push);
 - per stream: at least one label, at most `max_labels`, names `[a-zA-Z_][a-zA-Z0-9_]*`, values
   non-empty strings (stricter than Loki, which drops empty values: our sink must not send
   them). A bad stream is rejected whole; the other streams of the push are still stored;
 - per entry, in Loki's order: equal to the stream's last stored entry -> duplicate; a line over
-  `max_line_bytes` -> "Max entry size ... exceeded"; older than the stream's newest entry minus
+  `max_line_bytes` -> "Max entry size ... exceeded"; structured metadata while
+  `structured_metadata` is False (Loki's `allow_structured_metadata`) -> Loki's "includes
+  structured metadata, but this feature is disallowed"; older than the stream's newest entry minus
   `window` (Loki: max_chunk_age / 2 = 1 h) -> "entry too far behind"; an exact duplicate (same
   timestamp and line) of any stored entry -> silently dropped and counted in `duplicates`;
   else stored. Valid entries are stored even when others of the push fail, as Loki does; the
@@ -17,8 +21,10 @@
 
 Switches: `fail_next(n, status, retry_after)`, `reject_lines(predicate)` (matching entries get
 400 like any invalid entry), `stop()` / `start()` on the same port (connection refused between).
-`streams` maps each label set (sorted tuple of pairs) to its stored (ts, line) list; `tenants`
-records the X-Scope-OrgID of every push. `python -m tests.fakes.loki --port N` runs it alone
+`streams` maps each label set (sorted tuple of pairs) to its stored (ts, line) list,
+`metadata` each stored entry's (labels, ts) to its structured metadata, and
+`metadata_received` counts entries that arrived with any; `tenants` records the X-Scope-OrgID
+of every push. `python -m tests.fakes.loki --port N` runs it alone
 (`GET /stats` gives the counters) for the delivery bench.
 """
 
@@ -53,12 +59,16 @@ class FakeLoki:
 
     def __init__(self, *, port: int = 0, window: float = 3600.0,
                  max_line_bytes: int = 256 * 1024, max_labels: int = 15,
-                 keep_lines: bool = True) -> None:
+                 keep_lines: bool = True, structured_metadata: bool = True) -> None:
         self.port = port
         self.window_ns = int(window * 1e9)
         self.max_line_bytes = max_line_bytes
         self.max_labels = max_labels
         self.keep_lines = keep_lines
+        self.structured_metadata = structured_metadata
+        """Loki's `allow_structured_metadata` (true by default since 3.0)."""
+        self.metadata: dict[tuple[Labels, int], dict[str, str]] = {}
+        self.metadata_received = 0
         """False (bench): store hashes of lines, not the lines, to keep memory flat."""
         self.streams: dict[Labels, list[tuple[int, Any]]] = {}
         self._seen: dict[Labels, set[tuple[int, Any]]] = {}
@@ -198,12 +208,22 @@ class FakeLoki:
             if isinstance(labels, str):
                 errors.append(labels)
                 continue
-            for ts, line in values:
+            for ts, line, metadata in values:
+                if metadata and not self.structured_metadata:
+                    # The distributor's validation: its message is the answer, unwrapped.
+                    self.rejected.append((labels, ts, line, "structured metadata"))
+                    errors.append(f"stream '{_text(labels)}' includes structured metadata, but "
+                                  "this feature is disallowed. Please see "
+                                  "`limits_config.allow_structured_metadata` or contact your "
+                                  "Loki administrator to enable it.")
+                    continue
                 reason = self._add(labels, ts, line)
                 if reason is not None:
                     self.rejected.append((labels, ts, line, reason))
                     errors.append(f"entry with timestamp {ts} ignored, reason: '{reason}' for "
                                   f"stream: {_text(labels)}")
+                elif metadata:
+                    self.metadata[(labels, ts)] = metadata
         return errors
 
     def _labels(self, stream: Any) -> Labels | str:
@@ -217,15 +237,25 @@ class FakeLoki:
                 return f"error parsing labels '{stream}': invalid label {name}={value!r}"
         return tuple(sorted(stream.items()))
 
-    def _values(self, values: Any) -> list[tuple[int, str]]:
+    def _values(self, values: Any) -> list[tuple[int, str, dict[str, str] | None]]:
         if not isinstance(values, list):
             raise _Rejected("values is not an array")
-        out: list[tuple[int, str]] = []
+        out: list[tuple[int, str, dict[str, str] | None]] = []
         for value in values:
             if (not isinstance(value, list) or len(value) < 2 or not isinstance(value[0], str)
                     or not value[0].isdigit() or not isinstance(value[1], str)):
                 raise _Rejected(f"cannot parse entry {str(value)[:100]}: want [\"<ns>\", line]")
-            out.append((int(value[0]), value[1]))
+            if len(value) > 3:
+                raise _Rejected("error reading entry: array must contains 2 values")
+            metadata = value[2] if len(value) == 3 else None
+            if metadata is not None:
+                if not isinstance(metadata, dict):
+                    raise _Rejected("Malformed JSON error: structured metadata is not an object")
+                if not all(isinstance(v, str) for v in metadata.values()):
+                    raise _Rejected("Value is not a string: structured metadata values must "
+                                    "be strings")
+                self.metadata_received += 1
+            out.append((int(value[0]), value[1], metadata))
         return out
 
     def _add(self, labels: Labels, ts: int, line: str) -> str | None:

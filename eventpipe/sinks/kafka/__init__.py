@@ -1,4 +1,5 @@
 """The `kafka` receiver (see README.md here).
 
-No imports: the registry loads `config` at startup and `sink` only when a receiver uses it.
+No imports: the registry loads `config` when a config file uses this receiver type, and
+`sink` when a receiver of it is built.
 """

@@ -10,15 +10,17 @@ event (`needs_event` is always True, so the driver's one orjson parse per event 
 headers, a templated topic and a layout alike). The topic is empty for a fixed topic (checked
 once at startup; `{{` marks a template).
 
-Ordering and acks. `send` appends every record of the batch to the producer (`send()` futures,
-so records are batched per partition and pipelined), then awaits them all; the batch is
-reported delivered only when every record was acked with acks=all. aiokafka keeps one produce
-request per broker in flight and mutes a partition while its batch is out, so records of one
-partition reach the log in the order appended, also through its internal retries, without
-idempotence. When a record still fails retriably, every later record of the same key in the
-batch is reported failed too (even if it was written), so the driver's retry re-sends that key's
-versions in spool order: a duplicate is possible, a version overtaking an older one is not
-(the last record of a key is always its newest version).
+Ordering and acks. `send` appends the batch's records, in order, to one aiokafka record batch
+per partition (`create_batch`/`send_batch`, partitioned by our own murmur2 as aiokafka's
+default partitioner would), hands them all over and then awaits them; the batch is reported
+delivered only when every record batch was acked with acks=all, and a record batch the broker
+refuses as a whole is reported as a group refusal, which the driver splits. aiokafka keeps
+one produce request per broker in flight and mutes a partition while its batch is out, so
+records of one partition reach the log in the order appended, also through its internal
+retries, without idempotence. When a record still fails retriably, every later record of the
+same key in the batch is reported failed too (even if it was written), so the driver's retry
+re-sends that key's versions in spool order: a duplicate is possible, a version overtaking an
+older one is not (the last record of a key is always its newest version).
 
 Errors: permanent (dead letter) only when the record is at fault — larger than maxBatchBytes,
 or a rendered topic that is not a legal name / rejected as invalid. Everything else, including
@@ -43,8 +45,12 @@ from aiokafka.errors import (  # type: ignore[import-untyped]
     MessageSizeTooLargeError,
     RecordListTooLargeError,
 )
+from aiokafka.record.default_records import (  # type: ignore[import-untyped]
+    DefaultRecordBatchBuilder,
+)
 
 from eventpipe.delivery.contract import (
+    GroupRejectedError,
     ItemFailure,
     PermanentSinkError,
     RetriableSinkError,
@@ -83,6 +89,8 @@ class KafkaSink:
         self._encoder = LineEncoder(name=name, layout=cfg.layout, de_dot=False,
                                     cluster_name=cluster_name)
         self._options = producer_options(cfg, where=where)
+        self._max_request: int = self._options["max_request_size"]
+        self._partitioner = self._options["partitioner"]
         self._topic_template: Template | None = None
         self._topic = ""
         if "{{" in cfg.topic:
@@ -131,28 +139,27 @@ class KafkaSink:
             return []
         producer = await self._ensure_producer()
         failures: dict[int, SinkError] = {}
-        futures: list[tuple[int, bytes, asyncio.Future[Any]]] = []
-        for index, (uid, rv, topic, value) in enumerate(payloads):
-            headers = [("uid", uid), ("resourceVersion", rv), *self._cluster_header]
-            try:
-                future = await producer.send(topic or self._topic, value, key=uid or None,
-                                             headers=headers)
-            except Exception as exc:
-                error = self._classify(exc)
-                failures[index] = error
-                if error.retriable:
-                    # The cluster is not taking records (no metadata, full buffer timing out):
-                    # the rest would wait request_timeout each; keep them for the retry.
-                    failures.update({i: error for i in range(index + 1, len(payloads))})
-                    break
-                continue
-            futures.append((index, uid, future))
+        try:
+            batches = await self._record_batches(producer, payloads, failures)
+            futures = [(indices, await producer.send_batch(builder, topic, partition=partition))
+                       for (topic, partition), (builder, indices) in batches.items()]
+        except Exception as exc:
+            # The cluster is not taking records (no metadata, a closed producer): every record
+            # of the batch is retried.
+            error = self._classify(exc)
+            failures.update({i: error for i in range(len(payloads)) if i not in failures})
+            futures = []
         if futures:
             await _send_now(producer)
-        results = await asyncio.gather(*(f for _, _, f in futures), return_exceptions=True)
-        for (index, _, _), result in zip(futures, results, strict=True):
+        results = await asyncio.gather(*(f for _, f in futures), return_exceptions=True)
+        for (indices, _), result in zip(futures, results, strict=True):
             if isinstance(result, BaseException):
-                failures[index] = self._classify(result)
+                error = self._classify(result)
+                if len(indices) > 1 and not error.retriable:
+                    # The broker refused the record batch as a whole: the driver splits it
+                    # until the record at fault stands alone.
+                    error = GroupRejectedError(str(error))
+                failures.update((i, error) for i in indices)
         if not failures:
             return []
         if any(e.retriable for e in failures.values()):
@@ -162,6 +169,43 @@ class KafkaSink:
         if len(failures) == len(payloads) and all(e.retriable for e in failures.values()):
             raise next(iter(failures.values()))
         return [ItemFailure(i, e) for i, e in sorted(_keep_key_order(payloads, failures).items())]
+
+    async def _record_batches(self, producer: Any, payloads: Sequence[KafkaRecord],
+                              failures: dict[int, SinkError]
+                              ) -> dict[tuple[str, int], tuple[Any, list[int]]]:
+        """The payloads appended to one record batch per (topic, partition), in order, with the
+        indices each carries: one future per partition instead of one per record (aiokafka's
+        per-record `send()` made a future, a partition lookup and a size check each). A
+        partition that outgrows one batch has the full one sent at once (it is closed when
+        full) and goes on in a new one. Records larger than a request fail in `failures`."""
+        partitions: dict[str, list[int]] = {}
+        batches: dict[tuple[str, int], tuple[Any, list[int]]] = {}
+        cluster = self._cluster_header
+        estimate = DefaultRecordBatchBuilder.estimate_size_in_bytes
+        partition_for = self._partitioner
+        for index, (uid, rv, topic, value) in enumerate(payloads):
+            topic = topic or self._topic
+            headers = [("uid", uid), ("resourceVersion", rv), *cluster]
+            key = uid or None
+            if estimate(key, value, headers) > self._max_request:
+                failures[index] = self._classify(MessageSizeTooLargeError(
+                    f"the record is larger than maxBatchBytes ({self._max_request})"))
+                continue
+            known = partitions.get(topic)
+            if known is None:
+                known = partitions[topic] = sorted(await producer.partitions_for(topic))
+            where = (topic, partition_for(key, known, known))
+            open_batch = batches.get(where)
+            if open_batch is not None and open_batch[0].append(
+                    key=key, value=value, timestamp=None, headers=headers) is not None:
+                open_batch[1].append(index)
+                continue
+            if open_batch is not None:  # full: on its way while the next one fills
+                await producer.send_batch(open_batch[0], topic, partition=where[1])
+            builder = producer.create_batch()
+            builder.append(key=key, value=value, timestamp=None, headers=headers)
+            batches[where] = (builder, [index])
+        return batches
 
     async def close(self) -> None:
         """Flush and stop the producer; safe to call twice and before start."""

@@ -3,7 +3,8 @@
 resmo (pkg/sinks/loki.go) takes `url` (the full push URL), `streamLabels` (fixed labels of its
 one stream), `headers`, `tls` and `layout`, and pushes one event per request stamped with "now".
 Those keys mean the same here; eventpipe adds `tenantID`, basic/bearer auth, templated `labels`
-(one stream per label set), `maxRequestBytes`, `compress` and `timeout`.
+(one stream per label set), `maxRequestBytes`, `compress`, `restampBehind`,
+`structuredMetadata` and `timeout`.
 
 Checked here so the error names the YAML line:
 - label names are sanitised to Loki's rules (`[a-zA-Z_][a-zA-Z0-9_]*`; other characters become
@@ -20,7 +21,7 @@ Secrets (`password`, `bearerToken`, `url`, header values) are left out of reprs 
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 from yarl import URL
@@ -117,6 +118,14 @@ class LokiSinkConfig(SinkConfig):
         "Loki still refuses as 'entry too far behind' is re-sent stamped now, counted in "
         "eventpipe_sink_restamped_total. `0`: entries always keep the event's time, and "
         "Loki's refusal is a dead letter.")
+    structured_metadata: Literal["auto", "on", "off"] = Field(
+        default="auto", alias="structuredMetadata",
+        description="eventpipe: structured metadata on re-stamped entries (Loki 2.9+, on by "
+        "default since 3.0): `event_time` (the event's time as RFC 3339 with nanoseconds) and "
+        "`restamp_reason` (`window` or `refused`). `auto`: sent until the server answers that "
+        "structured metadata is disallowed (or cannot parse it); then, with one log line, "
+        "never again for this receiver, and the refused request is re-sent without it. `on`: "
+        "always sent; a server that refuses it dead-letters those entries. `off`: never sent.")
     timeout: Duration = Field(default=10.0, gt=0,
                               description="eventpipe: total time allowed for one request.")
 
@@ -124,6 +133,14 @@ class LokiSinkConfig(SinkConfig):
     @classmethod
     def _url(cls, value: str) -> str:
         return check_url(value, "url")
+
+    @field_validator("structured_metadata", mode="before")
+    @classmethod
+    def _on_off(cls, value: Any) -> Any:
+        # YAML 1.1 reads a bare `on` / `off` as a boolean.
+        if isinstance(value, bool):
+            return "on" if value else "off"
+        return value
 
     @field_validator("headers")
     @classmethod

@@ -47,6 +47,9 @@ class LokiEntry(NamedTuple):
     """The timestamp in ns, decimal digits."""
     line: bytes
     """The log line as a JSON string."""
+    metadata: bytes = b""
+    """Structured metadata as a JSON object of strings, b"" for none (`restamp.py` sets it
+    on re-stamped entries)."""
 
 
 def entry_timestamp(event: dict[str, object]) -> int:

@@ -7,7 +7,10 @@ in spool order (not per stream) keeps the mapping chunk -> batch positions trivi
 streams by their label JSON and sorted by timestamp, as Loki expects within a stream.
 
 The body is built by joining the bytes `EntryEncoder` produced; nothing is parsed again. The
-size estimate counts every byte of the body, so a chunk never exceeds the limit.
+size estimate counts every byte of the body, so a chunk never exceeds the limit. An entry with
+structured metadata (a re-stamped one, `restamp.py`) is `["<ns>", line, {...}]`, Loki's JSON
+form since 2.9; `build_body(..., metadata=False)` leaves the third element out, for a server
+that refuses it.
 """
 
 from __future__ import annotations
@@ -36,8 +39,10 @@ def plan_chunks(entries: Sequence[LokiEntry], max_bytes: int) -> list[list[int]]
     streams: set[bytes] = set()
     base = len(_HEAD) + len(_TAIL)
     size = base
-    for index, (labels, ts, line) in enumerate(entries):
+    for index, (labels, ts, line, metadata) in enumerate(entries):
         entry = len(ts) + len(line) + ENTRY_OVERHEAD
+        if metadata:
+            entry += len(metadata) + 1  # and its comma
         extra = entry if labels in streams else entry + len(labels) + _STREAM_OVERHEAD
         if current and size + extra > max_bytes:
             chunks.append(current)
@@ -51,14 +56,18 @@ def plan_chunks(entries: Sequence[LokiEntry], max_bytes: int) -> list[list[int]]
     return chunks
 
 
-def build_body(entries: Sequence[LokiEntry], positions: Sequence[int]) -> bytes:
-    """The JSON push body for `entries[positions]`: one stream per label set, sorted by ts."""
+def build_body(entries: Sequence[LokiEntry], positions: Sequence[int], *,
+               metadata: bool = True) -> bytes:
+    """The JSON push body for `entries[positions]`: one stream per label set, sorted by ts;
+    entries' structured metadata included unless `metadata` is False."""
     groups: dict[bytes, list[tuple[int, bytes, bytes]]] = {}
     for index in positions:
-        labels, ts, line = entries[index]
+        labels, ts, line, meta = entries[index]
         group = groups.get(labels)
         if group is None:
             group = groups[labels] = []
+        if meta and metadata:  # rare (re-stamped entries): the copy costs the others nothing
+            line = b"%b,%b" % (line, meta)
         group.append((int(ts), ts, line))
     # One join over all the pieces: concatenating per entry allocated and copied every line
     # twice more, and those copies were most of the cost of a body.

@@ -21,7 +21,10 @@ answers:
 
 With `restampBehind` (`restamp.py`) an entry too far behind its stream's newest is stamped
 with the time eventpipe stored the event, and a lone entry Loki refuses as "entry too far
-behind" is re-sent once stamped now instead of being dead-lettered.
+behind" is re-sent once stamped now instead of being dead-lettered. A re-stamped entry carries
+the event's time as structured metadata; under `structuredMetadata: auto` a 400 saying the
+server does not take structured metadata turns it off for this receiver (logged once) and the
+same request is re-sent without it, so no entry is dead-lettered for that.
 
 Protobuf + snappy (Loki's other push format) is not used: no maintained Python package ships
 Loki's push.proto, and gzip JSON is what Loki accepts from every client.
@@ -29,6 +32,7 @@ Loki's push.proto, and gzip JSON is what Loki accepts from every client.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
@@ -45,13 +49,15 @@ from eventpipe.sinks.http import ReceiverSession, basic_auth, bearer_auth, reque
 from eventpipe.sinks.loki.config import LokiSinkConfig, push_url
 from eventpipe.sinks.loki.encode import EntryEncoder, LokiEntry
 from eventpipe.sinks.loki.request import build_body, gzip_body, plan_chunks
-from eventpipe.sinks.loki.restamp import TOO_FAR_BEHIND, Restamper
+from eventpipe.sinks.loki.restamp import TOO_FAR_BEHIND, Restamper, refuses_metadata
 from eventpipe.spool.rows import StoredRow
 
 if TYPE_CHECKING:
     from prometheus_client import Counter
 
     from eventpipe.metrics import Metrics
+
+log = logging.getLogger(__name__)
 
 _SPLIT_STATUS = frozenset({400, 413})
 _TOKEN_TTL = 60.0  # re-read bearerTokenFile this often (kubelet rotates projected tokens)
@@ -90,8 +96,10 @@ class LokiSink:
                                      headers=headers)
         self.requests = 0
         """Push requests made (the bench reports it)."""
+        self._metadata = config.structured_metadata != "off"
+        """Whether bodies carry entries' structured metadata (off once refused, `auto`)."""
         window = config.restamp_behind
-        self._restamper = Restamper(window) if window > 0 else None
+        self._restamper = Restamper(window, metadata=self._metadata) if window > 0 else None
         self._restamped_metric: Counter | None = None
 
     @property
@@ -147,7 +155,8 @@ class LokiSink:
 
     async def _push(self, entries: Sequence[LokiEntry], positions: list[int], *,
                     restamped: bool = False) -> list[ItemFailure]:
-        body = build_body(entries, positions)
+        with_metadata = self._metadata
+        body = build_body(entries, positions, metadata=with_metadata)
         data = await gzip_body(body) if self._config.compress else body
         self.requests += 1
         status, answer, headers = await request(self._http.get(), "POST", self._url, data=data,
@@ -157,6 +166,8 @@ class LokiSink:
             return []
         if error.retriable:
             raise error
+        if status == 400 and with_metadata and self._metadata_refused(answer):
+            return await self._push(entries, positions, restamped=restamped)
         if (status == 400 and len(positions) == 1 and self._restamper is not None
                 and TOO_FAR_BEHIND in answer and not restamped):
             entry = self._restamper.stamped_now(entries[positions[0]])
@@ -167,6 +178,21 @@ class LokiSink:
             group = (TooLargeError if status == 413 else GroupRejectedError)(str(error))
             return [ItemFailure(i, group) for i in positions]
         return [ItemFailure(i, error) for i in positions]
+
+    def _metadata_refused(self, answer: bytes) -> bool:
+        """`structuredMetadata: auto` and the server does not take it: stop sending it (a
+        request built before another one found out is re-sent too)."""
+        if self._config.structured_metadata != "auto" or not refuses_metadata(answer):
+            return False
+        if not self._metadata:
+            return True
+        self._metadata = False
+        if self._restamper is not None:
+            self._restamper.metadata = False
+        log.warning("loki refuses structured metadata: re-stamped entries are sent without "
+                    "it from now on (the event's time stays in the line)",
+                    extra={"receiver": self.name})
+        return True
 
     def _auth(self) -> dict[str, str] | None:
         path = self._config.bearer_token_file
