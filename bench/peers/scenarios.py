@@ -4,9 +4,9 @@ control plane, and how a stream is judged finished.
 Every exporter gets its own webhook and its own process; all watch the same namespace, so each
 sees the very versions the API server served. A stream ends when every exporter has delivered
 all of them, or none has delivered anything new for `QUIET_S` (and, after a receiver outage,
-at least `AFTER_OUTAGE_S` have passed: eventpipe's default retry delay doubles up to 300 s
-with full jitter, so after a minute's outage its next try can come five minutes later, and a
-retry that lands must still be counted).
+at least `AFTER_OUTAGE_S` have passed: eventpipe's default retry delay doubles up to 30 s
+(`retry.maxBackoff`) with full jitter, so after an outage its next try can come half a minute
+later, and a retry that lands must still be counted).
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from bench.peers.exporters import Exporter
 from bench.peers.sink import WebhookSink, token
 
 QUIET_S = 15.0
-AFTER_OUTAGE_S = 330.0
+AFTER_OUTAGE_S = 60.0
 LIMIT_S = 600.0
 READY_S = 90.0
 MARK_EVERY_S = 2.0
