@@ -45,6 +45,9 @@ async def test_gone_while_stopped_records_the_gap(api: FakeApiServer, tmp_path: 
     async with running(config) as pipeline:
         await wait_until(lambda: len(read_lines(out)) == 6, what="the relisted versions")
         metrics = pipeline.metrics.registry
+        # The gap is recorded once the relist is stored; its versions may be delivered first.
+        await wait_until(lambda: metrics.get_sample_value(
+            "eventpipe_watch_gaps_total", {"stream": "core/*"}) is not None, what="the gap")
         assert metrics.get_sample_value("eventpipe_watch_gaps_total",
                                         {"stream": "core/*"}) == 1
         assert metrics.get_sample_value("eventpipe_occurrences_missed_total",
