@@ -77,10 +77,19 @@ def _section(body: bytes) -> tuple[str, int] | None:
         if start < 0:
             return None
         section, key = "regarding", _REGARDING
+    at = once_after(body, key, start)
+    return None if at is None else (section, at)
+
+
+def once_after(body: bytes, key: bytes, start: int | None = None) -> int | None:
+    """The offset just after `key` in `body` when it occurs exactly once, else None (`start`:
+    where it was already found)."""
+    if start is None:
+        start = body.find(key)
+        if start < 0:
+            return None
     at = start + len(key)
-    if body.find(key, at) >= 0:
-        return None
-    return section, at
+    return None if body.find(key, at) >= 0 else at
 
 
 def splice_at(body: bytes, at: int, members: bytes) -> bytes:

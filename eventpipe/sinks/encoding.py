@@ -34,7 +34,7 @@ import orjson
 from eventpipe.core.jsonbytes import dumps_kept
 from eventpipe.delivery.contract import PermanentSinkError
 from eventpipe.enrich.apply import EnrichedEvent
-from eventpipe.enrich.served import splice_at
+from eventpipe.enrich.served import once_after, splice_at
 
 if TYPE_CHECKING:
     from eventpipe.layout import Layout
@@ -55,10 +55,8 @@ def splice_enrichment(event: EnrichedEvent, body: bytes) -> bytes | None:
     key = _SECTION_KEYS.get(event.section)
     if key is None:
         return None
-    at = body.find(key)
-    if at < 0 or body.find(key, at + 1) >= 0:
-        return None
-    return splice_at(body, at + len(key), added)
+    at = once_after(body, key)
+    return None if at is None else splice_at(body, at, added)
 
 
 _SECTION_KEYS = {"involvedObject": b'"involvedObject":{', "regarding": b'"regarding":{'}
