@@ -46,6 +46,8 @@ from eventpipe.spool.schema import (
 WHEN_FULL = {"block": "block", "dropOldest": "dropOldest", "drop_oldest": "dropOldest"}
 RETENTION_CHUNK = 10_000
 DROP_CHUNK_MIN = 256
+DISK_ROOM_ROUNDS = 16
+"""Drops tried before one append on a full disk gives up for now (the writer retries)."""
 # A transaction needs a few pages beyond the ones it fills (index splits, the freelist).
 BUDGET_SLACK_PAGES = 8
 
@@ -195,8 +197,11 @@ class Spool:
         self, records: Sequence[NewRecord], stream: str, resource_version: str | None
     ) -> list[tuple[int, int]]:
         async with self._lock:
-            if self._reserve_spent and self._when_full == "block":
-                await self._retake_reserve(records)
+            if self._reserve_spent:
+                if self._when_full == "block":
+                    await self._retake_reserve(records)
+                else:
+                    await self._drop_for_disk_room(records)
             # First try without looking up stored versions: the UNIQUE index checks anyway,
             # and on the watch path nothing is ever stored twice, so the lookup would be pure
             # cost. A relist's duplicates fail the INSERT and take the slow path.
@@ -246,15 +251,32 @@ class Spool:
         if self._reserve_spent:  # the disk is full: the WAL must stay within the reserve
             limit = min(limit or self._reserve.size, self._reserve.size // 4)
         if limit is not None and disk.file_size(self._wal) > limit:
-            await self._writer.execute("PRAGMA wal_checkpoint(RESTART)")
+            await self._checkpoint("RESTART")
+
+    async def _checkpoint(self, mode: str) -> bool:
+        """A WAL checkpoint; False when it failed for want of disk (its frames stay in the
+        WAL, the next one tries again). Never raises SQLITE_FULL: after a commit that error
+        would make the caller retry what is already stored."""
+        try:
+            await self._writer.execute(f"PRAGMA wal_checkpoint({mode})")
+        except sqlite3.OperationalError as exc:
+            if not writing.is_full(exc):
+                raise
+            return False
+        return True
 
     async def _make_room(self, wanted: int, exc: Exception, reason: str) -> None:
         if self._when_full == "block":
             raise SpoolFullError(reason) from exc
+        await self._bound_wal()  # the delete, too, needs room in the WAL
+        await self._drop_oldest(max(wanted, DROP_CHUNK_MIN), reason, exc)
+
+    async def _drop_oldest(self, count: int, reason: str, exc: Exception | None = None
+                           ) -> None:
+        """`dropOldest`: delete the `count` oldest events in one commit (under the lock)."""
         try:
-            await self._bound_wal()  # the delete, too, needs room in the WAL
             async with writing.transaction(self._writer):
-                dropped = await writing.delete_oldest(self._writer, max(wanted, DROP_CHUNK_MIN))
+                dropped = await writing.delete_oldest(self._writer, count)
         except sqlite3.OperationalError as delete_exc:
             if not writing.is_full(delete_exc):
                 raise
@@ -267,6 +289,34 @@ class Spool:
         await self._bound_wal()
         if self._on_drop is not None:
             self._on_drop(dropped, "budget")
+
+    async def _drop_for_disk_room(self, records: Sequence[NewRecord]) -> None:
+        """Under `dropOldest` after a disk-full episode, before an append: take the reserve
+        back once the disk has room again, else drop the oldest events until the disk's free
+        bytes and the database's free pages hold the append.
+
+        A commit's frames go into the WAL, whose file has room to reuse, so on a full disk the
+        INSERT itself succeeds; its new pages need room in the database file only at the
+        checkpoint. Without that room the checkpoint fails, the WAL can no longer start over,
+        and every later write (acks too) fails with it: so the room is made before the
+        append, not after its checkpoint failed."""
+        body_bytes = sum(len(r.body) for r in records)
+        needed = append_room(body_bytes, len(records))
+        per_row = max(1, needed // max(1, len(records)) // 2)
+        reason = await self._full_reason()
+        for _ in range(DISK_ROOM_ROUNDS):
+            if not await self._checkpoint("RESTART"):
+                raise SpoolFullError(f"{reason}; the WAL cannot be checkpointed")
+            if self._reserve.take(needed):
+                self._reserve_spent = False
+                return
+            free_pages = await reading.scalar_int(self._writer, "PRAGMA freelist_count") or 0
+            room = disk.free_bytes(self._path) + free_pages * await page_size(self._writer)
+            if room >= needed:
+                return
+            await self._drop_oldest(max(DROP_CHUNK_MIN, (needed - room) // per_row + 1),
+                                    reason)
+        raise SpoolFullError(f"{reason}; dropping the oldest events did not make room")
 
     async def _budget_reached(self) -> bool:
         if self._max_bytes is None:
@@ -282,11 +332,7 @@ class Spool:
         The WAL's frames go into the database file at the next checkpoint, so they need room
         there too: the WAL is checkpointed and truncated first (which also gives its file's
         room back), and what it still holds counts towards the room the append needs."""
-        try:
-            await self._writer.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-        except sqlite3.OperationalError as exc:
-            if not writing.is_full(exc):
-                raise
+        await self._checkpoint("TRUNCATE")
         pending = disk.file_size(self._wal)
         room = pending + append_room(sum(len(r.body) for r in records), len(records))
         if self._reserve.take(room):
