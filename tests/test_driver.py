@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
+import weakref
 from collections.abc import AsyncIterator, Coroutine, Sequence
 from pathlib import Path
 from typing import Any
@@ -19,7 +21,7 @@ from eventpipe.delivery.contract import (
     RetriableSinkError,
     SinkError,
 )
-from eventpipe.delivery.delivery import SPLIT_BUDGET
+from eventpipe.delivery.delivery import SPLIT_BUDGET, drop_tracebacks
 from eventpipe.delivery.driver import (
     Delivery,
     DeliverySettings,
@@ -390,3 +392,59 @@ async def test_splitting_is_bounded_per_batch() -> None:
     dead, completed = await delivery.send(payloads, rows_of(payloads))
     assert completed and len(dead) == 256 and not sink.received
     assert len(sink.requests) == 1 + SPLIT_BUDGET
+
+
+class Request:
+    """What a sink builds per attempt (the joined body of a batch); weakly referable."""
+
+
+class CyclicFailingSink(MemorySink):
+    """Fails `failures` times the way the HTTP sinks do: the error bound to a local of a frame
+    its traceback holds, and that frame holding the request it built for this attempt."""
+
+    def __init__(self, name: str, failures: int) -> None:
+        super().__init__(name)
+        self.failures = failures
+        self.requests: list[weakref.ref[Request]] = []
+
+    async def send(self, payloads: Sequence[bytes]) -> Sequence[ItemFailure]:
+        request = Request()
+        self.requests.append(weakref.ref(request))
+        if len(self.requests) <= self.failures:
+            error = RetriableSinkError("HTTP 503")
+            try:
+                raise error
+            except RetriableSinkError as exc:
+                told = exc  # as `WebhookSink._post` keeps it
+                raise told from None
+        return await super().send(payloads)
+
+
+async def test_a_failed_attempt_does_not_keep_its_request_alive() -> None:
+    # With the cyclic GC off, anything still held after the send is held by a reference
+    # cycle through the errors' tracebacks: it used to be one request body per retry.
+    sink = CyclicFailingSink("a", failures=3)
+    delivery = Delivery(sink, router=None, metrics=Metrics(),
+                        settings=DeliverySettings(initial_backoff=0.001, max_backoff=0.001))
+    gc.collect()
+    gc.disable()
+    try:
+        dead, completed = await delivery.send([b"x"], rows_of([b"x"]))
+        alive = [ref for ref in sink.requests if ref() is not None]
+    finally:
+        gc.enable()
+    assert completed and not dead and sink.received == [b"x"]
+    assert len(sink.requests) == 4 and not alive
+
+
+def test_drop_tracebacks_follows_causes_and_contexts() -> None:
+    try:
+        try:
+            raise OSError("reset")
+        except OSError as cause:
+            raise RetriableSinkError("POST failed") from cause
+    except RetriableSinkError as exc:
+        error = exc
+    assert error.__cause__ is not None and error.__cause__.__traceback__ is not None
+    drop_tracebacks(error)
+    assert error.__traceback__ is None and error.__cause__.__traceback__ is None
