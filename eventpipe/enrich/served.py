@@ -11,10 +11,12 @@ object, found by its key and parsed on its own.
 and None otherwise (the caller then parses):
 
 - The key, with its colon and brace (`"involvedObject":{`, compact, as kube-apiserver serves
-  it), must occur exactly once. Such a byte sequence can only be a key (inside a JSON string its
-  quotes are escaped), and in an Event as the API serves it only the top level has an
-  `involvedObject` or `regarding` key: the Event types have a fixed schema and no nested object
-  of theirs has a field of that name.
+  it), must occur exactly once, right after a `{` or a `,`. Such a byte sequence cannot be
+  inside a JSON string (its second quote would be escaped); only the tail of another key that
+  holds an escaped quote (`"a\"involvedObject":{`) ends the same way, and there a backslash
+  comes before it. In an Event as the API serves it only the top level has an `involvedObject`
+  or `regarding` key: the Event types have a fixed schema and no nested object of theirs has
+  a field of that name.
 - `regarding` (events.k8s.io/v1) is taken only when `"involvedObject"` does not occur at all,
   since the parsed path prefers an `involvedObject` that is an object.
 - The reference ends at the first `}` after its start at which its text parses as a JSON
@@ -34,6 +36,7 @@ _REGARDING = b'"regarding":{'
 _INVOLVED_KEY = b'"involvedObject"'
 _CLOSE = b"}"
 _CLOSE_BYTE = ord("}")
+_BEFORE_KEY = frozenset(b"{,")
 _MAX_CANDIDATES = 8
 """Closing braces tried before giving up (a reference's strings rarely hold even one)."""
 
@@ -77,6 +80,8 @@ def _section(body: bytes) -> tuple[str, int] | None:
         if start < 0:
             return None
         section, key = "regarding", _REGARDING
+    if start == 0 or body[start - 1] not in _BEFORE_KEY:
+        return None  # the tail of a longer key (see the module docstring)
     at = once_after(body, key, start)
     return None if at is None else (section, at)
 
