@@ -34,6 +34,8 @@ import orjson
 _INVOLVED = b'"involvedObject":{'
 _REGARDING = b'"regarding":{'
 _INVOLVED_KEY = b'"involvedObject"'
+SECTION_KEYS = {"involvedObject": _INVOLVED, "regarding": _REGARDING}
+"""Each reference section's key as the API serves it, with its colon and brace."""
 _CLOSE = b"}"
 _CLOSE_BYTE = ord("}")
 _BEFORE_KEY = frozenset(b"{,")
@@ -80,19 +82,27 @@ def _section(body: bytes) -> tuple[str, int] | None:
         if start < 0:
             return None
         section, key = "regarding", _REGARDING
-    if start == 0 or body[start - 1] not in _BEFORE_KEY:
-        return None  # the tail of a longer key (see the module docstring)
     at = once_after(body, key, start)
     return None if at is None else (section, at)
 
 
+def section_end(body: bytes, section: str) -> int | None:
+    """The offset just after the opening brace of `section` (`involvedObject` or
+    `regarding`) in `body`, when its key occurs once as a key (see the module docstring)."""
+    key = SECTION_KEYS.get(section)
+    return None if key is None else once_after(body, key)
+
+
 def once_after(body: bytes, key: bytes, start: int | None = None) -> int | None:
-    """The offset just after `key` in `body` when it occurs exactly once, else None (`start`:
-    where it was already found)."""
+    """The offset just after `key` in `body` when it occurs exactly once, and as a key: right
+    after a `{` or a `,` (the tail of a longer key comes after a backslash); else None
+    (`start`: where it was already found)."""
     if start is None:
         start = body.find(key)
         if start < 0:
             return None
+    if start == 0 or body[start - 1] not in _BEFORE_KEY:
+        return None
     at = start + len(key)
     return None if body.find(key, at) >= 0 else at
 
