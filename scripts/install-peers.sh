@@ -7,6 +7,11 @@
 #   ${EVENTPIPE_PEERS_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/eventpipe/peers}/<binary>
 # A binary already there is kept. One that does not build is reported and the other still
 # built; the exit code is non-zero when either is missing afterwards.
+#
+# Where the module proxy refuses a module, EVENTPIPE_PEERS_SRC may name a folder holding a
+# checkout of each project at the commit below, as <folder>/<binary> (a git clone of the
+# repository): the binary is then built there with `go build` (dependencies from the module
+# proxy, kube-eventer's from its vendor folder), never copied into this repository.
 set -uo pipefail
 
 cache=${EVENTPIPE_PEERS_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/eventpipe/peers}
@@ -26,6 +31,20 @@ for peer in "${peers[@]}"; do
   read -r binary module version <<<"$peer"
   if [ -x "$cache/$binary" ]; then
     echo "peers: $binary present in $cache"
+    continue
+  fi
+  src=${EVENTPIPE_PEERS_SRC:+$EVENTPIPE_PEERS_SRC/$binary}
+  if [ -n "$src" ] && [ -d "$src" ]; then
+    commit=${version##*-}
+    echo "peers: building $binary from the checkout in $src at $commit"
+    mod=()
+    [ -d "$src/vendor" ] && mod=(-mod=vendor)
+    if (cd "$src" && git checkout -q "$commit" &&
+        CGO_ENABLED=0 nice go build "${mod[@]}" -trimpath -o "$cache/$binary" .); then
+      continue
+    fi
+    echo "peers: $binary did not build from $src (error above); bench/peers skips it" >&2
+    status=1
     continue
   fi
   echo "peers: building $module@$version"

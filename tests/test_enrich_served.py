@@ -154,3 +154,12 @@ def test_the_reference_is_found_past_braces_and_quotes_in_its_strings() -> None:
     assert served_reference(body.replace(b'"involvedObject":{', b'"involvedObject": {')) is None
     twice = orjson.dumps({"involvedObject": ref, "x": {"involvedObject": {}}})
     assert served_reference(twice) is None
+
+
+def test_a_longer_key_ending_in_the_reference_key_is_not_taken_for_it() -> None:
+    """`"a\\"involvedObject":{` is the tail of the key `a"involvedObject`: the parsed path
+    takes `regarding` here, and so must the served one (or leave it to the parse)."""
+    ref = {"kind": "Pod", "uid": "u"}
+    body = orjson.dumps({"kind": "Event", 'a"involvedObject': {"kind": "Node"}, "regarding": ref})
+    assert b'\\"involvedObject":{' in body
+    assert served_reference(body) is None

@@ -5,9 +5,15 @@ Time is a fake clock passed in; nothing sleeps.
 
 from __future__ import annotations
 
+import asyncio
 import errno
 import json
+import multiprocessing
+import multiprocessing.queues
 import os
+import pwd
+import shutil
+import tempfile
 from contextlib import AsyncExitStack, closing
 from datetime import UTC, datetime
 from pathlib import Path
@@ -199,17 +205,48 @@ async def test_path_is_a_directory_is_permanent_at_start(
         await sink.send([b"{}"])
 
 
-async def test_permission_denied_is_permanent_at_start(
-    tmp_path: Path, cleanup: AsyncExitStack
-) -> None:
+def _start_as_nobody(target: str, result: multiprocessing.queues.Queue[str]) -> None:
+    """In a forked child: drop to `nobody` when root, then start a FileSink at `target`."""
     if os.geteuid() == 0:
-        pytest.skip("root ignores directory permissions")
-    locked = tmp_path / "locked"
-    locked.mkdir(mode=0o500)
-    sink = FileSink(name="f", path=str(locked / "events.jsonl"), layout=None)
-    cleanup.push_async_callback(sink.close)
-    with pytest.raises(PermanentSinkError):
-        await sink.start()
+        nobody = pwd.getpwnam("nobody")
+        os.setgroups([])
+        os.setgid(nobody.pw_gid)
+        os.setuid(nobody.pw_uid)
+
+    async def start() -> str:
+        sink = FileSink(name="f", path=target, layout=None)
+        try:
+            await sink.start()
+        except PermanentSinkError as exc:
+            return f"permanent: {exc}"
+        finally:
+            await sink.close()
+        return "started"
+
+    result.put(asyncio.run(start()))
+
+
+def test_permission_denied_is_permanent_at_start() -> None:
+    """A directory the process may not write. Root ignores modes, so the sink starts in a
+    forked child that drops to the unprivileged `nobody` first (no exec: the interpreter may
+    sit where `nobody` cannot read)."""
+    base = Path(tempfile.mkdtemp(prefix="eventpipe-perm-"))
+    locked = base / "locked"
+    try:
+        base.chmod(0o755)
+        locked.mkdir(mode=0o555)
+        context = multiprocessing.get_context("fork")
+        result: multiprocessing.queues.Queue[str] = context.Queue()
+        child = context.Process(target=_start_as_nobody, args=(str(locked / "e.jsonl"), result))
+        child.start()
+        outcome = result.get(timeout=60)
+        child.join(timeout=60)
+        assert child.exitcode == 0
+        assert outcome.startswith("permanent:") and "Permission denied" in outcome, outcome
+        assert not (locked / "e.jsonl").exists()
+    finally:
+        locked.chmod(0o755)
+        shutil.rmtree(base, ignore_errors=True)
 
 
 async def test_permission_error_mapping_at_start(

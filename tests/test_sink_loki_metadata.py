@@ -14,6 +14,7 @@ import orjson
 import pytest
 from pydantic import ValidationError
 
+from eventpipe.metrics import Metrics
 from eventpipe.sinks.loki.encode import LokiEntry
 from eventpipe.sinks.loki.request import build_body, plan_chunks
 from eventpipe.sinks.loki.restamp import parse_rfc3339_ns, rfc3339_ns
@@ -22,6 +23,11 @@ from tests.fakes.loki import FakeLoki
 from tests.test_sink_loki import config, deliver, event, stored_rows
 
 REFUSAL_LOG = "loki refuses structured metadata"
+
+
+def metadata_gauge(metrics: Metrics) -> float | None:
+    return metrics.registry.get_sample_value("eventpipe_sink_loki_structured_metadata",
+                                             {"receiver": "loki"})
 
 
 def ago(seconds: float) -> str:
@@ -108,10 +114,14 @@ async def test_auto_falls_back_once_without_losing_or_dead_lettering(
     """Loki with allow_structured_metadata off refuses the re-stamped entry and stores the
     rest of the push: the sink logs once, re-sends that request without metadata (the stored
     entries are exact duplicates Loki drops) and sends none from then on."""
+    metrics = Metrics()
     async with FakeLoki(structured_metadata=False) as loki:
         sink = LokiSink(name="loki", config=config(loki.url))
+        sink.bind_metrics(metrics)
+        assert metadata_gauge(metrics) == 1.0
         with caplog.at_level(logging.WARNING, logger="eventpipe.sinks.loki"):
             dead = await newest_then_old(sink, fresh=5)
+            assert metadata_gauge(metrics) == 0.0
             assert dead == [] and loki.stored == 7 and loki.duplicates == 5
             assert loki.statuses == [204, 400, 204]
             received = loki.metadata_received

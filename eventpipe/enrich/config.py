@@ -34,10 +34,12 @@ class EnrichConfig(Model):
         "events are enriched and marked `deleted: true`).",
     )
     max_objects: int = Field(
-        default=200_000, ge=1, alias="maxObjects",
-        description="Most objects held in the caches (all kinds, tombstones included). At the "
-        "bound the oldest tombstones go first; then new objects are not cached and events "
-        "about them fall back to rate-limited GETs (eventpipe_enrich_cache_full_total).",
+        default=40_000, ge=1, alias="maxObjects",
+        description="Most objects held in the caches (all kinds, tombstones included); about "
+        "0.75 MiB per 1,000 objects, so the default (~30 MiB, some 33,000 pods with their "
+        "owners) fits the chart's 128Mi limit; raise both together. At the bound the oldest "
+        "tombstones go first; then new objects are not cached and events about them fall "
+        "back to rate-limited GETs (eventpipe_enrich_cache_full_total).",
     )
     page_size: int = Field(default=500, ge=1, alias="pageSize",
                            description="LIST page size of the metadata caches.")

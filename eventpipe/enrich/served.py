@@ -11,10 +11,12 @@ object, found by its key and parsed on its own.
 and None otherwise (the caller then parses):
 
 - The key, with its colon and brace (`"involvedObject":{`, compact, as kube-apiserver serves
-  it), must occur exactly once. Such a byte sequence can only be a key (inside a JSON string its
-  quotes are escaped), and in an Event as the API serves it only the top level has an
-  `involvedObject` or `regarding` key: the Event types have a fixed schema and no nested object
-  of theirs has a field of that name.
+  it), must occur exactly once, right after a `{` or a `,`. Such a byte sequence cannot be
+  inside a JSON string (its second quote would be escaped); only the tail of another key that
+  holds an escaped quote (`"a\"involvedObject":{`) ends the same way, and there a backslash
+  comes before it. In an Event as the API serves it only the top level has an `involvedObject`
+  or `regarding` key: the Event types have a fixed schema and no nested object of theirs has
+  a field of that name.
 - `regarding` (events.k8s.io/v1) is taken only when `"involvedObject"` does not occur at all,
   since the parsed path prefers an `involvedObject` that is an object.
 - The reference ends at the first `}` after its start at which its text parses as a JSON
@@ -32,8 +34,11 @@ import orjson
 _INVOLVED = b'"involvedObject":{'
 _REGARDING = b'"regarding":{'
 _INVOLVED_KEY = b'"involvedObject"'
+SECTION_KEYS = {"involvedObject": _INVOLVED, "regarding": _REGARDING}
+"""Each reference section's key as the API serves it, with its colon and brace."""
 _CLOSE = b"}"
 _CLOSE_BYTE = ord("}")
+_BEFORE_KEY = frozenset(b"{,")
 _MAX_CANDIDATES = 8
 """Closing braces tried before giving up (a reference's strings rarely hold even one)."""
 
@@ -81,13 +86,23 @@ def _section(body: bytes) -> tuple[str, int] | None:
     return None if at is None else (section, at)
 
 
+def section_end(body: bytes, section: str) -> int | None:
+    """The offset just after the opening brace of `section` (`involvedObject` or
+    `regarding`) in `body`, when its key occurs once as a key (see the module docstring)."""
+    key = SECTION_KEYS.get(section)
+    return None if key is None else once_after(body, key)
+
+
 def once_after(body: bytes, key: bytes, start: int | None = None) -> int | None:
-    """The offset just after `key` in `body` when it occurs exactly once, else None (`start`:
-    where it was already found)."""
+    """The offset just after `key` in `body` when it occurs exactly once, and as a key: right
+    after a `{` or a `,` (the tail of a longer key comes after a backslash); else None
+    (`start`: where it was already found)."""
     if start is None:
         start = body.find(key)
         if start < 0:
             return None
+    if start == 0 or body[start - 1] not in _BEFORE_KEY:
+        return None
     at = start + len(key)
     return None if body.find(key, at) >= 0 else at
 

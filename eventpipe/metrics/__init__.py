@@ -200,6 +200,11 @@ class Metrics:
                                       "Loki entries stamped with another time than the "
                                       "event's, to stay inside Loki's window, per receiver.",
                                       ["receiver"], registry=r)
+        self.sink_loki_metadata = Gauge("eventpipe_sink_loki_structured_metadata",
+                                        "1 while a Loki receiver sends re-stamped entries' "
+                                        "structured metadata, 0 when it is off or Loki "
+                                        "refused it (structuredMetadata: auto), per receiver.",
+                                        ["receiver"], registry=r)
         self.sink_lag_events = Gauge("eventpipe_sink_lag_events",
                                      "Spooled events not yet acked by the receiver.",
                                      ["receiver"], registry=r)

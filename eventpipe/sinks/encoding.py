@@ -34,7 +34,7 @@ import orjson
 from eventpipe.core.jsonbytes import dumps_kept
 from eventpipe.delivery.contract import PermanentSinkError
 from eventpipe.enrich.apply import EnrichedEvent
-from eventpipe.enrich.served import once_after, splice_at
+from eventpipe.enrich.served import section_end, splice_at
 
 if TYPE_CHECKING:
     from eventpipe.layout import Layout
@@ -52,14 +52,8 @@ def splice_enrichment(event: EnrichedEvent, body: bytes) -> bytes | None:
     added = event.added_members
     if added is None or event.section is None:
         return None
-    key = _SECTION_KEYS.get(event.section)
-    if key is None:
-        return None
-    at = once_after(body, key)
+    at = section_end(body, event.section)
     return None if at is None else splice_at(body, at, added)
-
-
-_SECTION_KEYS = {"involvedObject": b'"involvedObject":{', "regarding": b'"regarding":{'}
 
 
 class LineEncoder:

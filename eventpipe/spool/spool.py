@@ -33,8 +33,7 @@ from eventpipe.spool.counting import (
     WARM_WINDOW_SECONDS,
     OccurrenceBook,
 )
-from eventpipe.spool.errors import SpoolFullError
-from eventpipe.spool.reserve import DiskReserve, append_room
+from eventpipe.spool.room import OnDrop, SpoolRoom
 from eventpipe.spool.rows import NewRecord, StoredRow
 from eventpipe.spool.schema import (
     READER_CACHE_KIB,
@@ -46,11 +45,6 @@ from eventpipe.spool.schema import (
 
 WHEN_FULL = {"block": "block", "dropOldest": "dropOldest", "drop_oldest": "dropOldest"}
 RETENTION_CHUNK = 10_000
-DROP_CHUNK_MIN = 256
-# A transaction needs a few pages beyond the ones it fills (index splits, the freelist).
-BUDGET_SLACK_PAGES = 8
-
-OnDrop = Callable[[int, str], None]
 P = ParamSpec("P")
 T = TypeVar("T")
 
@@ -79,16 +73,13 @@ class Spool:
         self._writer = writer
         self._reader = reader
         self._disk = disk_plan
-        self._wal = disk.wal_path(path)
-        self._reserve = DiskReserve(path, budget=max_bytes)
-        self._reserve_spent = False
-        self._reserve.take()
+        self._room = SpoolRoom(path, writer, disk_plan=disk_plan, max_bytes=max_bytes,
+                               when_full=when_full, on_drop=self._dropped)
         self._book = book
         self.rows = rows
         """Event versions stored now (kept up to date by every insert and delete)."""
         self._last_observed = last_observed
         self._max_bytes = max_bytes
-        self._when_full = when_full
         self._history_window = history_window
         self._on_drop = on_drop
         self._clock = clock
@@ -199,8 +190,7 @@ class Spool:
         self, records: Sequence[NewRecord], stream: str, resource_version: str | None
     ) -> list[tuple[int, int]]:
         async with self._lock:
-            if self._reserve_spent and self._when_full == "block":
-                await self._retake_reserve(records)
+            await self._room.before_append(records)
             # First try without looking up stored versions: the UNIQUE index checks anyway,
             # and on the watch path nothing is ever stored twice, so the lookup would be pure
             # cost. A relist's duplicates fail the INSERT and take the slow path.
@@ -227,93 +217,18 @@ class Spool:
                 except Exception as exc:
                     if not writing.is_full(exc):
                         raise
-                    if self._max_bytes and sum(len(r.body) for r in records) > (
-                            self._max_bytes // 2):
-                        # Dropping others cannot make room for this: say so before dropping.
-                        raise SpoolFullError("the batch alone exceeds the spool byte budget",
-                                             batch_too_large=True) from exc
-                    reason = await self._full_reason()  # before the reserve frees room
-                    await self._spend_reserve()
-                    await self._make_room(len(records), exc, reason)
+                    await self._room.after_full(records, exc)
                     continue
                 self._last_observed = observed_at
                 self._book.apply(updates, now=observed_at)
                 self.rows += len(indices)
-                await self._bound_wal()
+                await self._room.bound_wal()
                 return indices
 
-    async def _bound_wal(self) -> None:
-        """After a commit (under the lock): a WAL past half its share of the budget starts
-        over at the next commit, which reuses the file instead of growing it
-        (eventpipe.spool.disk)."""
-        limit = self._disk.restart_above if self._max_bytes is not None else None
-        if self._reserve_spent:  # the disk is full: the WAL must stay within the reserve
-            limit = min(limit or self._reserve.size, self._reserve.size // 4)
-        if limit is not None and disk.file_size(self._wal) > limit:
-            await self._writer.execute("PRAGMA wal_checkpoint(RESTART)")
-
-    async def _make_room(self, wanted: int, exc: Exception, reason: str) -> None:
-        if self._when_full == "block":
-            raise SpoolFullError(reason) from exc
-        try:
-            await self._bound_wal()  # the delete, too, needs room in the WAL
-            async with writing.transaction(self._writer):
-                dropped = await writing.delete_oldest(self._writer, max(wanted, DROP_CHUNK_MIN))
-        except sqlite3.OperationalError as delete_exc:
-            if not writing.is_full(delete_exc):
-                raise
-            raise SpoolFullError(f"{reason}, and deleting the oldest events needs room too"
-                                 ) from delete_exc
-        if dropped == 0:
-            raise SpoolFullError("the batch alone exceeds the spool byte budget",
-                                 batch_too_large=True) from exc
-        self.rows -= dropped
-        await self._bound_wal()
+    def _dropped(self, count: int, reason: str) -> None:
+        self.rows -= count
         if self._on_drop is not None:
-            self._on_drop(dropped, "budget")
-
-    async def _budget_reached(self) -> bool:
-        if self._max_bytes is None:
-            return False
-        pages = await reading.scalar_int(self._writer, "PRAGMA page_count") or 0
-        limit = await reading.scalar_int(self._writer, "PRAGMA max_page_count") or 0
-        return pages >= limit - BUDGET_SLACK_PAGES
-
-    async def _retake_reserve(self, records: Sequence[NewRecord]) -> None:
-        """Under `block` after a disk-full episode: allocate the reserve again when the disk
-        has room for it and for `records` (eventpipe.spool.reserve), else SpoolFullError.
-
-        The WAL's frames go into the database file at the next checkpoint, so they need room
-        there too: the WAL is checkpointed and truncated first (which also gives its file's
-        room back), and what it still holds counts towards the room the append needs."""
-        try:
-            await self._writer.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-        except sqlite3.OperationalError as exc:
-            if not writing.is_full(exc):
-                raise
-        pending = disk.file_size(self._wal)
-        room = pending + append_room(sum(len(r.body) for r in records), len(records))
-        if self._reserve.take(room):
-            self._reserve_spent = False
-            return
-        wanted = self._reserve.wanted(room)
-        smaller = len(records) > 1 and self._reserve.available() >= self._reserve.wanted(
-            pending + append_room(min(len(r.body) for r in records), 1))
-        raise SpoolFullError(f"{await self._full_reason()}; appends wait until {wanted} bytes "
-                             "are free", retry_smaller=smaller)
-
-    async def _spend_reserve(self) -> None:
-        """SQLITE_FULL from the disk (not the budget): release the reserve
-        (eventpipe.spool.reserve) so acks, deletes and checkpoints can still commit."""
-        if not await self._budget_reached() and self._reserve.release():
-            self._reserve_spent = True
-
-    async def _full_reason(self) -> str:
-        """Which limit SQLITE_FULL hit: the page budget, or the disk under the file."""
-        if await self._budget_reached():
-            return f"spool byte budget of {self._max_bytes} bytes reached"
-        free = disk.free_bytes(self._path)
-        return f"the disk holding {self._path} is full ({free} bytes free)"
+            self._on_drop(count, reason)
 
     async def forget(self, uid: str) -> None:
         """DELETED seen: the Event expired; drop its occurrence bookkeeping."""
@@ -434,9 +349,9 @@ class Spool:
                     result = await work
             except sqlite3.OperationalError as exc:
                 if writing.is_full(exc):
-                    await self._spend_reserve()  # the caller's retry then has room
+                    await self._room.spend_reserve()  # the caller's retry then has room
                 raise
-            await self._bound_wal()
+            await self._room.bound_wal()
             return result
 
 

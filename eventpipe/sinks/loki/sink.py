@@ -53,7 +53,7 @@ from eventpipe.sinks.loki.restamp import TOO_FAR_BEHIND, Restamper, refuses_meta
 from eventpipe.spool.rows import StoredRow
 
 if TYPE_CHECKING:
-    from prometheus_client import Counter
+    from prometheus_client import Counter, Gauge
 
     from eventpipe.metrics import Metrics
 
@@ -101,6 +101,7 @@ class LokiSink:
         window = config.restamp_behind
         self._restamper = Restamper(window, metadata=self._metadata) if window > 0 else None
         self._restamped_metric: Counter | None = None
+        self._metadata_metric: Gauge | None = None
 
     @property
     def needs_event(self) -> bool:
@@ -124,8 +125,11 @@ class LokiSink:
         return entry
 
     def bind_metrics(self, metrics: Metrics) -> None:
-        """Count re-stamped entries in `eventpipe_sink_restamped_total`."""
+        """Count re-stamped entries in `eventpipe_sink_restamped_total`; say whether their
+        structured metadata is sent in `eventpipe_sink_loki_structured_metadata`."""
         self._restamped_metric = metrics.sink_restamped.labels(self.name)
+        self._metadata_metric = metrics.sink_loki_metadata.labels(self.name)
+        self._metadata_metric.set(1 if self._metadata else 0)
 
     def _count(self, restamped: int) -> None:
         if restamped and self._restamped_metric is not None:
@@ -189,6 +193,8 @@ class LokiSink:
         self._metadata = False
         if self._restamper is not None:
             self._restamper.metadata = False
+        if self._metadata_metric is not None:
+            self._metadata_metric.set(0)
         log.warning("loki refuses structured metadata: re-stamped entries are sent without "
                     "it from now on (the event's time stays in the line)",
                     extra={"receiver": self.name})
