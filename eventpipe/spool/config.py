@@ -63,8 +63,9 @@ class SpoolConfig(Model):
         default=MAX_UIDS, ge=2, alias="occurrenceBookMaxUids",
         description="Most Event uids whose last count the spool remembers, so that a new "
         "version's metric delta is the count's growth (16 bytes each, 80 while among the "
-        "newest occurrenceBookRecentUids; uids of the last one to two hours). A uid past the bound counts its full "
-        "count again at its next version: the metric overcounts, no event is lost.",
+        "newest occurrenceBookRecentUids; uids of the last one to two hours). A uid past the "
+        "bound counts its full count again at its next version: the metric overcounts, no "
+        "event is lost.",
     )
     occurrence_book_recent_uids: int = Field(
         default=RECENT_UIDS, ge=1, alias="occurrenceBookRecentUids",
