@@ -31,9 +31,10 @@ two-digit int is 32 bytes against ~88 for a 36-character str (measured in
 docs/performance.md). Entries live in two sorted arrays of 8-byte keys and values (16 bytes
 an entry, looked up by bisection): a rotated generation and what the warm-up read are frozen
 whole, and the current generation is a small dict of the newest entries (~80 bytes an entry
-with its table, at most `recent_uids`, `spool.occurrenceBookRecentUids`) in front of such arrays,
-into which the dict is merged whenever it fills. A merge copies the arrays once in C and runs
-Python only per dict entry, so its cost per event does not grow with the generation.
+with its table; `recent_uids`, `spool.occurrenceBookRecentUids`, or one commit's updates if
+more) in front of such arrays, into which the dict is merged before an update would pass it. A
+merge copies the arrays in C and runs Python only per dict entry (a bisection and two copies),
+so its Python work per event does not grow with the generation.
 Python's str hash is salted per process, which is fine: the book is rebuilt from the spool at
 every start. Two live uids sharing a key (odds about N / 2**60 per new uid, ~3e-13 with 300k
 remembered) would give one event a wrong metric delta; the event itself is stored and
