@@ -25,7 +25,8 @@ def bounds(tmp_path: Path) -> dict[str, object]:
     """Config sections setting every bound to a value no default has."""
     return {"spool": {"path": str(tmp_path / "spool.db"), "bufferMaxEvents": 300,
                       "bufferMaxBytes": "1Mi", "writerCacheSize": "1Mi",
-                      "readerCacheSize": "512Ki", "occurrenceBookMaxUids": 1000},
+                      "readerCacheSize": "512Ki", "occurrenceBookMaxUids": 1000,
+                      "occurrenceBookRecentUids": 100},
             "watch": {"readBufferSize": "64Ki"}}
 
 
@@ -94,7 +95,7 @@ async def test_the_writer_gets_its_page_cache_back_after_the_warm_up(tmp_path: P
     await spool.close()
     spool = await open_configured_spool(config)
     try:
-        assert spool._book.max_uids == 1000
+        assert (spool._book.max_uids, spool._book.recent_uids) == (1000, 100)
         assert len(spool._book) == len({r.uid for r in records})
         assert list(await spool._writer.execute_fetchall("PRAGMA cache_size")) == [(-1024,)]
     finally:

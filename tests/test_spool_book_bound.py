@@ -3,6 +3,8 @@ restart reads a bounded number of rows to warm it (eventpipe.spool.counting)."""
 
 from __future__ import annotations
 
+import random
+
 from eventpipe.spool import counting
 from eventpipe.spool.counting import OccurrenceBook
 from eventpipe.spool.rows import NewRecord
@@ -82,3 +84,30 @@ def test_a_count_outside_64_bits_is_clamped_when_frozen() -> None:
     book.warmed()
     assert book.deltas([("small", 4)])[0] == [1]
     assert book.deltas([("huge", 5)])[0] == [5]  # smaller than the clamped count: a reset
+
+
+def test_merging_the_newest_entries_into_the_arrays_counts_as_a_dict_would() -> None:
+    # A small dict part merges often: updates of merged uids, new uids between merged ones,
+    # forgets in both parts, a reset; checked against a plain dict of the last occurrences.
+    rng = random.Random(16)
+    book = OccurrenceBook(now=0.0, max_uids=100_000, recent_uids=7)
+    last: dict[str, int] = {}
+    for _ in range(300):
+        batch = [(f"uid-{rng.randrange(400)}", rng.randrange(1, 50))
+                 for _ in range(rng.randrange(1, 12))]
+        expected = []
+        seen = dict(last)
+        for uid, occurrences in batch:
+            prev = seen.get(uid)
+            expected.append(occurrences if prev is None or occurrences < prev
+                            else occurrences - prev)
+            seen[uid] = occurrences
+        deltas, updates = book.deltas(batch)
+        assert deltas == expected
+        book.apply(updates, now=1.0)
+        last = seen
+        if rng.random() < 0.2:
+            gone = f"uid-{rng.randrange(400)}"
+            book.forget(gone)
+            last.pop(gone, None)
+    assert len(book) >= len(last)

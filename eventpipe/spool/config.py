@@ -9,7 +9,7 @@ from pydantic import Field, field_validator, model_validator
 
 from eventpipe.core.model import Model
 from eventpipe.core.units import ByteSize, Duration
-from eventpipe.spool.counting import MAX_UIDS
+from eventpipe.spool.counting import MAX_UIDS, RECENT_UIDS
 
 
 class SpoolConfig(Model):
@@ -62,9 +62,17 @@ class SpoolConfig(Model):
     occurrence_book_max_uids: int = Field(
         default=MAX_UIDS, ge=2, alias="occurrenceBookMaxUids",
         description="Most Event uids whose last count the spool remembers, so that a new "
-        "version's metric delta is the count's growth (16 bytes each, 80 while in the newest "
-        "half; uids of the last one to two hours). A uid past the bound counts its full "
-        "count again at its next version: the metric overcounts, no event is lost.",
+        "version's metric delta is the count's growth (16 bytes each, 80 while among the "
+        "newest occurrenceBookRecentUids; uids of the last one to two hours). A uid past the "
+        "bound counts its full count again at its next version: the metric overcounts, no "
+        "event is lost.",
+    )
+    occurrence_book_recent_uids: int = Field(
+        default=RECENT_UIDS, ge=1, alias="occurrenceBookRecentUids",
+        description="Most of the newest occurrence-book entries held in a hash table (~80 "
+        "bytes each) before they are merged into its sorted arrays (16 bytes each). Larger: "
+        "fewer, longer merges, more memory; at half of occurrenceBookMaxUids or more the "
+        "newest half of the book is a hash table throughout.",
     )
     retention_interval: Duration = Field(
         default=60.0, alias="retentionInterval", description="How often retention runs."

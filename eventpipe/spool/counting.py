@@ -28,9 +28,13 @@ lost event), as after a budget drop.
 Memory: the book is the one structure that grows with traffic (a busy cluster creates 100k+
 Events an hour), so it is keyed by a 60-bit hash of the uid rather than the uid string: a
 two-digit int is 32 bytes against ~88 for a 36-character str (measured in
-docs/performance.md). Only the current generation is a dict (~80 bytes an entry with its
-table); a rotated one is only read, so it is frozen into two sorted arrays of 8-byte keys and
-values (16 bytes an entry, looked up by bisection), and so is what the warm-up read.
+docs/performance.md). Entries live in two sorted arrays of 8-byte keys and values (16 bytes
+an entry, looked up by bisection): a rotated generation and what the warm-up read are frozen
+whole, and the current generation is a small dict of the newest entries (~80 bytes an entry
+with its table; `recent_uids`, `spool.occurrenceBookRecentUids`, or one commit's updates if
+more) in front of such arrays, into which the dict is merged before an update would pass it. A
+merge copies the arrays in C and runs Python only per dict entry (a bisection and two copies),
+so its Python work per event does not grow with the generation.
 Python's str hash is salted per process, which is fine: the book is rebuilt from the spool at
 every start. Two live uids sharing a key (odds about N / 2**60 per new uid, ~3e-13 with 300k
 remembered) would give one event a wrong metric delta; the event itself is stored and
@@ -48,6 +52,9 @@ ROTATE_SECONDS = 3600.0
 WARM_CHUNK_ROWS = 2_000
 # The default of `spool.occurrenceBookMaxUids` (docs/performance.md: its memory).
 MAX_UIDS = 200_000
+# The default of `spool.occurrenceBookRecentUids`: most entries of the current generation kept
+# in a dict before they are merged into its arrays (docs/performance.md: its memory and cost).
+RECENT_UIDS = 16_384
 # Below 2**60 an int has two 30-bit digits (32 bytes); a full 64-bit hash would need three.
 _KEY_MASK = (1 << 60) - 1
 _UNSIGNED_MAX = (1 << 64) - 1
@@ -81,6 +88,32 @@ class FrozenGeneration:
             values = array("Q", (min(max(entries[k], 0), _UNSIGNED_MAX) for k in keys))
         return cls(keys, values)
 
+    def merged(self, entries: dict[int, int]) -> FrozenGeneration:
+        """A generation holding this one's entries and `entries` (key → occurrences), where
+        `entries` win; this one must not be used afterwards (its values are reused)."""
+        keys, values = self._keys, self._values
+        if not keys:
+            return FrozenGeneration.of(entries)
+        out_keys, out_values = array("Q"), array("Q")
+        start, end = 0, len(keys)
+        for key in sorted(entries):
+            value = entries[key]
+            if not 0 <= value <= _UNSIGNED_MAX:  # a count outside 64 bits in stored data
+                value = min(max(value, 0), _UNSIGNED_MAX)
+            i = bisect_left(keys, key, start)
+            if i < end and keys[i] == key:
+                values[i] = value  # not copied yet: the copy below takes the new value
+                continue
+            if i > start:
+                out_keys.extend(keys[start:i])
+                out_values.extend(values[start:i])
+                start = i
+            out_keys.append(key)
+            out_values.append(value)
+        out_keys.extend(keys[start:])
+        out_values.extend(values[start:])
+        return FrozenGeneration(out_keys, out_values)
+
     def get(self, key: int) -> int | None:
         """Occurrences of `key`, None when absent (or forgotten)."""
         keys = self._keys
@@ -107,22 +140,33 @@ _EMPTY = FrozenGeneration(array("Q"), array("Q"))
 class OccurrenceBook:
     """uid → occurrences of the last stored version, bounded by age."""
 
-    __slots__ = ("_current", "_generation_max", "_previous", "_rotated_at", "max_uids")
+    __slots__ = ("_current", "_generation_max", "_merged", "_previous", "_rotated_at",
+                 "max_uids", "recent_uids")
 
-    def __init__(self, *, now: float, max_uids: int = MAX_UIDS) -> None:
-        """`max_uids`: most uids remembered, both generations together (module doc)."""
+    def __init__(self, *, now: float, max_uids: int = MAX_UIDS,
+                 recent_uids: int = RECENT_UIDS) -> None:
+        """`max_uids`: most uids remembered, both generations together; `recent_uids`: most
+        entries of the current generation held in a dict before they are merged into its
+        arrays (module doc)."""
+        # The current generation: `_current` (a dict of the newest entries) in front of
+        # `_merged` (sorted arrays); a key in both has its newer occurrences in `_current`.
         self._current: dict[int, int] = {}
+        self._merged = _EMPTY
         self._previous = _EMPTY
         self._rotated_at = now
         self.max_uids = max_uids
         self._generation_max = max(1, max_uids // 2)
+        self.recent_uids = max(1, recent_uids)
 
     def warm(self, rows: Iterable[tuple[str, int]]) -> None:
         """Load (uid, occurrences) pairs in seq order; a later pair wins. Call `warmed` after
         the last chunk."""
         current = self._current
         for uid, occurrences in rows:
-            if len(current) >= self._generation_max:
+            if len(current) >= self.recent_uids:
+                self._merge()
+                current = self._current
+            if self._generation_size() >= self._generation_max:
                 self._rotate()
                 current = self._current
             current[book_key(uid)] = occurrences
@@ -133,7 +177,7 @@ class OccurrenceBook:
         within an hour, drops it: what the warm-up read was last updated before the start, so
         it has lived its hour by then. A warm-up that rotated keeps its newer generation as
         the current one (freezing it too would let the book pass `max_uids`)."""
-        if self._current and not self._previous:
+        if self._generation_size() and not self._previous:
             self._rotate()
 
     def deltas(self, items: Iterable[tuple[str, int]]) -> tuple[list[int], dict[int, int]]:
@@ -145,6 +189,7 @@ class OccurrenceBook:
         pending: dict[int, int] = {}
         out: list[int] = []
         current = self._current
+        merged = self._merged
         previous = self._previous
         mask = _KEY_MASK
         for uid, occurrences in items:
@@ -153,7 +198,9 @@ class OccurrenceBook:
             if prev is None:
                 prev = current.get(key)
                 if prev is None:
-                    prev = previous.get(key)
+                    prev = merged.get(key)
+                    if prev is None:
+                        prev = previous.get(key)
             if prev is None or occurrences < prev:
                 out.append(occurrences)
             else:
@@ -164,21 +211,34 @@ class OccurrenceBook:
     def apply(self, updates: dict[int, int], *, now: float) -> None:
         """Record committed versions; rotates generations when an hour has passed."""
         if now - self._rotated_at >= ROTATE_SECONDS or (
-                len(self._current) + len(updates) > self._generation_max):
+                self._generation_size() + len(updates) > self._generation_max):
             self._rotate()
             self._rotated_at = now
+        elif len(self._current) + len(updates) > self.recent_uids:
+            self._merge()
         self._current.update(updates)
 
     def __len__(self) -> int:
-        """uids remembered (both generations; one in both counts twice)."""
-        return len(self._current) + len(self._previous)
+        """Entries held (both generations; a uid in both, or both parts of the current one,
+        counts twice)."""
+        return self._generation_size() + len(self._previous)
+
+    def _generation_size(self) -> int:
+        return len(self._current) + len(self._merged)
+
+    def _merge(self) -> None:
+        if self._current:
+            self._merged = self._merged.merged(self._current)
+            self._current = {}
 
     def _rotate(self) -> None:
-        self._previous = FrozenGeneration.of(self._current)
-        self._current = {}
+        self._merge()
+        self._previous = self._merged
+        self._merged = _EMPTY
 
     def forget(self, uid: str) -> None:
         """The Event is gone (DELETED): its next appearance counts from zero."""
         key = book_key(uid)
         self._current.pop(key, None)
+        self._merged.forget(key)
         self._previous.forget(key)

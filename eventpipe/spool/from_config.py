@@ -26,4 +26,5 @@ async def open_spool(config: Config, metrics: Metrics | None = None) -> Spool:
         when_full=spool_cfg.when_full, history_window=spool_cfg.history_window,
         on_drop=dropped, writer_cache_kib=spool_cfg.writer_cache_size // 1024,
         reader_cache_kib=spool_cfg.reader_cache_size // 1024,
-        occurrence_book_max_uids=spool_cfg.occurrence_book_max_uids)
+        occurrence_book_max_uids=spool_cfg.occurrence_book_max_uids,
+        occurrence_book_recent_uids=spool_cfg.occurrence_book_recent_uids)

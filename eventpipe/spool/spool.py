@@ -28,6 +28,7 @@ import aiosqlite
 from eventpipe.spool import disk, gaps, reading, stats, writing
 from eventpipe.spool.counting import (
     MAX_UIDS,
+    RECENT_UIDS,
     WARM_CHUNK_ROWS,
     WARM_WINDOW_SECONDS,
     OccurrenceBook,
@@ -99,6 +100,7 @@ class Spool:
         writer_cache_kib: int = WRITER_CACHE_KIB,
         reader_cache_kib: int = READER_CACHE_KIB,
         occurrence_book_max_uids: int = MAX_UIDS,
+        occurrence_book_recent_uids: int = RECENT_UIDS,
     ) -> Spool:
         """Open or create the spool file.
 
@@ -109,6 +111,7 @@ class Spool:
         clock: wall-clock source for observed_at and retention; tests pass a fake.
         writer_cache_kib, reader_cache_kib: SQLite page cache of each connection.
         occurrence_book_max_uids: most uids the occurrence book remembers (counting.py).
+        occurrence_book_recent_uids: most of its newest entries held in a dict (counting.py).
         """
         policy = WHEN_FULL.get(when_full)
         if policy is None:
@@ -122,7 +125,8 @@ class Spool:
         except BaseException:
             await writer.close()
             raise
-        book = OccurrenceBook(now=clock(), max_uids=occurrence_book_max_uids)
+        book = OccurrenceBook(now=clock(), max_uids=occurrence_book_max_uids,
+                              recent_uids=occurrence_book_recent_uids)
         count, last_observed = await _scan_at_open(writer, book, cache_kib=writer_cache_kib)
         return cls(
             path,
