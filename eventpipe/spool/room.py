@@ -29,7 +29,7 @@ from eventpipe.spool.rows import NewRecord
 from eventpipe.spool.schema import page_size
 
 DROP_CHUNK_MIN = 256
-DISK_ROOM_ROUNDS = 16
+DISK_ROOM_ROUNDS = 64
 """Drops tried before one append on a full disk gives up for now (the writer retries)."""
 # A transaction needs a few pages beyond the ones it fills (index splits, the freelist).
 BUDGET_SLACK_PAGES = 8
@@ -87,14 +87,24 @@ class SpoolRoom:
     async def _checkpoint(self, mode: str) -> bool:
         """A WAL checkpoint; False when it failed for want of disk (its frames stay in the
         WAL, the next one tries again). Never raises SQLITE_FULL: after a commit that error
-        would make the caller retry what is already stored."""
-        try:
-            await self._writer.execute(f"PRAGMA wal_checkpoint({mode})")
-        except sqlite3.OperationalError as exc:
-            if not writing.is_full(exc):
-                raise
-            return False
-        return True
+        would make the caller retry what is already stored. A checkpoint that finds the disk
+        full starts the full-disk handling as a failed append does: the reserve is released
+        (so this checkpoint is tried once more in its room) and the next append makes room
+        first (`before_append`)."""
+        for _ in range(2):
+            try:
+                await self._writer.execute(f"PRAGMA wal_checkpoint({mode})")
+            except sqlite3.OperationalError as exc:
+                if not writing.is_full(exc):
+                    raise
+                if self._reserve_spent:
+                    return False
+                await self.spend_reserve()
+                if not self._reserve_spent:
+                    return False  # the byte budget, not the disk: nothing to release
+                continue
+            return True
+        return False
 
     async def _make_room(self, wanted: int, exc: Exception, reason: str) -> None:
         if self._when_full == "block":
@@ -133,6 +143,13 @@ class SpoolRoom:
         needed = append_room(body_bytes, len(records))
         per_row = max(1, needed // max(1, len(records)) // 2)
         reason = await self._full_reason()
+        if needed > self._reserve.size and len(records) > 1:
+            # More than the reserve gives back: the writer retries in halves, each of which
+            # the room dropped events leave can hold.
+            raise SpoolFullError(f"{reason}; the append is cut smaller", retry_smaller=True)
+        # Each delete's frames must fit in the WAL on the full disk: at most a quarter of
+        # the reserve of rows at a time, checkpointed between deletes.
+        chunk = max(DROP_CHUNK_MIN, self._reserve.size // 4 // per_row)
         for _ in range(DISK_ROOM_ROUNDS):
             if not await self._checkpoint("RESTART"):
                 raise SpoolFullError(f"{reason}; the WAL cannot be checkpointed")
@@ -143,8 +160,8 @@ class SpoolRoom:
             room = disk.free_bytes(self._path) + free_pages * await page_size(self._writer)
             if room >= needed:
                 return
-            await self._drop_oldest(max(DROP_CHUNK_MIN, (needed - room) // per_row + 1),
-                                    reason)
+            await self._drop_oldest(min(chunk, max(DROP_CHUNK_MIN,
+                                                   (needed - room) // per_row + 1)), reason)
         raise SpoolFullError(f"{reason}; dropping the oldest events did not make room")
 
     async def _budget_reached(self) -> bool:
