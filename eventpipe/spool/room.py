@@ -6,8 +6,9 @@ it; all under the spool's write lock, on its write connection.
 
 - The disk reserve (eventpipe.spool.reserve) is released at the first disk-full error, so acks,
   retention and checkpoints still commit; under `block` appends then wait until the disk has
-  room to take it back (`_retake_reserve`), under `dropOldest` the oldest events are dropped to
-  make the room (`_drop_for_disk_room`), and the reserve is taken back once there is room.
+  room to take it back (`_retake_reserve`); under `dropOldest` the database is held to its
+  pages and the oldest events are dropped to make room in them (`_drop_for_disk_room`); the
+  reserve is taken back once the disk has room.
 - At the byte budget, `block` raises SpoolFullError and `dropOldest` deletes the oldest events
   (`_make_room`), each drop reported through `on_drop`.
 - The WAL is kept within its share (eventpipe.spool.disk) and, on a full disk, within a
@@ -26,11 +27,10 @@ from eventpipe.spool import disk, reading, writing
 from eventpipe.spool.errors import SpoolFullError
 from eventpipe.spool.reserve import DiskReserve, append_room
 from eventpipe.spool.rows import NewRecord
-from eventpipe.spool.schema import page_size
 
 DROP_CHUNK_MIN = 256
-DISK_ROOM_ROUNDS = 64
-"""Drops tried before one append on a full disk gives up for now (the writer retries)."""
+DELETE_SLACK_PAGES = 16
+"""Pages a delete may add while the database is held at its pages on a full disk."""
 # A transaction needs a few pages beyond the ones it fills (index splits, the freelist).
 BUDGET_SLACK_PAGES = 8
 
@@ -52,6 +52,8 @@ class SpoolRoom:
         self._on_drop = on_drop
         self._reserve = DiskReserve(path, budget=max_bytes)
         self._reserve_spent = False
+        self._page_limit: int | None = None
+        """The database's own max_page_count while it is held at its pages (a full disk)."""
         self._reserve.take()
 
     async def before_append(self, records: Sequence[NewRecord]) -> None:
@@ -93,7 +95,7 @@ class SpoolRoom:
         first (`before_append`)."""
         for _ in range(2):
             try:
-                await self._writer.execute(f"PRAGMA wal_checkpoint({mode})")
+                await self._writer.execute_fetchall(f"PRAGMA wal_checkpoint({mode})")
             except sqlite3.OperationalError as exc:
                 if not writing.is_full(exc):
                     raise
@@ -115,6 +117,9 @@ class SpoolRoom:
     async def _drop_oldest(self, count: int, reason: str, exc: Exception | None = None
                            ) -> None:
         """`dropOldest`: delete the `count` oldest events in one commit (under the lock)."""
+        held = self._page_limit is not None
+        if held:  # rebalancing the b-tree takes new pages before it frees the old ones
+            await self._set_max_pages(await self._pages() + DELETE_SLACK_PAGES)
         try:
             async with writing.transaction(self._writer):
                 dropped = await writing.delete_oldest(self._writer, count)
@@ -123,6 +128,9 @@ class SpoolRoom:
                 raise
             raise SpoolFullError(f"{reason}, and deleting the oldest events needs room too"
                                  ) from delete_exc
+        finally:
+            if held:
+                await self._set_max_pages(await self._pages())
         if dropped == 0:
             raise SpoolFullError("the batch alone exceeds the spool byte budget",
                                  batch_too_large=True) from exc
@@ -131,44 +139,55 @@ class SpoolRoom:
 
     async def _drop_for_disk_room(self, records: Sequence[NewRecord]) -> None:
         """Under `dropOldest` after a disk-full episode, before an append: take the reserve
-        back once the disk has room again, else drop the oldest events until the disk's free
-        bytes and the database's free pages hold the append.
+        back once the disk has room again, else hold the database to the pages it has.
 
-        A commit's frames go into the WAL, whose file has room to reuse, so on a full disk the
-        INSERT itself succeeds; its new pages need room in the database file only at the
-        checkpoint. Without that room the checkpoint fails, the WAL can no longer start over,
-        and every later write (acks too) fails with it: so the room is made before the
-        append, not after its checkpoint failed."""
-        body_bytes = sum(len(r.body) for r in records)
-        needed = append_room(body_bytes, len(records))
-        per_row = max(1, needed // max(1, len(records)) // 2)
-        reason = await self._full_reason()
-        if needed > self._reserve.size and len(records) > 1:
-            # More than the reserve gives back: the writer retries in halves, each of which
-            # the room dropped events leave can hold.
-            raise SpoolFullError(f"{reason}; the append is cut smaller", retry_smaller=True)
-        # Each delete's frames must fit in the WAL on the full disk: at most a quarter of
-        # the reserve of rows at a time, checkpointed between deletes.
-        chunk = max(DROP_CHUNK_MIN, self._reserve.size // 4 // per_row)
-        for _ in range(DISK_ROOM_ROUNDS):
-            if not await self._checkpoint("RESTART"):
-                raise SpoolFullError(f"{reason}; the WAL cannot be checkpointed")
-            if self._reserve.take(needed):
-                self._reserve_spent = False
-                return
-            free_pages = await reading.scalar_int(self._writer, "PRAGMA freelist_count") or 0
-            room = disk.free_bytes(self._path) + free_pages * await page_size(self._writer)
-            if room >= needed:
-                return
-            await self._drop_oldest(min(chunk, max(DROP_CHUNK_MIN,
-                                                   (needed - room) // per_row + 1)), reason)
-        raise SpoolFullError(f"{reason}; dropping the oldest events did not make room")
+        A commit's frames go into the WAL; its new pages need room in the database file only
+        at the checkpoint. If the database grew on the full disk, the WAL's own growth (a
+        reader can keep it from starting over) could take that room first: the checkpoint
+        would fail, the WAL could never start over, and every later write (acks too) would
+        fail with it. So until the reserve is back the database may not grow at all
+        (`max_page_count` = its pages now): an append reuses the pages dropped events leave,
+        and when there are none it fails with SQLITE_FULL before its commit, like an append
+        at the byte budget (`after_full` drops the oldest and retries). Only the WAL takes
+        disk then, within the room the released reserve left."""
+        await self._checkpoint("RESTART")
+        needed = append_room(sum(len(r.body) for r in records), len(records))
+        if self._reserve.take(needed):
+            self._reserve_spent = False
+            await self._hold_pages(False)
+            return
+        await self._hold_pages(True)
+        if needed // 2 > self._reserve.size // 4 and len(records) > 1:
+            # Its frames, and those of the delete that makes room for it, must fit in the
+            # WAL within the reserve's room: the writer retries in halves.
+            raise SpoolFullError(f"{await self._full_reason()}; the append is cut smaller",
+                                 retry_smaller=True)
+
+    async def _hold_pages(self, hold: bool) -> None:
+        """Cap the database at its pages now (`hold`), or give it its own limit back."""
+        if hold == (self._page_limit is not None):
+            return
+        if hold:
+            self._page_limit = await reading.scalar_int(self._writer, "PRAGMA max_page_count")
+            await self._set_max_pages(await self._pages())
+        else:
+            await self._set_max_pages(self._page_limit or 0)
+            self._page_limit = None
+
+    async def _pages(self) -> int:
+        return await reading.scalar_int(self._writer, "PRAGMA page_count") or 1
+
+    async def _set_max_pages(self, pages: int) -> None:
+        """max_page_count (SQLite keeps it at least the pages the database has); the pragma
+        returns a row, which is read so the statement ends."""
+        await self._writer.execute_fetchall(f"PRAGMA max_page_count = {pages}")
 
     async def _budget_reached(self) -> bool:
         if self._max_bytes is None:
             return False
         pages = await reading.scalar_int(self._writer, "PRAGMA page_count") or 0
-        limit = await reading.scalar_int(self._writer, "PRAGMA max_page_count") or 0
+        limit = self._page_limit or await reading.scalar_int(
+            self._writer, "PRAGMA max_page_count") or 0
         return pages >= limit - BUDGET_SLACK_PAGES
 
     async def _retake_reserve(self, records: Sequence[NewRecord]) -> None:
@@ -195,6 +214,8 @@ class SpoolRoom:
         (eventpipe.spool.reserve) so acks, deletes and checkpoints can still commit."""
         if not await self._budget_reached() and self._reserve.release():
             self._reserve_spent = True
+            if self._when_full != "block":  # from now on only the WAL may take disk
+                await self._hold_pages(True)
 
     async def _full_reason(self) -> str:
         """Which limit SQLITE_FULL hit: the page budget, or the disk under the file."""
