@@ -81,3 +81,43 @@ async def resumes_after_space_returns(spool: Spool, volume: Path) -> None:
             await task
     assert writer.committed == 300 and spool.rows == rows + 300 and writer.writable
     assert (volume / "spool.db-reserve").stat().st_size == RESERVE_BYTES  # held again
+
+
+async def test_drop_oldest_stores_far_more_than_a_full_volume_holds(tmp_path: Path) -> None:
+    """Under dropOldest a full disk keeps taking appends far beyond what it holds while a
+    reader reads as receivers do: the oldest are dropped and counted, the newest stored, and
+    the database stays within the volume (tests/test_disk_full.py runs the same through the
+    whole pipeline, where it once stalled)."""
+    dropped: list[int] = []
+    with small_volume(tmp_path / "vol", mib=20) as volume:
+        spool = await Spool.open(volume / "spool.db", when_full="dropOldest",
+                                 on_drop=lambda n, _reason: dropped.append(n))
+        writer = SpoolWriter(spool, metrics=Metrics(), full_errors=(SpoolFullError,))
+        task = asyncio.create_task(writer.run())
+
+        async def read_on() -> None:  # as a receiver does: its reads keep the WAL from
+            after = 0                   # starting over at times
+            while True:
+                batch = await spool.read_after(after, limit=500)
+                after = batch[-1].seq if batch else after
+                await asyncio.sleep(0)
+        reader = asyncio.create_task(read_on())
+        try:
+            for first in range(0, 2_000, 250):
+                await spool.append(records(first, 250), stream="s", resource_version=None)
+            fill(volume)
+            for record in records(2_000, 20_000):  # 50 MB more, in the writer's groups
+                await writer.put("s", record.resource_version, record)
+            await asyncio.wait_for(writer.wait_idle(), 120)
+            newest = await spool.read_after(await spool.head_seq() - 1, limit=1)
+        finally:
+            for running in (task, reader):
+                running.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await running
+            files = {p.name: p.stat().st_size for p in volume.iterdir()}
+            await spool.close()
+    assert writer.committed == 20_000 and writer.writable
+    assert sum(dropped) + spool.rows == 22_000 and spool.rows > 1_000, (sum(dropped), spool.rows)
+    assert [row.uid for row in newest] == ["uid-21999"]  # the newest stored
+    assert files["spool.db"] < 20 * MIB - files["filler"], files
