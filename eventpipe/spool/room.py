@@ -121,13 +121,7 @@ class SpoolRoom:
         if held:  # rebalancing the b-tree takes new pages before it frees the old ones
             await self._set_max_pages(await self._pages() + DELETE_SLACK_PAGES)
         try:
-            async with writing.transaction(self._writer):
-                dropped = await writing.delete_oldest(self._writer, count)
-        except sqlite3.OperationalError as delete_exc:
-            if not writing.is_full(delete_exc):
-                raise
-            raise SpoolFullError(f"{reason}, and deleting the oldest events needs room too"
-                                 ) from delete_exc
+            dropped = await self._delete_oldest(count, reason)
         finally:
             if held:
                 await self._set_max_pages(await self._pages())
@@ -136,6 +130,22 @@ class SpoolRoom:
                                  batch_too_large=True) from exc
         await self.bound_wal()
         self._on_drop(dropped, "budget")
+
+    async def _delete_oldest(self, count: int, reason: str) -> int:
+        """Delete up to `count` oldest events in one commit; fewer when their frames do not
+        fit in the WAL's room (after a checkpoint); the number deleted."""
+        while True:
+            try:
+                async with writing.transaction(self._writer):
+                    return await writing.delete_oldest(self._writer, count)
+            except sqlite3.OperationalError as exc:
+                if not writing.is_full(exc):
+                    raise
+                if count <= DROP_CHUNK_MIN // 8:
+                    raise SpoolFullError(f"{reason}, and deleting the oldest events needs "
+                                         "room too") from exc
+            count //= 2
+            await self._checkpoint("RESTART")
 
     async def _drop_for_disk_room(self, records: Sequence[NewRecord]) -> None:
         """Under `dropOldest` after a disk-full episode, before an append: take the reserve
