@@ -83,15 +83,31 @@ async def resumes_after_space_returns(spool: Spool, volume: Path) -> None:
     assert (volume / "spool.db-reserve").stat().st_size == RESERVE_BYTES  # held again
 
 
-async def test_drop_oldest_stores_far_more_than_a_full_volume_holds(tmp_path: Path) -> None:
+async def store_first(spool: Spool) -> None:
+    for first in range(0, 2_000, 250):
+        await spool.append(records(first, 250), stream="s", resource_version=None)
+
+
+@pytest.mark.parametrize("full_at_open", [False, True], ids=["reserve_held", "full_at_open"])
+async def test_drop_oldest_stores_far_more_than_a_full_volume_holds(tmp_path: Path,
+                                                                    full_at_open: bool) -> None:
     """Under dropOldest a full disk keeps taking appends far beyond what it holds while a
     reader reads as receivers do: the oldest are dropped and counted, the newest stored, and
     the database stays within the volume (tests/test_disk_full.py runs the same through the
-    whole pipeline, where it once stalled)."""
+    whole pipeline, where it once stalled). Also when the disk was too full at open for the
+    reserve to be allocated."""
     dropped: list[int] = []
     with small_volume(tmp_path / "vol", mib=20) as volume:
-        spool = await Spool.open(volume / "spool.db", when_full="dropOldest",
+        path = volume / "spool.db"
+        if full_at_open:
+            spool = await Spool.open(path)
+            await store_first(spool)
+            await spool.close()
+            (volume / "spool.db-reserve").unlink()  # as if it never had room for it
+            fill(volume, leave=3 * MIB)
+        spool = await Spool.open(path, when_full="dropOldest",
                                  on_drop=lambda n, _reason: dropped.append(n))
+        assert (volume / "spool.db-reserve").exists() is not full_at_open
         writer = SpoolWriter(spool, metrics=Metrics(), full_errors=(SpoolFullError,))
         task = asyncio.create_task(writer.run())
 
@@ -103,9 +119,9 @@ async def test_drop_oldest_stores_far_more_than_a_full_volume_holds(tmp_path: Pa
                 await asyncio.sleep(0)
         reader = asyncio.create_task(read_on())
         try:
-            for first in range(0, 2_000, 250):
-                await spool.append(records(first, 250), stream="s", resource_version=None)
-            fill(volume)
+            if not full_at_open:
+                await store_first(spool)
+                fill(volume)
             for record in records(2_000, 20_000):  # 50 MB more, in the writer's groups
                 await writer.put("s", record.resource_version, record)
             await asyncio.wait_for(writer.wait_idle(), 120)

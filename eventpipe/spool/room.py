@@ -222,10 +222,14 @@ class SpoolRoom:
     async def spend_reserve(self) -> None:
         """SQLITE_FULL from the disk (not the budget): release the reserve
         (eventpipe.spool.reserve) so acks, deletes and checkpoints can still commit."""
-        if not await self._budget_reached() and self._reserve.release():
-            self._reserve_spent = True
-            if self._when_full != "block":  # from now on only the WAL may take disk
-                await self._hold_pages(True)
+        if self._reserve_spent or await self._budget_reached():
+            return
+        # Not held when the disk was already too full to allocate it at open: the episode
+        # starts all the same.
+        self._reserve.release()
+        self._reserve_spent = True
+        if self._when_full != "block":  # from now on only the WAL may take disk
+            await self._hold_pages(True)
 
     async def _full_reason(self) -> str:
         """Which limit SQLITE_FULL hit: the page budget, or the disk under the file."""
