@@ -179,10 +179,11 @@ async def test_drop_oldest_on_a_full_disk_keeps_storing_more_than_the_disk_holds
             await wait_until(lambda: delivered.count() >= BEFORE, within=60,
                              what="the first events delivered")
             fill(volume)
-            api.add_many(events("during", MORE))
+            burst = events("during", MORE)
+            api.add_many(burst)
             # Still full: dropping the oldest events makes the room, again and again, for
             # more than the whole volume holds; the newest is stored and delivered.
-            newest = events("during", MORE)[-1]["metadata"]["name"]
+            newest = burst[-1]["metadata"]["name"]
             await wait_until(lambda: last_line_name(out) == newest, within=120,
                              what="the newest event stored and delivered on the full disk")
             status, body = await http_get(port, "/readyz")

@@ -15,9 +15,11 @@ from typing import Any
 
 import orjson
 
-from eventpipe.spool import Spool
+from eventpipe.metrics import Metrics
+from eventpipe.spool import Spool, SpoolFullError
 from eventpipe.spool.gaps import Gap
 from eventpipe.spool.rows import NewRecord
+from eventpipe.spool.writer import SpoolWriter
 from tests.corpus_files import CORPUS
 
 
@@ -109,3 +111,18 @@ class GatedSpool:
                          after_seq: int) -> Gap:
         return await self.spool.record_gap(stream=stream, namespace=namespace, from_rv=from_rv,
                                            to_rv=to_rv, after_seq=after_seq)
+
+
+async def run_writer(spool: Spool, records: list[NewRecord], metrics: Metrics,
+                     batch: int = 500) -> SpoolWriter:
+    """Put `records` through a group-commit writer until it is idle; the writer."""
+    writer = SpoolWriter(spool, metrics=metrics, batch_max_events=batch, batch_max_wait=0.01,
+                         full_errors=(SpoolFullError,))
+    task = asyncio.create_task(writer.run())
+    try:
+        for record in records:
+            await writer.put("s", record.resource_version, record)
+        await asyncio.wait_for(writer.wait_idle(), 60)
+    finally:
+        task.cancel()
+    return writer

@@ -11,27 +11,13 @@ from eventpipe.spool import NewRecord, Spool, SpoolFullError
 from eventpipe.spool.writer import SpoolWriter
 from eventpipe.watch.normalize import to_record
 from tests.conftest import OpenSpool
-from tests.test_spool_support import GatedSpool
+from tests.test_spool_support import GatedSpool, run_writer
 
 
 def big_record(i: int, size: int) -> NewRecord:
     obj = {"metadata": {"uid": f"u{i}", "resourceVersion": str(i + 1), "namespace": "n"},
            "message": "x" * size}
     return to_record(obj, orjson.dumps(obj))
-
-
-async def run_writer(spool: Spool, records: list[NewRecord], metrics: Metrics,
-                     batch: int = 500) -> SpoolWriter:
-    writer = SpoolWriter(spool, metrics=metrics, batch_max_events=batch, batch_max_wait=0.01,
-                         full_errors=(SpoolFullError,))
-    task = asyncio.create_task(writer.run())
-    try:
-        for record in records:
-            await writer.put("s", record.resource_version, record)
-        await asyncio.wait_for(writer.wait_idle(), 60)
-    finally:
-        task.cancel()
-    return writer
 
 
 async def test_groups_commit_with_their_resume_point(open_spool: OpenSpool) -> None:

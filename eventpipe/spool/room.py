@@ -7,7 +7,7 @@ it; all under the spool's write lock, on its write connection.
 - The disk reserve (eventpipe.spool.reserve) is released at the first disk-full error, so acks,
   retention and checkpoints still commit; under `block` appends then wait until the disk has
   room to take it back (`_retake_reserve`); under `dropOldest` the database is held to its
-  pages and the oldest events are dropped to make room in them (`_drop_for_disk_room`); the
+  pages and the oldest events are dropped to make room in them (`_hold_on_full_disk`); the
   reserve is taken back once the disk has room.
 - At the byte budget, `block` raises SpoolFullError and `dropOldest` deletes the oldest events
   (`_make_room`), each drop reported through `on_drop`.
@@ -31,6 +31,8 @@ from eventpipe.spool.rows import NewRecord
 DROP_CHUNK_MIN = 256
 DELETE_SLACK_PAGES = 16
 """Pages a delete may add while the database is held at its pages on a full disk."""
+DELETE_MIN_ROWS = DROP_CHUNK_MIN // 8
+"""Fewest rows a delete that does not fit in the WAL's room is cut to before it gives up."""
 # A transaction needs a few pages beyond the ones it fills (index splits, the freelist).
 BUDGET_SLACK_PAGES = 8
 
@@ -63,7 +65,7 @@ class SpoolRoom:
         if self._when_full == "block":
             await self._retake_reserve(records)
         else:
-            await self._drop_for_disk_room(records)
+            await self._hold_on_full_disk(records)
 
     async def after_full(self, records: Sequence[NewRecord], exc: Exception) -> None:
         """An append of `records` failed with SQLITE_FULL (`exc`): room made for a retry
@@ -93,20 +95,18 @@ class SpoolRoom:
         full starts the full-disk handling as a failed append does: the reserve is released
         (so this checkpoint is tried once more in its room) and the next append makes room
         first (`before_append`)."""
-        for _ in range(2):
-            try:
-                await self._writer.execute_fetchall(f"PRAGMA wal_checkpoint({mode})")
-            except sqlite3.OperationalError as exc:
-                if not writing.is_full(exc):
-                    raise
-                if self._reserve_spent:
-                    return False
-                await self.spend_reserve()
-                if not self._reserve_spent:
-                    return False  # the byte budget, not the disk: nothing to release
-                continue
-            return True
-        return False
+        try:
+            await self._writer.execute_fetchall(f"PRAGMA wal_checkpoint({mode})")
+        except sqlite3.OperationalError as exc:
+            if not writing.is_full(exc):
+                raise
+            if self._reserve_spent:
+                return False
+            await self.spend_reserve()
+            if not self._reserve_spent:
+                return False  # the byte budget, not the disk: nothing to release
+            return await self._checkpoint(mode)  # once more, in the reserve's room
+        return True
 
     async def _make_room(self, wanted: int, exc: Exception, reason: str) -> None:
         if self._when_full == "block":
@@ -141,13 +141,13 @@ class SpoolRoom:
             except sqlite3.OperationalError as exc:
                 if not writing.is_full(exc):
                     raise
-                if count <= DROP_CHUNK_MIN // 8:
+                if count <= DELETE_MIN_ROWS:
                     raise SpoolFullError(f"{reason}, and deleting the oldest events needs "
                                          "room too") from exc
             count //= 2
             await self._checkpoint("RESTART")
 
-    async def _drop_for_disk_room(self, records: Sequence[NewRecord]) -> None:
+    async def _hold_on_full_disk(self, records: Sequence[NewRecord]) -> None:
         """Under `dropOldest` after a disk-full episode, before an append: take the reserve
         back once the disk has room again, else hold the database to the pages it has.
 
@@ -177,11 +177,11 @@ class SpoolRoom:
         """Cap the database at its pages now (`hold`), or give it its own limit back."""
         if hold == (self._page_limit is not None):
             return
-        if hold:
+        if self._page_limit is None:
             self._page_limit = await reading.scalar_int(self._writer, "PRAGMA max_page_count")
             await self._set_max_pages(await self._pages())
         else:
-            await self._set_max_pages(self._page_limit or 0)
+            await self._set_max_pages(self._page_limit)
             self._page_limit = None
 
     async def _pages(self) -> int:
@@ -195,7 +195,7 @@ class SpoolRoom:
     async def _budget_reached(self) -> bool:
         if self._max_bytes is None:
             return False
-        pages = await reading.scalar_int(self._writer, "PRAGMA page_count") or 0
+        pages = await self._pages()
         limit = self._page_limit or await reading.scalar_int(
             self._writer, "PRAGMA max_page_count") or 0
         return pages >= limit - BUDGET_SLACK_PAGES
